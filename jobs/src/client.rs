@@ -1,0 +1,275 @@
+//! The [`Client`]: stores jobs in a [`Storage`]. `enqueue!` uses an explicit client or the one
+//! installed with [`Client::install`].
+
+use crate::error::{Error, Kind, Result};
+use crate::filter::{CreatingJob, Filter, Filters, StateChangeEvent};
+use crate::job::{Job, JobId};
+use crate::state::JobState;
+use crate::storage::{now_ms, JobInfo, NewJob, QueueStats, Storage};
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Stores jobs. Cheap to clone; clones share the storage and filters.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), jobs::Error> {
+/// #[jobs::background_job]
+/// async fn send_email(user_id: u64) {}
+///
+/// let client = jobs::Client::new(jobs::MemoryStorage::new());
+/// let id = jobs::enqueue!(&client, send_email(7)).await?;
+///
+/// // Or install it once at start-up and leave it out:
+/// client.install();
+/// let other = jobs::enqueue!(send_email(8)).await?;
+/// assert_ne!(id, other);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    storage: Arc<dyn Storage>,
+    filters: Filters,
+}
+
+static INSTALLED: RwLock<Option<Client>> = RwLock::new(None);
+
+/// Builds a [`Client`] with filters.
+pub struct ClientBuilder {
+    storage: Arc<dyn Storage>,
+    filters: Filters,
+}
+
+impl ClientBuilder {
+    /// Adds an extension filter; its `on_create` hook sees (and may reject) every job.
+    #[must_use]
+    pub fn filter(mut self, filter: impl Filter) -> Self {
+        self.filters.push(Arc::new(filter));
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Client {
+        Client {
+            inner: Arc::new(ClientInner {
+                storage: self.storage,
+                filters: self.filters,
+            }),
+        }
+    }
+}
+
+impl Client {
+    /// A client that stores jobs in `storage`.
+    pub fn new(storage: impl Storage) -> Client {
+        Client::builder(storage).build()
+    }
+
+    /// A client on a storage already shared with others (e.g. a worker).
+    pub fn from_shared(storage: Arc<dyn Storage>) -> Client {
+        ClientBuilder {
+            storage,
+            filters: Filters::default(),
+        }
+        .build()
+    }
+
+    /// A builder, to add filters.
+    pub fn builder(storage: impl Storage) -> ClientBuilder {
+        ClientBuilder {
+            storage: Arc::new(storage),
+            filters: Filters::default(),
+        }
+    }
+
+    /// Makes this the client `enqueue!(f(..))` uses when given none. Call it once at start-up;
+    /// a later call replaces the client installed before.
+    pub fn install(&self) {
+        let mut slot = INSTALLED
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(self.clone());
+    }
+
+    /// The client installed with [`Client::install`].
+    ///
+    /// # Errors
+    ///
+    /// When none is installed; the message says how to install one.
+    pub fn installed() -> Result<Client> {
+        INSTALLED
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                Error::new(
+                    Kind::NoClient,
+                    "no jobs client is installed: call `jobs::Client::new(storage).install()` once \
+                     at start-up, or pass a client explicitly: `enqueue!(&client, f(..))`",
+                )
+            })
+    }
+
+    /// The storage this client writes to.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// Stores one job on its default queue and returns its id once it is stored.
+    ///
+    /// The arguments are serialized (and filters run) when this is called, not when the future
+    /// is first polled, so the job reflects the values at the call.
+    pub fn enqueue<J: Job>(&self, job: J) -> impl Future<Output = Result<JobId>> + Send + 'static {
+        let prepared = self.prepare(&job, None);
+        self.store_one(prepared)
+    }
+
+    /// Stores one job to run not before `at`.
+    pub fn schedule_at<J: Job>(
+        &self,
+        job: J,
+        at: SystemTime,
+    ) -> impl Future<Output = Result<JobId>> + Send + 'static {
+        let at_ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let prepared = self.prepare(&job, Some(at_ms));
+        self.store_one(prepared)
+    }
+
+    /// Stores one job to run once `delay` has passed.
+    pub fn schedule_in<J: Job>(
+        &self,
+        job: J,
+        delay: Duration,
+    ) -> impl Future<Output = Result<JobId>> + Send + 'static {
+        let at_ms = now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        let prepared = self.prepare(&job, Some(at_ms));
+        self.store_one(prepared)
+    }
+
+    /// Stores many jobs in one call to the storage, all or none, and returns their ids in order.
+    ///
+    /// # Errors
+    ///
+    /// When an argument does not serialize, a filter rejects a job, or the storage fails; in each
+    /// case nothing is stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// #[jobs::background_job]
+    /// async fn index(doc: u64) {}
+    ///
+    /// let client = jobs::Client::new(jobs::MemoryStorage::new());
+    /// let ids = client.enqueue_many((0..100).map(|doc| jobs::job!(index(doc)))).await?;
+    /// assert_eq!(ids.len(), 100);
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue_many<J: Job>(
+        &self,
+        jobs: impl IntoIterator<Item = J>,
+    ) -> Result<Vec<JobId>> {
+        let new_jobs = jobs
+            .into_iter()
+            .map(|job| self.prepare(&job, None))
+            .collect::<Result<Vec<_>>>()?;
+        self.store(new_jobs).await
+    }
+
+    /// What the storage knows of a job.
+    ///
+    /// # Errors
+    ///
+    /// When the storage fails.
+    pub async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        self.inner.storage.job(id).await
+    }
+
+    /// Counts of one queue's jobs.
+    ///
+    /// # Errors
+    ///
+    /// When the storage fails.
+    pub async fn stats(&self, queue: &str) -> Result<QueueStats> {
+        self.inner.storage.stats(queue).await
+    }
+
+    fn prepare<J: Job>(&self, job: &J, run_at_ms: Option<u64>) -> Result<NewJob> {
+        let args = serde_json::to_string(job).map_err(|e| {
+            Error::serialization(format!(
+                "the arguments of job `{}` do not serialize",
+                J::NAME
+            ))
+            .with_source(e)
+        })?;
+        if !self.inner.filters.is_empty() {
+            let creating = CreatingJob {
+                name: J::NAME,
+                queue: J::QUEUE,
+                args: &args,
+            };
+            self.inner.filters.on_create(&creating).map_err(|reason| {
+                Error::new(
+                    Kind::Rejected,
+                    format!("job `{}` was rejected by a filter: {reason}", J::NAME),
+                )
+            })?;
+        }
+        let mut new_job = NewJob::new(J::QUEUE, J::NAME, args);
+        new_job.run_at_ms = run_at_ms;
+        Ok(new_job)
+    }
+
+    fn store_one(
+        &self,
+        prepared: Result<NewJob>,
+    ) -> impl Future<Output = Result<JobId>> + Send + 'static {
+        let client = self.clone();
+        async move {
+            let ids = client.store(vec![prepared?]).await?;
+            ids.into_iter()
+                .next()
+                .ok_or_else(|| Error::storage("the storage returned no id for the stored job"))
+        }
+    }
+
+    async fn store(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        let names: Vec<_> = if self.inner.filters.is_empty() {
+            Vec::new()
+        } else {
+            jobs.iter()
+                .map(|j| (j.name.clone(), j.run_at_ms.is_some()))
+                .collect()
+        };
+        let ids = self.inner.storage.enqueue(jobs).await?;
+        for (id, (name, scheduled)) in ids.iter().zip(names) {
+            self.inner.filters.state_change(|| StateChangeEvent {
+                id: id.clone(),
+                name: name.as_ref().into(),
+                state: if scheduled {
+                    JobState::Scheduled
+                } else {
+                    JobState::Enqueued
+                },
+                reason: None,
+            });
+        }
+        Ok(ids)
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,591 @@
+//! The embedded in-memory backend: the default for the quick start and for tests.
+//!
+//! It keeps the same semantics as the Redis backend (leases with fencing tokens, reaping of
+//! expired leases, scheduled jobs, retention), so code that works here works there. Jobs live
+//! only as long as the process: use it for development, tests and jobs you can afford to lose.
+
+use super::{
+    now_ms, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob, Outcome,
+    QueueStats, Retention, Storage,
+};
+use crate::error::Result;
+use crate::job::JobId;
+use crate::state::{JobState, StateChange};
+use async_trait::async_trait;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Reaping and promotion handle at most this many jobs per fetch, so no call grows with the backlog.
+const MAINTENANCE_BATCH: usize = 1_000;
+
+/// Jobs kept in process memory. Cheap to clone: clones share the same jobs.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), jobs::Error> {
+/// #[jobs::background_job]
+/// async fn greet(name: String) {
+///     println!("hello, {name}");
+/// }
+///
+/// let storage = jobs::MemoryStorage::new();
+/// let client = jobs::Client::new(storage.clone());
+/// let id = jobs::enqueue!(&client, greet("ada".to_owned())).await?;
+/// assert_eq!(client.storage().stats("default").await?.enqueued, 1);
+/// # let _ = id; Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryStorage {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Woken on every enqueue, release and requeue, so a waiting fetch returns at once.
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: HashMap<Arc<str>, Queue>,
+    next_token: u64,
+    retention: Retention,
+    servers: HashMap<String, u64>,
+}
+
+#[derive(Default)]
+struct Queue {
+    seq: u64,
+    pending: VecDeque<u64>,
+    /// (due ms, seq)
+    scheduled: BTreeSet<(u64, u64)>,
+    /// (deadline ms, seq)
+    leases: BTreeSet<(u64, u64)>,
+    /// (failed at ms, seq)
+    failed: BTreeSet<(u64, u64)>,
+    /// (finished at ms, seq), oldest first
+    succeeded: VecDeque<(u64, u64)>,
+    deleted: VecDeque<(u64, u64)>,
+    jobs: HashMap<u64, Record>,
+    succeeded_total: u64,
+    failed_total: u64,
+}
+
+struct Record {
+    name: String,
+    args: String,
+    attempts: u32,
+    enqueued_at_ms: u64,
+    state: JobState,
+    history: Vec<StateChange>,
+    /// The current lease (token, deadline ms) while Processing.
+    lease: Option<(LeaseToken, u64)>,
+    /// Due time while Scheduled; failure time while Failed.
+    score: u64,
+}
+
+impl Record {
+    fn enter(&mut self, state: JobState, at_ms: u64, reason: Option<String>) {
+        self.state = state;
+        self.history.push(StateChange::new(state, at_ms, reason));
+    }
+}
+
+impl MemoryStorage {
+    /// An empty storage with the default [`Retention`].
+    pub fn new() -> Self {
+        MemoryStorage::default()
+    }
+
+    /// An empty storage that keeps finished jobs as `retention` says.
+    pub fn with_retention(retention: Retention) -> Self {
+        let storage = MemoryStorage::default();
+        storage.lock().retention = retention;
+        storage
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a record half-written in a way later
+        // calls misread (every mutation is a few field writes), so keep going on poison.
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Queue {
+    /// Makes due scheduled jobs ready and puts jobs with expired leases back, at most
+    /// `MAINTENANCE_BATCH` of each.
+    fn maintain(&mut self, now: u64) {
+        for _ in 0..MAINTENANCE_BATCH {
+            let Some(&(due, seq)) = self.scheduled.first() else {
+                break;
+            };
+            if due > now {
+                break;
+            }
+            self.scheduled.pop_first();
+            if let Some(rec) = self.jobs.get_mut(&seq) {
+                rec.enter(JobState::Enqueued, now, None);
+                self.pending.push_back(seq);
+            }
+        }
+        for _ in 0..MAINTENANCE_BATCH {
+            let Some(&(deadline, seq)) = self.leases.first() else {
+                break;
+            };
+            if deadline > now {
+                break;
+            }
+            self.leases.pop_first();
+            if let Some(rec) = self.jobs.get_mut(&seq) {
+                rec.lease = None;
+                // The attempt counts: a job that kills its worker every time must not loop forever.
+                rec.attempts += 1;
+                rec.enter(
+                    JobState::Enqueued,
+                    now,
+                    Some("lease expired: the worker performing it stopped or hung".to_owned()),
+                );
+                self.pending.push_front(seq);
+            }
+        }
+    }
+
+    /// The earliest time something here becomes ready without an enqueue.
+    fn next_event(&self) -> Option<u64> {
+        let due = self.scheduled.first().map(|&(t, _)| t);
+        let lease = self.leases.first().map(|&(t, _)| t);
+        match (due, lease) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn trim(&mut self, now: u64, retention: &Retention) {
+        let ttl_s = u64::try_from(retention.succeeded_ttl.as_millis()).unwrap_or(u64::MAX);
+        while let Some(&(at, seq)) = self.succeeded.front() {
+            if self.succeeded.len() > retention.succeeded_max || at.saturating_add(ttl_s) <= now {
+                self.succeeded.pop_front();
+                self.jobs.remove(&seq);
+            } else {
+                break;
+            }
+        }
+        let ttl_d = u64::try_from(retention.deleted_ttl.as_millis()).unwrap_or(u64::MAX);
+        while let Some(&(at, seq)) = self.deleted.front() {
+            if self.deleted.len() > retention.deleted_max || at.saturating_add(ttl_d) <= now {
+                self.deleted.pop_front();
+                self.jobs.remove(&seq);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Takes a job out of whichever index its state keeps it in.
+    fn unindex(&mut self, seq: u64) {
+        let Some(rec) = self.jobs.get(&seq) else {
+            return;
+        };
+        match rec.state {
+            JobState::Enqueued => {
+                if let Some(pos) = self.pending.iter().position(|&s| s == seq) {
+                    self.pending.remove(pos);
+                }
+            }
+            JobState::Scheduled => {
+                self.scheduled.remove(&(rec.score, seq));
+            }
+            JobState::Failed => {
+                self.failed.remove(&(rec.score, seq));
+            }
+            JobState::Processing => {
+                if let Some((_, deadline)) = rec.lease {
+                    self.leases.remove(&(deadline, seq));
+                }
+            }
+            JobState::Succeeded => self.succeeded.retain(|&(_, s)| s != seq),
+            JobState::Deleted => self.deleted.retain(|&(_, s)| s != seq),
+            JobState::Awaiting => {}
+        }
+    }
+}
+
+fn info(id: JobId, rec: &Record) -> JobInfo {
+    JobInfo {
+        id,
+        name: rec.name.clone(),
+        args: rec.args.clone(),
+        state: rec.state,
+        attempts: rec.attempts,
+        history: rec.history.clone(),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        let now = now_ms();
+        let mut ids = Vec::with_capacity(jobs.len());
+        let mut woke = false;
+        {
+            let mut inner = self.lock();
+            for job in jobs {
+                let queue = inner.queues.entry(job.queue.clone()).or_default();
+                queue.seq += 1;
+                let seq = queue.seq;
+                let due = job.run_at_ms.filter(|&t| t > now);
+                let state = if due.is_some() {
+                    JobState::Scheduled
+                } else {
+                    JobState::Enqueued
+                };
+                let mut history = vec![StateChange::new(JobState::Enqueued, now, None)];
+                if state == JobState::Scheduled {
+                    history[0] = StateChange::new(JobState::Scheduled, now, None);
+                }
+                queue.jobs.insert(
+                    seq,
+                    Record {
+                        name: job.name.into_owned(),
+                        args: job.args,
+                        attempts: 0,
+                        enqueued_at_ms: now,
+                        state,
+                        history,
+                        lease: None,
+                        score: due.unwrap_or(0),
+                    },
+                );
+                match due {
+                    Some(t) => {
+                        queue.scheduled.insert((t, seq));
+                    }
+                    None => queue.pending.push_back(seq),
+                }
+                woke = true;
+                ids.push(JobId::new(job.queue, seq));
+            }
+        }
+        if woke {
+            // A scheduled job changes when the next wake-up is due, so wake waiters either way.
+            self.shared.ready.notify_waiters();
+        }
+        Ok(ids)
+    }
+
+    async fn fetch(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
+        let give_up_at = tokio::time::Instant::now() + req.wait;
+        loop {
+            let notified = self.shared.ready.notified();
+            tokio::pin!(notified);
+            // Register interest before looking, so an enqueue in between is not missed.
+            notified.as_mut().enable();
+            let next_event = {
+                let mut inner = self.lock();
+                let now = now_ms();
+                let lease_ms = millis(req.lease);
+                let mut out = Vec::new();
+                let mut next_event: Option<u64> = None;
+                for name in req.queues {
+                    if out.len() >= req.max {
+                        break;
+                    }
+                    let mut token = inner.next_token;
+                    let Some(queue) = inner.queues.get_mut(name) else {
+                        continue;
+                    };
+                    queue.maintain(now);
+                    while out.len() < req.max {
+                        let Some(seq) = queue.pending.pop_front() else {
+                            break;
+                        };
+                        let Some(rec) = queue.jobs.get_mut(&seq) else {
+                            continue;
+                        };
+                        token += 1;
+                        let deadline = now.saturating_add(lease_ms);
+                        rec.lease = Some((LeaseToken(token), deadline));
+                        rec.enter(JobState::Processing, now, None);
+                        queue.leases.insert((deadline, seq));
+                        out.push(FetchedJob {
+                            id: JobId::new(name.clone(), seq),
+                            name: rec.name.clone(),
+                            args: rec.args.clone(),
+                            attempt: rec.attempts + 1,
+                            enqueued_at_ms: rec.enqueued_at_ms,
+                            token: LeaseToken(token),
+                        });
+                    }
+                    if let Some(t) = queue.next_event() {
+                        next_event = Some(next_event.map_or(t, |n: u64| n.min(t)));
+                    }
+                    inner.next_token = token;
+                }
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+                next_event
+            };
+            let now = tokio::time::Instant::now();
+            if now >= give_up_at {
+                return Ok(Vec::new());
+            }
+            let mut wake_at = give_up_at;
+            if let Some(t) = next_event {
+                let in_ms = t.saturating_sub(now_ms());
+                wake_at = wake_at.min(now + Duration::from_millis(in_ms));
+            }
+            let _ = tokio::time::timeout_at(wake_at, notified).await;
+        }
+    }
+
+    async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>> {
+        let now = now_ms();
+        let mut applied = Vec::with_capacity(completions.len());
+        let mut inner = self.lock();
+        let retention = inner.retention;
+        let mut touched: Vec<Arc<str>> = Vec::new();
+        for c in completions {
+            let seq = c.lease.id.seq();
+            let Some(queue) = inner.queues.get_mut(c.lease.id.queue()) else {
+                applied.push(false);
+                continue;
+            };
+            let Some(rec) = queue.jobs.get_mut(&seq) else {
+                applied.push(false);
+                continue;
+            };
+            let Some((token, deadline)) = rec.lease else {
+                applied.push(false);
+                continue;
+            };
+            if token != c.lease.token || rec.state != JobState::Processing {
+                applied.push(false);
+                continue;
+            }
+            queue.leases.remove(&(deadline, seq));
+            rec.lease = None;
+            rec.attempts += 1;
+            match &c.outcome {
+                Outcome::Succeeded => {
+                    rec.enter(JobState::Succeeded, now, None);
+                    queue.succeeded.push_back((now, seq));
+                    queue.succeeded_total += 1;
+                }
+                Outcome::Retry { at_ms, reason } => {
+                    rec.enter(JobState::Scheduled, now, Some(reason.clone()));
+                    rec.score = *at_ms;
+                    queue.scheduled.insert((*at_ms, seq));
+                }
+                Outcome::Failed { reason } => {
+                    rec.enter(JobState::Failed, now, Some(reason.clone()));
+                    rec.score = now;
+                    queue.failed.insert((now, seq));
+                    queue.failed_total += 1;
+                }
+                Outcome::Deleted { reason } => {
+                    rec.enter(JobState::Deleted, now, Some(reason.clone()));
+                    queue.deleted.push_back((now, seq));
+                }
+            }
+            applied.push(true);
+            if !touched.iter().any(|q| q == c.lease.id.queue_arc()) {
+                touched.push(c.lease.id.queue_arc().clone());
+            }
+        }
+        for name in touched {
+            if let Some(queue) = inner.queues.get_mut(&name) {
+                queue.trim(now, &retention);
+            }
+        }
+        drop(inner);
+        // A retry changes the next due time a waiting fetch sleeps until.
+        self.shared.ready.notify_waiters();
+        Ok(applied)
+    }
+
+    async fn renew(&self, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let held = leases
+            .iter()
+            .map(|l| {
+                let Some(queue) = inner.queues.get_mut(l.id.queue()) else {
+                    return false;
+                };
+                let seq = l.id.seq();
+                let Some(rec) = queue.jobs.get_mut(&seq) else {
+                    return false;
+                };
+                match rec.lease {
+                    Some((token, deadline))
+                        if token == l.token && rec.state == JobState::Processing =>
+                    {
+                        let new_deadline = now.saturating_add(millis(lease));
+                        queue.leases.remove(&(deadline, seq));
+                        queue.leases.insert((new_deadline, seq));
+                        rec.lease = Some((token, new_deadline));
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .collect();
+        Ok(held)
+    }
+
+    async fn release(&self, leases: &[Lease]) -> Result<()> {
+        let now = now_ms();
+        {
+            let mut inner = self.lock();
+            for l in leases {
+                let Some(queue) = inner.queues.get_mut(l.id.queue()) else {
+                    continue;
+                };
+                let seq = l.id.seq();
+                let Some(rec) = queue.jobs.get_mut(&seq) else {
+                    continue;
+                };
+                let Some((token, deadline)) = rec.lease else {
+                    continue;
+                };
+                if token != l.token {
+                    continue;
+                }
+                queue.leases.remove(&(deadline, seq));
+                rec.lease = None;
+                rec.enter(
+                    JobState::Enqueued,
+                    now,
+                    Some("handed back by a worker shutting down".to_owned()),
+                );
+                queue.pending.push_front(seq);
+            }
+        }
+        self.shared.ready.notify_waiters();
+        Ok(())
+    }
+
+    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        let inner = self.lock();
+        Ok(inner
+            .queues
+            .get(id.queue())
+            .and_then(|q| q.jobs.get(&id.seq()))
+            .map(|rec| info(id.clone(), rec)))
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats> {
+        let inner = self.lock();
+        Ok(inner
+            .queues
+            .get(queue)
+            .map_or_else(QueueStats::default, |q| QueueStats {
+                enqueued: q.pending.len() as u64,
+                scheduled: q.scheduled.len() as u64,
+                processing: q.leases.len() as u64,
+                failed: q.failed.len() as u64,
+                succeeded_total: q.succeeded_total,
+                failed_total: q.failed_total,
+            }))
+    }
+
+    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
+        let inner = self.lock();
+        let Some((name, q)) = inner.queues.get_key_value(queue) else {
+            return Ok(Vec::new());
+        };
+        Ok(q.failed
+            .iter()
+            .take(limit)
+            .filter_map(|&(_, seq)| {
+                q.jobs
+                    .get(&seq)
+                    .map(|rec| info(JobId::new(name.clone(), seq), rec))
+            })
+            .collect())
+    }
+
+    async fn requeue(&self, id: &JobId) -> Result<bool> {
+        let now = now_ms();
+        {
+            let mut inner = self.lock();
+            let Some(queue) = inner.queues.get_mut(id.queue()) else {
+                return Ok(false);
+            };
+            let seq = id.seq();
+            let Some(state) = queue.jobs.get(&seq).map(|r| r.state) else {
+                return Ok(false);
+            };
+            if !matches!(state, JobState::Failed | JobState::Deleted) {
+                return Ok(false);
+            }
+            queue.unindex(seq);
+            if let Some(rec) = queue.jobs.get_mut(&seq) {
+                rec.attempts = 0;
+                rec.enter(JobState::Enqueued, now, Some("requeued".to_owned()));
+            }
+            queue.pending.push_back(seq);
+        }
+        self.shared.ready.notify_waiters();
+        Ok(true)
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<bool> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let retention = inner.retention;
+        let Some(queue) = inner.queues.get_mut(id.queue()) else {
+            return Ok(false);
+        };
+        let seq = id.seq();
+        let Some(state) = queue.jobs.get(&seq).map(|r| r.state) else {
+            return Ok(false);
+        };
+        if !matches!(
+            state,
+            JobState::Enqueued | JobState::Scheduled | JobState::Failed
+        ) {
+            return Ok(false);
+        }
+        queue.unindex(seq);
+        if let Some(rec) = queue.jobs.get_mut(&seq) {
+            rec.enter(JobState::Deleted, now, Some("deleted".to_owned()));
+        }
+        queue.deleted.push_back((now, seq));
+        queue.trim(now, &retention);
+        Ok(true)
+    }
+
+    async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()> {
+        let expires = now_ms().saturating_add(millis(ttl));
+        self.lock().servers.insert(server.to_owned(), expires);
+        Ok(())
+    }
+
+    async fn servers(&self) -> Result<Vec<String>> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        inner.servers.retain(|_, &mut expires| expires > now);
+        let mut names: Vec<String> = inner.servers.keys().cloned().collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn deregister(&self, server: &str) -> Result<()> {
+        self.lock().servers.remove(server);
+        Ok(())
+    }
+}

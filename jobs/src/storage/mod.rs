@@ -1,0 +1,284 @@
+//! Where jobs live: the [`Storage`] trait every backend implements, and the records it trades in.
+//!
+//! The worker and the client know nothing but this trait. Every operation is batch-first: a
+//! backend is asked to enqueue many jobs, fetch up to N, complete many, renew many leases.
+//!
+//! # Leases
+//!
+//! [`Storage::fetch`] moves each job it returns into *processing* with a lease: a deadline and a
+//! [`LeaseToken`]. Until the deadline passes the job is hidden from every other fetch. The worker
+//! renews its leases ([`Storage::renew`]) well before they run out; [`Storage::complete`] and
+//! [`Storage::release`] only act on a job whose lease the caller still holds (the token matches),
+//! so a worker that lost its lease can neither acknowledge nor overwrite the job. A lease that
+//! runs out puts the job back on its queue (any `fetch` reaps expired leases), which is how a job
+//! whose worker died is performed again: delivery is **at least once**.
+
+use crate::error::Result;
+use crate::job::JobId;
+use crate::state::{JobState, StateChange};
+use async_trait::async_trait;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod memory;
+mod retention;
+pub use memory::MemoryStorage;
+pub use retention::Retention;
+
+/// A job to be stored: what `enqueue!` hands to the storage.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewJob {
+    /// The queue to put it on.
+    pub queue: Arc<str>,
+    /// The job's registered name.
+    pub name: Cow<'static, str>,
+    /// The arguments, serialized as a JSON object.
+    pub args: String,
+    /// Not before this time, in milliseconds since the Unix epoch (`None`: now).
+    pub run_at_ms: Option<u64>,
+}
+
+impl NewJob {
+    /// A job for `queue` named `name` with JSON `args`, to run now.
+    pub fn new(
+        queue: impl Into<Arc<str>>,
+        name: impl Into<Cow<'static, str>>,
+        args: String,
+    ) -> Self {
+        NewJob {
+            queue: queue.into(),
+            name: name.into(),
+            args,
+            run_at_ms: None,
+        }
+    }
+
+    /// The same job, due at `run_at_ms` (milliseconds since the Unix epoch).
+    #[must_use]
+    pub fn run_at_ms(mut self, run_at_ms: u64) -> Self {
+        self.run_at_ms = Some(run_at_ms);
+        self
+    }
+}
+
+/// The fencing token of one lease. A new token is handed out by every fetch of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseToken(pub u64);
+
+/// A job plus the token of the lease its fetch handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The job leased.
+    pub id: JobId,
+    /// The lease's token.
+    pub token: LeaseToken,
+}
+
+/// What [`Storage::fetch`] is asked for.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct FetchRequest<'a> {
+    /// Queues to take from, highest priority first.
+    pub queues: &'a [Arc<str>],
+    /// At most this many jobs.
+    pub max: usize,
+    /// How long the leases of the fetched jobs last.
+    pub lease: Duration,
+    /// When nothing is ready, wait up to this long for a job to become ready (an enqueue, or a
+    /// scheduled job coming due) before returning an empty batch. Backends must not busy-poll.
+    pub wait: Duration,
+}
+
+impl<'a> FetchRequest<'a> {
+    /// A request for up to `max` jobs from `queues` with leases of `lease`, waiting up to `wait`.
+    pub fn new(queues: &'a [Arc<str>], max: usize, lease: Duration, wait: Duration) -> Self {
+        FetchRequest {
+            queues,
+            max,
+            lease,
+            wait,
+        }
+    }
+}
+
+/// A job handed to a worker by [`Storage::fetch`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FetchedJob {
+    /// The job's id.
+    pub id: JobId,
+    /// Its registered name (possibly one no handler exists for).
+    pub name: String,
+    /// Its JSON arguments.
+    pub args: String,
+    /// Which attempt this fetch starts: 1 for the first.
+    pub attempt: u32,
+    /// When it was first enqueued, in milliseconds since the Unix epoch.
+    pub enqueued_at_ms: u64,
+    /// The lease this fetch handed out.
+    pub token: LeaseToken,
+}
+
+impl FetchedJob {
+    /// The lease of this fetch.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            id: self.id.clone(),
+            token: self.token,
+        }
+    }
+}
+
+/// How an attempt ended, as the worker reports it to the storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The job succeeded; it moves to Succeeded (kept for the retention period).
+    Succeeded,
+    /// The attempt failed and another is due at `at_ms`; the job moves to Scheduled.
+    Retry {
+        /// When the next attempt is due, in milliseconds since the Unix epoch.
+        at_ms: u64,
+        /// Why the attempt failed.
+        reason: String,
+    },
+    /// The job failed for good; it moves to Failed and is kept until requeued or deleted.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The job is dropped; it moves to Deleted.
+    Deleted {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The end of one attempt: which lease, and how it ended.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Completion {
+    /// The lease the attempt ran under.
+    pub lease: Lease,
+    /// When the attempt started, in milliseconds since the Unix epoch (for the history).
+    pub started_at_ms: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl Completion {
+    /// The end of the attempt that ran under `lease`, started at `started_at_ms`.
+    pub fn new(lease: Lease, started_at_ms: u64, outcome: Outcome) -> Self {
+        Completion {
+            lease,
+            started_at_ms,
+            outcome,
+        }
+    }
+}
+
+/// Everything the storage knows of one job, for inspection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JobInfo {
+    /// The job's id.
+    pub id: JobId,
+    /// Its registered name.
+    pub name: String,
+    /// Its JSON arguments.
+    pub args: String,
+    /// Its current state.
+    pub state: JobState,
+    /// How many attempts have ended so far.
+    pub attempts: u32,
+    /// Every transition so far, oldest first.
+    pub history: Vec<StateChange>,
+}
+
+impl JobInfo {
+    /// The reason recorded with the latest transition, e.g. why it failed.
+    pub fn last_reason(&self) -> Option<&str> {
+        self.history.last().and_then(|c| c.reason.as_deref())
+    }
+}
+
+/// Counts of one queue's jobs by state, plus lifetime counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Waiting on the queue.
+    pub enqueued: u64,
+    /// Waiting for their due time (delayed jobs and retries).
+    pub scheduled: u64,
+    /// Leased by a worker (including leases that ran out and were not reaped yet).
+    pub processing: u64,
+    /// Failed and kept for inspection.
+    pub failed: u64,
+    /// Lifetime count of successful completions.
+    pub succeeded_total: u64,
+    /// Lifetime count of jobs that ended Failed.
+    pub failed_total: u64,
+}
+
+/// A backend that stores jobs. Implemented by [`MemoryStorage`] and, with the `redis` feature,
+/// the Redis backend.
+///
+/// Implementations must keep the lease semantics described in the [module docs](self): a job
+/// leaves storage only when an attempt's completion says so, and only while its lease is held.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Stores the jobs, all or none, and returns their ids in order.
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>>;
+
+    /// Leases up to `req.max` ready jobs, taking from queues in priority order. Scheduled jobs
+    /// that came due are made ready first and expired leases are reaped back to their queue.
+    /// When nothing is ready it waits (without polling) up to `req.wait`.
+    async fn fetch(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>>;
+
+    /// Records the end of attempts. For each completion, returns whether it was applied: `false`
+    /// means the lease was no longer held (it expired and the job was handed to someone else).
+    async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>>;
+
+    /// Extends the given leases to `lease` from now. Returns, per lease, whether it was still held.
+    async fn renew(&self, leases: &[Lease], lease: Duration) -> Result<Vec<bool>>;
+
+    /// Hands leased jobs back to the front of their queue at once, without counting an attempt
+    /// (graceful shutdown). Leases no longer held are ignored.
+    async fn release(&self, leases: &[Lease]) -> Result<()>;
+
+    /// The job with this id, if the storage still has it.
+    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>>;
+
+    /// Counts for one queue.
+    async fn stats(&self, queue: &str) -> Result<QueueStats>;
+
+    /// Failed jobs of a queue, oldest first, at most `limit`.
+    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>>;
+
+    /// Puts a failed (or deleted) job back on its queue for a fresh attempt. Returns whether the
+    /// job was found in a state that allows it.
+    async fn requeue(&self, id: &JobId) -> Result<bool>;
+
+    /// Deletes a job that is enqueued, scheduled or failed. Returns whether it was found in such
+    /// a state.
+    async fn delete(&self, id: &JobId) -> Result<bool>;
+
+    /// Records that a worker process is alive; it counts as dead once `ttl` passes without
+    /// another heartbeat.
+    async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()>;
+
+    /// Names of the worker processes whose heartbeat has not run out.
+    async fn servers(&self) -> Result<Vec<String>>;
+
+    /// Tells the server that `server` stopped (graceful shutdown), so it is no longer listed.
+    async fn deregister(&self, server: &str) -> Result<()>;
+}
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

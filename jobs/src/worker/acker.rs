@@ -1,0 +1,125 @@
+//! The acker: coalesces the completions of many jobs into batched storage calls, and retries
+//! them while the storage is unreachable, so no finished job is forgotten.
+
+use crate::error::{Error, Result};
+use crate::filter::{Filters, StateChangeEvent};
+use crate::state::JobState;
+use crate::storage::{Completion, Lease, Outcome, Storage};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The most completions sent in one storage call.
+const MAX_BATCH: usize = 1_000;
+/// How often a batch is tried once the worker is shutting down, before giving up on it.
+const FINAL_TRIES: u32 = 5;
+
+pub(super) enum AckMsg {
+    Complete {
+        completion: Completion,
+        name: Arc<str>,
+    },
+    Release(Vec<Lease>),
+}
+
+pub(super) async fn run(
+    storage: Arc<dyn Storage>,
+    filters: Filters,
+    mut rx: mpsc::UnboundedReceiver<AckMsg>,
+) -> Result<()> {
+    let mut completions = Vec::new();
+    let mut names = Vec::new();
+    let mut releases = Vec::new();
+    let mut open = true;
+    while open {
+        match rx.recv().await {
+            Some(msg) => take(msg, &mut completions, &mut names, &mut releases),
+            None => open = false,
+        }
+        while completions.len() + releases.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(msg) => take(msg, &mut completions, &mut names, &mut releases),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        if !releases.is_empty() {
+            let batch = std::mem::take(&mut releases);
+            persist(open, "handing jobs back", || storage.release(&batch)).await?;
+        }
+        if !completions.is_empty() {
+            let batch = std::mem::take(&mut completions);
+            let applied = persist(open, "acknowledging jobs", || storage.complete(&batch)).await?;
+            for ((c, name), held) in batch.iter().zip(names.drain(..)).zip(applied) {
+                if held {
+                    filters.state_change(|| event(c, name));
+                } else {
+                    tracing::warn!(
+                        job = %c.lease.id,
+                        "the lease was lost before the job finished; another worker may run it again"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn take(
+    msg: AckMsg,
+    completions: &mut Vec<Completion>,
+    names: &mut Vec<Arc<str>>,
+    releases: &mut Vec<Lease>,
+) {
+    match msg {
+        AckMsg::Complete { completion, name } => {
+            completions.push(completion);
+            names.push(name);
+        }
+        AckMsg::Release(leases) => releases.extend(leases),
+    }
+}
+
+fn event(c: &Completion, name: Arc<str>) -> StateChangeEvent {
+    let (state, reason) = match &c.outcome {
+        Outcome::Succeeded => (JobState::Succeeded, None),
+        Outcome::Retry { reason, .. } => (JobState::Scheduled, Some(reason.clone())),
+        Outcome::Failed { reason } => (JobState::Failed, Some(reason.clone())),
+        Outcome::Deleted { reason } => (JobState::Deleted, Some(reason.clone())),
+    };
+    StateChangeEvent {
+        id: c.lease.id.clone(),
+        name,
+        state,
+        reason,
+    }
+}
+
+/// Runs `call` until it succeeds. While the worker runs that is forever (with backoff): an
+/// unacknowledged job would run again. Once it is shutting down, a few tries, then the error.
+async fn persist<T, F, Fut>(running: bool, what: &str, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0u32;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                tries += 1;
+                if !running && tries >= FINAL_TRIES {
+                    return Err(
+                        Error::storage(format!("{what} failed {tries} times")).with_source(e)
+                    );
+                }
+                let pause = Duration::from_millis(50u64.saturating_mul(1 << tries.min(6)));
+                tracing::warn!(error = %e, retry_in = ?pause, "{what} failed");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}

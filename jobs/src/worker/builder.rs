@@ -1,0 +1,204 @@
+//! [`WorkerBuilder`]: configures a [`Worker`] and checks the configuration in `build()`.
+
+use super::{Worker, WorkerConfig};
+use crate::app_state::StateMap;
+use crate::error::{Error, Result};
+use crate::filter::{Filter, Filters};
+use crate::registry::Registry;
+use crate::retry::RetryBackoff;
+use crate::storage::Storage;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Configures a [`Worker`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[derive(Clone)]
+/// struct Mailer;
+///
+/// #[jobs::background_job(queue = "mail")]
+/// async fn welcome(user_id: u64, #[state] mailer: Mailer) {}
+///
+/// let worker = jobs::Worker::builder(jobs::MemoryStorage::new())
+///     .queues(["mail", "default"])   // highest priority first
+///     .concurrency(16)
+///     .state(Mailer)
+///     .shutdown_timeout(Duration::from_secs(10))
+///     .build()
+///     .expect("valid configuration");
+/// # drop(worker);
+/// ```
+pub struct WorkerBuilder {
+    storage: Arc<dyn Storage>,
+    queues: Vec<Arc<str>>,
+    concurrency: usize,
+    state: StateMap,
+    filters: Filters,
+    shutdown_timeout: Duration,
+    lease: Duration,
+    fetch_batch: usize,
+    backoff: RetryBackoff,
+    idle_wait: Duration,
+    name: Option<String>,
+}
+
+impl WorkerBuilder {
+    pub(super) fn new(storage: Arc<dyn Storage>) -> Self {
+        WorkerBuilder {
+            storage,
+            queues: vec![Arc::from("default")],
+            concurrency: 16,
+            state: StateMap::default(),
+            filters: Filters::default(),
+            shutdown_timeout: Duration::from_secs(25),
+            lease: Duration::from_secs(30),
+            fetch_batch: 100,
+            backoff: RetryBackoff::default(),
+            idle_wait: Duration::from_secs(5),
+            name: None,
+        }
+    }
+
+    /// The queues to take jobs from, highest priority first. Default: `["default"]`.
+    #[must_use]
+    pub fn queues<I, S>(mut self, queues: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.queues = queues.into_iter().map(|q| Arc::from(q.as_ref())).collect();
+        self
+    }
+
+    /// How many jobs run at once. Default: 16.
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Registers app state: every job parameter marked `#[state]` of type `T` receives a clone.
+    #[must_use]
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Adds an extension filter (see [`Filter`]).
+    #[must_use]
+    pub fn filter(mut self, filter: impl Filter) -> Self {
+        self.filters.push(Arc::new(filter));
+        self
+    }
+
+    /// How long running jobs may take to finish once shutdown starts, before they are cancelled
+    /// and handed back to their queue. Default: 25 s.
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a fetched job stays hidden from other workers without a renewal. The worker
+    /// renews leases every third of this; a job whose worker died runs again after at most this
+    /// long. Default: 30 s.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// At most this many jobs are fetched in one call. Default: 100.
+    #[must_use]
+    pub fn fetch_batch(mut self, batch: usize) -> Self {
+        self.fetch_batch = batch;
+        self
+    }
+
+    /// The delay before each retry of a failed attempt. Default: [`RetryBackoff::default`].
+    #[must_use]
+    pub fn retry_backoff(mut self, backoff: RetryBackoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The name this worker process registers under (heartbeats, logs). Default:
+    /// `<host>:<pid>:<random>`.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Checks the configuration and builds the worker.
+    ///
+    /// # Errors
+    ///
+    /// When two job functions share a name (both are named in the message), a job on one of the
+    /// worker's queues takes `#[state]` that was not registered, no queue is given, concurrency
+    /// or batch size is 0, or the lease is shorter than 100 ms.
+    pub fn build(self) -> Result<Worker> {
+        let registry = Registry::global()?;
+        if self.queues.is_empty() {
+            return Err(Error::config(
+                "the worker has no queues: pass at least one to `queues`",
+            ));
+        }
+        if self.concurrency == 0 {
+            return Err(Error::config("worker concurrency must be at least 1"));
+        }
+        if self.fetch_batch == 0 {
+            return Err(Error::config("the fetch batch must be at least 1"));
+        }
+        if self.lease < Duration::from_millis(100) {
+            return Err(Error::config("the lease must be at least 100 ms"));
+        }
+        let mut missing = Vec::new();
+        for job in registry.iter() {
+            if !self.queues.iter().any(|q| &**q == job.queue) {
+                continue;
+            }
+            for (type_id, type_name) in (job.states)() {
+                if !self.state.contains(type_id) {
+                    missing.push(format!(
+                        "job `{}` ({}:{}) takes `#[state]` of type `{type_name}`, which is not \
+                         registered: add `.state(value)` to the worker builder",
+                        job.name, job.file, job.line
+                    ));
+                }
+            }
+        }
+        if !missing.is_empty() {
+            missing.sort();
+            return Err(Error::config(missing.join("\n")));
+        }
+        let name = self.name.unwrap_or_else(default_name);
+        Ok(Worker::from_config(WorkerConfig {
+            storage: self.storage,
+            registry,
+            queues: self.queues,
+            concurrency: self.concurrency,
+            state: self.state,
+            filters: self.filters,
+            shutdown_timeout: self.shutdown_timeout,
+            lease: self.lease,
+            fetch_batch: self.fetch_batch.min(self.concurrency),
+            backoff: self.backoff,
+            idle_wait: self.idle_wait,
+            name,
+        }))
+    }
+}
+
+fn default_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}

@@ -1,0 +1,146 @@
+//! Performs one fetched job: finds its handler, runs it under its timeout and filters, decides
+//! the outcome (success, retry, failure) and hands it to the acker.
+
+use super::acker::AckMsg;
+use super::{panic_message, Shared};
+use crate::filter::{AttemptOutcome, StateChangeEvent};
+use crate::job::JobContext;
+use crate::state::JobState;
+use crate::storage::{now_ms, Completion, FetchedJob, Outcome};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub(super) async fn run(
+    shared: &Shared,
+    job: FetchedJob,
+    cancel: CancellationToken,
+    ack_tx: &mpsc::UnboundedSender<AckMsg>,
+) {
+    let started_at_ms = now_ms();
+    let lease = job.lease();
+    let name: Arc<str> = Arc::from(job.name.as_str());
+    let span = tracing::info_span!(
+        "job",
+        id = %job.id,
+        name = %job.name,
+        queue = %job.id.queue(),
+        attempt = job.attempt
+    );
+    let outcome = attempt(shared, &job, &name, cancel)
+        .instrument(span.clone())
+        .await;
+    shared.in_flight().remove(&job.id);
+    let msg = match outcome {
+        // The grace period ran out while this attempt ran: it was cancelled, so its failure says
+        // nothing about the job. Hand it back instead of spending an attempt.
+        Outcome::Retry { .. } | Outcome::Failed { .. }
+            if shared.hard_stop.load(Ordering::SeqCst) =>
+        {
+            AckMsg::Release(vec![lease])
+        }
+        outcome => {
+            span.in_scope(|| match &outcome {
+                Outcome::Succeeded => tracing::debug!("job succeeded"),
+                Outcome::Retry { reason, .. } => tracing::warn!(%reason, "job failed, will retry"),
+                Outcome::Failed { reason } | Outcome::Deleted { reason } => {
+                    tracing::error!(%reason, "job failed for good");
+                }
+            });
+            AckMsg::Complete {
+                completion: Completion::new(lease, started_at_ms, outcome),
+                name,
+            }
+        }
+    };
+    // The acker only goes away once every job task is done, so this cannot fail in practice;
+    // if it did, the lease would run out and the job would run again.
+    let _ = ack_tx.send(msg);
+}
+
+async fn attempt(
+    shared: &Shared,
+    job: &FetchedJob,
+    name: &Arc<str>,
+    cancel: CancellationToken,
+) -> Outcome {
+    let config = &shared.config;
+    let Some(descriptor) = config.registry.get(&job.name) else {
+        return Outcome::Failed {
+            reason: format!(
+                "no handler registered for job `{}`: no `#[background_job]` function with that \
+                 name is linked into this worker",
+                job.name
+            ),
+        };
+    };
+    let max_attempts = descriptor.max_attempts();
+    if job.attempt > max_attempts {
+        return Outcome::Failed {
+            reason: format!(
+                "gave up after {max_attempts} attempts: the last ones never finished (their \
+                 lease ran out, so the worker performing them stopped or hung)"
+            ),
+        };
+    }
+    let ctx = JobContext::new(
+        job.id.clone(),
+        name.clone(),
+        job.attempt,
+        max_attempts,
+        cancel.clone(),
+    );
+    config.filters.before_perform(&ctx);
+    config.filters.state_change(|| StateChangeEvent {
+        id: job.id.clone(),
+        name: name.clone(),
+        state: JobState::Processing,
+        reason: None,
+    });
+    let result = match (descriptor.perform)(&job.args, ctx.clone(), &config.state) {
+        // The stored job cannot be run by this code at all: retrying would not help.
+        Err(reason) => {
+            let outcome = AttemptOutcome::Failed(reason.clone());
+            config.filters.after_perform(&ctx, &outcome);
+            return Outcome::Failed { reason };
+        }
+        Ok(future) => {
+            let guarded = AssertUnwindSafe(future).catch_unwind();
+            let caught = match descriptor.timeout() {
+                None => guarded.await,
+                Some(limit) => match tokio::time::timeout(limit, guarded).await {
+                    Ok(caught) => caught,
+                    Err(_) => {
+                        cancel.cancel();
+                        Ok(Err(format!("the job timed out after {limit:?}")))
+                    }
+                },
+            };
+            caught.unwrap_or_else(|panic| Err(panic_message(&*panic)))
+        }
+    };
+    let shown = match &result {
+        Ok(()) => AttemptOutcome::Succeeded,
+        Err(reason) => AttemptOutcome::Failed(reason.clone()),
+    };
+    config.filters.after_perform(&ctx, &shown);
+    match result {
+        Ok(()) => Outcome::Succeeded,
+        Err(reason) if job.attempt < max_attempts => {
+            let delay = config.backoff.delay(job.attempt);
+            let at_ms =
+                now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            Outcome::Retry {
+                at_ms,
+                reason: format!("attempt {} of {max_attempts} failed: {reason}", job.attempt),
+            }
+        }
+        Err(reason) => Outcome::Failed {
+            reason: format!("attempt {} of {max_attempts} failed: {reason}", job.attempt),
+        },
+    }
+}

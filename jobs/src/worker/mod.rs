@@ -1,0 +1,289 @@
+//! The worker runtime: fetches jobs, performs them with their filters, acknowledges them, keeps
+//! their leases alive and shuts down gracefully.
+//!
+//! One fetch loop leases jobs in batches, at most as many as there are free slots; each job runs
+//! in its own task (panics caught); completions are coalesced into batched storage calls by the
+//! acker; the lease keeper renews every in-flight lease in one call; the heartbeat registers the
+//! process.
+
+mod acker;
+mod builder;
+mod execute;
+mod heartbeat;
+mod lease_keeper;
+
+pub use builder::WorkerBuilder;
+
+use crate::app_state::StateMap;
+use crate::error::Result;
+use crate::filter::Filters;
+use crate::job::JobId;
+use crate::registry::Registry;
+use crate::retry::RetryBackoff;
+use crate::storage::{FetchRequest, FetchedJob, Lease, Storage};
+use acker::AckMsg;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Performs jobs from a [`Storage`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), jobs::Error> {
+/// use std::time::Duration;
+///
+/// #[jobs::background_job]
+/// async fn add(a: u64, b: u64) {
+///     println!("{a} + {b} = {}", a + b);
+/// }
+///
+/// let storage = jobs::MemoryStorage::new();
+/// let client = jobs::Client::new(storage.clone());
+/// jobs::enqueue!(&client, add(1, 2)).await?;
+///
+/// let worker = jobs::Worker::builder(storage.clone()).build()?;
+/// // Run until the queue is drained (a real worker runs until ctrl-c).
+/// let stats = client.clone();
+/// worker
+///     .run_until(async move {
+///         while stats.stats("default").await.unwrap().succeeded_total < 1 {
+///             tokio::time::sleep(Duration::from_millis(10)).await;
+///         }
+///     })
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct WorkerConfig {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) registry: &'static Registry,
+    pub(crate) queues: Vec<Arc<str>>,
+    pub(crate) concurrency: usize,
+    pub(crate) state: StateMap,
+    pub(crate) filters: Filters,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) lease: Duration,
+    pub(crate) fetch_batch: usize,
+    pub(crate) backoff: RetryBackoff,
+    pub(crate) idle_wait: Duration,
+    pub(crate) name: String,
+}
+
+struct Shared {
+    config: WorkerConfig,
+    /// Jobs being performed, by id: their lease and cancellation token.
+    in_flight: Mutex<HashMap<JobId, InFlight>>,
+    /// Set once the shutdown grace period ran out: unfinished attempts are handed back, not failed.
+    hard_stop: AtomicBool,
+}
+
+struct InFlight {
+    lease: Lease,
+    cancel: CancellationToken,
+}
+
+impl Shared {
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<JobId, InFlight>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Worker {
+    /// A builder for a worker on `storage`.
+    pub fn builder(storage: impl Storage) -> WorkerBuilder {
+        WorkerBuilder::new(Arc::new(storage))
+    }
+
+    /// A builder for a worker on a storage shared with others (e.g. a client).
+    pub fn builder_shared(storage: Arc<dyn Storage>) -> WorkerBuilder {
+        WorkerBuilder::new(storage)
+    }
+
+    fn from_config(config: WorkerConfig) -> Worker {
+        Worker {
+            shared: Arc::new(Shared {
+                config,
+                in_flight: Mutex::new(HashMap::new()),
+                hard_stop: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The name this worker registers under.
+    pub fn name(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    /// Performs jobs until `signal` completes, then shuts down gracefully: stops fetching, lets
+    /// running jobs finish within the shutdown timeout, then cancels the rest and hands them back
+    /// to their queue at once, and flushes all acknowledgements.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors while running are logged and retried, not returned; this returns an error
+    /// only when the final flush of acknowledgements fails (those jobs run again after their
+    /// lease runs out).
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
+        let shared = self.shared;
+        let stop = CancellationToken::new();
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel::<AckMsg>();
+        let acker = tokio::spawn(acker::run(
+            shared.config.storage.clone(),
+            shared.config.filters.clone(),
+            ack_rx,
+        ));
+        let background = CancellationToken::new();
+        let keeper = tokio::spawn(lease_keeper::run(shared.clone(), background.clone()));
+        let heart = tokio::spawn(heartbeat::run(shared.clone(), background.clone()));
+        let tracker = TaskTracker::new();
+        let fetcher = tokio::spawn(fetch_loop(
+            shared.clone(),
+            stop.clone(),
+            tracker.clone(),
+            ack_tx.clone(),
+        ));
+        tracing::info!(worker = %shared.config.name, queues = ?shared.config.queues, "worker started");
+
+        signal.await;
+        tracing::info!(worker = %shared.config.name, "worker shutting down");
+        stop.cancel();
+        let _ = fetcher.await;
+        tracker.close();
+        if tokio::time::timeout(shared.config.shutdown_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
+            shared.hard_stop.store(true, Ordering::SeqCst);
+            let handed_back: Vec<Lease> = {
+                let in_flight = shared.in_flight();
+                in_flight
+                    .values()
+                    .map(|f| {
+                        f.cancel.cancel();
+                        f.lease.clone()
+                    })
+                    .collect()
+            };
+            tracing::warn!(
+                jobs = handed_back.len(),
+                "shutdown timeout passed: cancelling running jobs and handing them back"
+            );
+            if !handed_back.is_empty() {
+                let _ = ack_tx.send(AckMsg::Release(handed_back));
+            }
+            // Give cancelled jobs a moment to observe their token; they are no longer ours.
+            let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
+        }
+        drop(ack_tx);
+        background.cancel();
+        let flushed = acker.await;
+        let _ = keeper.await;
+        let _ = heart.await;
+        if let Err(e) = shared.config.storage.deregister(&shared.config.name).await {
+            tracing::warn!(error = %e, "could not deregister the worker");
+        }
+        tracing::info!(worker = %shared.config.name, "worker stopped");
+        match flushed {
+            Ok(result) => result,
+            Err(e) => Err(crate::error::Error::storage(format!(
+                "the acknowledgement task failed: {e}"
+            ))),
+        }
+    }
+}
+
+async fn fetch_loop(
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    ack_tx: mpsc::UnboundedSender<AckMsg>,
+) {
+    let config = &shared.config;
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let mut failures = 0u32;
+    loop {
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            () = stop.cancelled() => return,
+        };
+        let mut permits = vec![first];
+        while permits.len() < config.fetch_batch {
+            match slots.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let req = FetchRequest::new(
+            &config.queues,
+            permits.len(),
+            config.lease,
+            config.idle_wait,
+        );
+        let fetched = tokio::select! {
+            r = config.storage.fetch(req) => r,
+            () = stop.cancelled() => return,
+        };
+        match fetched {
+            Ok(jobs) => {
+                failures = 0;
+                if stop.is_cancelled() {
+                    let _ = ack_tx.send(AckMsg::Release(
+                        jobs.iter().map(FetchedJob::lease).collect(),
+                    ));
+                    return;
+                }
+                for (job, permit) in jobs.into_iter().zip(permits.drain(..)) {
+                    let cancel = CancellationToken::new();
+                    shared.in_flight().insert(
+                        job.id.clone(),
+                        InFlight {
+                            lease: job.lease(),
+                            cancel: cancel.clone(),
+                        },
+                    );
+                    let shared = shared.clone();
+                    let ack_tx = ack_tx.clone();
+                    tracker.spawn(async move {
+                        execute::run(&shared, job, cancel, &ack_tx).await;
+                        drop(permit);
+                    });
+                }
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let pause = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)));
+                tracing::warn!(error = %e, retry_in = ?pause, "fetching jobs failed");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = stop.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string payload".to_owned());
+    format!("the job panicked: {text}")
+}
