@@ -1,1 +1,92 @@
-fn main() {}
+//! `jobs-bench`: the benchmark program. One scenario per run, one line of `key=value` output.
+//!
+//! ```text
+//! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|memory] [--redis-url URL]
+//!     [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
+//!     [--job-us U] [--lease-ms L]
+//! ```
+//!
+//! See BENCHMARKS.md for the method and the figures.
+
+mod backend;
+mod report;
+mod scenarios;
+
+use clap::{Parser, ValueEnum};
+
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// N no-op jobs via `enqueue!` from P concurrent producers, each awaiting its own call.
+    Enqueue,
+    /// N jobs via the bulk API in batches of B.
+    EnqueueBulk,
+    /// Pre-fill N jobs (untimed), then time one worker with concurrency C draining them.
+    Drain,
+    /// A worker runs while P producers enqueue N; time from first enqueue to last completion.
+    E2e,
+    /// Enqueue at R jobs/s for N jobs; report enqueue-to-start percentiles.
+    Latency,
+    /// Run a worker on the jobs already under --prefix until none is left, then exit.
+    Work,
+    /// Print the counters of --prefix.
+    Stats,
+}
+
+/// Which storage to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// The Redis backend.
+    Redis,
+    /// The in-memory backend.
+    Memory,
+}
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(name = "jobs-bench", about = "Benchmarks of the jobs framework")]
+struct Args {
+    /// The scenario to run.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// The storage backend.
+    #[arg(long, value_enum, default_value = "redis")]
+    backend: Backend,
+    /// The Redis server.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// Key prefix, so runs never collide (default: a fresh one per run).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// How many jobs.
+    #[arg(long, default_value_t = 100_000)]
+    jobs: u64,
+    /// Worker concurrency.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Concurrent producers.
+    #[arg(long, default_value_t = 16)]
+    producers: usize,
+    /// Bulk batch size (also the worker's fetch batch).
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    /// Jobs per second (latency scenario).
+    #[arg(long, default_value_t = 1_000)]
+    rate: u64,
+    /// How long each job takes, in microseconds.
+    #[arg(long, default_value_t = 0)]
+    job_us: u64,
+    /// The lease, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    lease_ms: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let line = runtime.block_on(scenarios::run(&args))?;
+    println!("{line}");
+    Ok(())
+}

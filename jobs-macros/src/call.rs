@@ -57,7 +57,8 @@ impl JobCall {
             .map_or_else(|| path.span(), |s| s.ident.span());
         let new = format_ident!("__new", span = last);
         let args = self.args.iter();
-        quote_spanned! {last=> #path::#new(#(#args),*) }
+        let call = quote_spanned! {last=> #path::#new(#(#args),*) };
+        quote!({ #call })
     }
 }
 

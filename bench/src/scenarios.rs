@@ -1,0 +1,243 @@
+//! The scenarios: each returns its report line.
+
+use crate::report::Report;
+use crate::{backend, Args, Scenario};
+use jobs::{enqueue, Client, Storage, Worker};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The queue every benchmark job goes to.
+const QUEUE: &str = "bench";
+
+/// Jobs performed in this process.
+static DONE: AtomicU64 = AtomicU64::new(0);
+/// How long each job takes, in microseconds.
+static JOB_US: AtomicU64 = AtomicU64::new(0);
+/// Whether jobs record their start latency (their argument is then the enqueue time in µs).
+static RECORD_LATENCY: AtomicU64 = AtomicU64::new(0);
+/// Enqueue-to-start latencies, in µs.
+static LATENCIES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// The benchmark job: one `u64` argument, does nothing (or waits `--job-us`).
+#[jobs::background_job(name = "bench.noop", queue = "bench", retries = 0)]
+async fn noop(n: u64) {
+    if RECORD_LATENCY.load(Ordering::Relaxed) == 1 {
+        let latency = now_us().saturating_sub(n);
+        LATENCIES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(latency);
+    }
+    let us = JOB_US.load(Ordering::Relaxed);
+    if us > 0 {
+        tokio::time::sleep(Duration::from_micros(us)).await;
+    }
+    DONE.fetch_add(1, Ordering::Relaxed);
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("bench-{:08x}", rand_suffix()));
+    let (storage, backend) = backend::open(args, &prefix).await?;
+    JOB_US.store(args.job_us, Ordering::Relaxed);
+    let report = |name: &str| Report::new(name, backend, args.jobs);
+    let line = match args.scenario {
+        Scenario::Enqueue => {
+            let client = Client::from_shared(storage.clone());
+            let elapsed = produce(&client, args.jobs, args.producers).await?;
+            report("enqueue")
+                .rate(args.jobs, elapsed)
+                .with("producers", args.producers)
+        }
+        Scenario::EnqueueBulk => {
+            let client = Client::from_shared(storage.clone());
+            let start = Instant::now();
+            prefill(&client, args.jobs, args.batch, args.producers).await?;
+            report("enqueue-bulk")
+                .rate(args.jobs, start.elapsed())
+                .with("batch", args.batch)
+                .with("producers", args.producers)
+        }
+        Scenario::Drain => {
+            let client = Client::from_shared(storage.clone());
+            prefill(&client, args.jobs, args.batch, args.producers).await?;
+            let start = Instant::now();
+            let worker = worker(args, &storage)?;
+            worker
+                .run_until(completed(storage.clone(), args.jobs))
+                .await?;
+            report("drain")
+                .rate(args.jobs, start.elapsed())
+                .with("concurrency", args.concurrency)
+        }
+        Scenario::E2e => {
+            let client = Client::from_shared(storage.clone());
+            let worker = worker(args, &storage)?;
+            let start = Instant::now();
+            let running = tokio::spawn(worker.run_until(completed(storage.clone(), args.jobs)));
+            produce(&client, args.jobs, args.producers).await?;
+            running.await??;
+            report("e2e")
+                .rate(args.jobs, start.elapsed())
+                .with("concurrency", args.concurrency)
+                .with("producers", args.producers)
+        }
+        Scenario::Latency => latency(args, &storage, report("latency")).await?,
+        Scenario::Work => {
+            let start = Instant::now();
+            let worker = worker(args, &storage)?;
+            let probe = storage.clone();
+            worker
+                .run_until(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if let Ok(s) = probe.stats(QUEUE).await {
+                            if s.enqueued + s.scheduled + s.processing == 0 {
+                                return;
+                            }
+                        }
+                    }
+                })
+                .await?;
+            let done = DONE.load(Ordering::Relaxed);
+            Report::new("work", backend, done).rate(done, start.elapsed())
+        }
+        Scenario::Stats => {
+            let s = storage.stats(QUEUE).await?;
+            Report::new("stats", backend, s.enqueued + s.scheduled + s.processing)
+                .with("jobs_per_s", 0)
+                .with("enqueued", s.enqueued)
+                .with("scheduled", s.scheduled)
+                .with("processing", s.processing)
+                .with("succeeded", s.succeeded_total)
+                .with("failed", s.failed_total)
+        }
+    };
+    Ok(line.with("prefix", prefix).finish())
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+fn worker(args: &Args, storage: &Arc<dyn Storage>) -> anyhow::Result<Worker> {
+    Ok(Worker::builder_shared(storage.clone())
+        .queues([QUEUE])
+        .concurrency(args.concurrency)
+        .fetch_batch(args.batch)
+        .lease(Duration::from_millis(args.lease_ms))
+        .shutdown_timeout(Duration::from_secs(5))
+        .build()?)
+}
+
+/// Completes once this process performed `jobs` jobs and the storage counted them all.
+async fn completed(storage: Arc<dyn Storage>, jobs: u64) {
+    while DONE.load(Ordering::Relaxed) < jobs {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    loop {
+        match storage.stats(QUEUE).await {
+            Ok(s) if s.succeeded_total >= jobs => return,
+            _ => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+}
+
+/// `jobs` jobs via `enqueue!` from `producers` tasks, each awaiting its own call.
+async fn produce(client: &Client, jobs: u64, producers: usize) -> anyhow::Result<Duration> {
+    let producers = producers.max(1) as u64;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..producers {
+        let client = client.clone();
+        let share = jobs / producers + u64::from(p < jobs % producers);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..share {
+                enqueue!(&client, noop(i)).await?;
+            }
+            Ok::<_, jobs::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(start.elapsed())
+}
+
+/// `jobs` jobs via the bulk API in batches of `batch`, from `producers` tasks.
+async fn prefill(client: &Client, jobs: u64, batch: usize, producers: usize) -> anyhow::Result<()> {
+    let producers = producers.max(1) as u64;
+    let batch = batch.max(1) as u64;
+    let mut tasks = Vec::new();
+    for p in 0..producers {
+        let client = client.clone();
+        let share = jobs / producers + u64::from(p < jobs % producers);
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < share {
+                let n = batch.min(share - sent);
+                client
+                    .enqueue_many((sent..sent + n).map(|i| jobs::job!(noop(i))))
+                    .await?;
+                sent += n;
+            }
+            Ok::<_, jobs::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+async fn latency(
+    args: &Args,
+    storage: &Arc<dyn Storage>,
+    report: Report,
+) -> anyhow::Result<Report> {
+    RECORD_LATENCY.store(1, Ordering::Relaxed);
+    let client = Client::from_shared(storage.clone());
+    let worker = worker(args, storage)?;
+    let running = tokio::spawn(worker.run_until(completed(storage.clone(), args.jobs)));
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate.max(1) as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for _ in 0..args.jobs {
+        tick.tick().await;
+        let client = client.clone();
+        // Each enqueue on its own task, so a slow one does not delay the next send.
+        tokio::spawn(async move { enqueue!(&client, noop(now_us())).await });
+    }
+    running.await??;
+    let mut lat = std::mem::take(
+        &mut *LATENCIES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
+        lat.get(i).copied().unwrap_or(0)
+    };
+    Ok(report
+        .with("jobs_per_s", args.rate)
+        .with("p50_us", pct(0.50))
+        .with("p99_us", pct(0.99))
+        .with("max_us", lat.last().copied().unwrap_or(0)))
+}
