@@ -21,7 +21,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// // No client was installed, so the ambient `enqueue!` cannot store the job.
 /// let err = jobs::enqueue!(ping()).await.unwrap_err();
 /// assert!(err.is_no_client());
-/// assert!(err.to_string().contains("Client::install"));
+/// assert!(err.to_string().contains(".install()"));
 /// # }
 /// ```
 pub struct Error {
