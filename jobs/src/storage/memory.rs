@@ -12,7 +12,8 @@ use crate::error::Result;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
 use async_trait::async_trait;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use foldhash::HashMap;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -77,7 +78,7 @@ struct Queue {
 }
 
 struct Record {
-    name: String,
+    name: Arc<str>,
     args: String,
     attempts: u32,
     enqueued_at_ms: u64,
@@ -221,7 +222,7 @@ impl Queue {
 fn info(id: JobId, rec: &Record) -> JobInfo {
     JobInfo {
         id,
-        name: rec.name.clone(),
+        name: rec.name.to_string(),
         args: rec.args.clone(),
         state: rec.state,
         attempts: rec.attempts,
@@ -251,14 +252,12 @@ impl Storage for MemoryStorage {
                 } else {
                     JobState::Enqueued
                 };
-                let mut history = vec![StateChange::new(JobState::Enqueued, now, None)];
-                if state == JobState::Scheduled {
-                    history[0] = StateChange::new(JobState::Scheduled, now, None);
-                }
+                let mut history = Vec::with_capacity(4);
+                history.push(StateChange::new(state, now, None));
                 queue.jobs.insert(
                     seq,
                     Record {
-                        name: job.name.into_owned(),
+                        name: Arc::from(job.name.as_ref()),
                         args: job.args,
                         attempts: 0,
                         enqueued_at_ms: now,

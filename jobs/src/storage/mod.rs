@@ -110,7 +110,7 @@ pub struct FetchedJob {
     /// The job's id.
     pub id: JobId,
     /// Its registered name (possibly one no handler exists for).
-    pub name: String,
+    pub name: Arc<str>,
     /// Its JSON arguments.
     pub args: String,
     /// Which attempt this fetch starts: 1 for the first.

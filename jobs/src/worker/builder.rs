@@ -112,7 +112,8 @@ impl WorkerBuilder {
         self
     }
 
-    /// At most this many jobs are fetched in one call. Default: 100.
+    /// At most this many jobs are fetched in one call, and held leased ahead of a free slot
+    /// (prefetch). Default: 100.
     #[must_use]
     pub fn fetch_batch(mut self, batch: usize) -> Self {
         self.fetch_batch = batch;
@@ -186,7 +187,7 @@ impl WorkerBuilder {
             filters: self.filters,
             shutdown_timeout: self.shutdown_timeout,
             lease: self.lease,
-            fetch_batch: self.fetch_batch.min(self.concurrency),
+            fetch_batch: self.fetch_batch,
             backoff: self.backoff,
             idle_wait: self.idle_wait,
             name,

@@ -23,7 +23,7 @@ pub(super) async fn run(
 ) {
     let started_at_ms = now_ms();
     let lease = job.lease();
-    let name: Arc<str> = Arc::from(job.name.as_str());
+    let name = job.name.clone();
     let span = tracing::info_span!(
         "job",
         id = %job.id,

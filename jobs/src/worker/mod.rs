@@ -22,7 +22,8 @@ use crate::registry::Registry;
 use crate::retry::RetryBackoff;
 use crate::storage::{FetchRequest, FetchedJob, Lease, Storage};
 use acker::AckMsg;
-use std::collections::HashMap;
+use foldhash::HashMap;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -116,7 +117,7 @@ impl Worker {
         Worker {
             shared: Arc::new(Shared {
                 config,
-                in_flight: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(HashMap::default()),
                 hard_stop: AtomicBool::new(false),
             }),
         }
@@ -205,6 +206,10 @@ impl Worker {
     }
 }
 
+/// Leases jobs in batches into a local buffer (prefetch) and starts each one as soon as a slot
+/// is free. The buffer is refilled once it is half empty, without waiting when it still holds
+/// jobs, so the worker never idles between batches. Buffered jobs are in flight: their leases
+/// are renewed, and handed back at once on shutdown.
 async fn fetch_loop(
     shared: Arc<Shared>,
     stop: CancellationToken,
@@ -213,68 +218,99 @@ async fn fetch_loop(
 ) {
     let config = &shared.config;
     let slots = Arc::new(Semaphore::new(config.concurrency));
+    let capacity = config.fetch_batch;
+    let mut buffer: VecDeque<FetchedJob> = VecDeque::with_capacity(capacity);
     let mut failures = 0u32;
     loop {
-        let first = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
+        if stop.is_cancelled() {
+            break;
+        }
+        if buffer.len() <= capacity / 2 {
+            let wait = if buffer.is_empty() {
+                config.idle_wait
+            } else {
+                Duration::ZERO
+            };
+            let req =
+                FetchRequest::new(&config.queues, capacity - buffer.len(), config.lease, wait);
+            let fetched = tokio::select! {
+                r = config.storage.fetch(req) => r,
+                () = stop.cancelled() => break,
+            };
+            match fetched {
+                Ok(jobs) => {
+                    failures = 0;
+                    let mut in_flight = shared.in_flight();
+                    for job in jobs {
+                        in_flight.insert(
+                            job.id.clone(),
+                            InFlight {
+                                lease: job.lease(),
+                                cancel: CancellationToken::new(),
+                            },
+                        );
+                        buffer.push_back(job);
+                    }
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let pause = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)));
+                    tracing::warn!(error = %e, retry_in = ?pause, "fetching jobs failed");
+                    if buffer.is_empty() {
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => {}
+                            () = stop.cancelled() => break,
+                        }
+                    }
+                }
+            }
+        }
+        // Start what the free slots allow; then, with jobs still waiting, block for one slot
+        // (never spin: a refill that found nothing is not retried until a slot frees up).
+        loop {
+            let permit = match slots.clone().try_acquire_owned() {
                 Ok(p) => p,
-                Err(_) => return,
-            },
-            () = stop.cancelled() => return,
-        };
-        let mut permits = vec![first];
-        while permits.len() < config.fetch_batch {
-            match slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
+                Err(_) if buffer.is_empty() => break,
+                Err(_) => tokio::select! {
+                    p = slots.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    () = stop.cancelled() => break,
+                },
+            };
+            let Some(job) = buffer.pop_front() else {
+                break;
+            };
+            let cancel = shared
+                .in_flight()
+                .get(&job.id)
+                .map(|f| f.cancel.clone())
+                .unwrap_or_default();
+            let shared = shared.clone();
+            let ack_tx = ack_tx.clone();
+            tracker.spawn(async move {
+                execute::run(&shared, job, cancel, &ack_tx).await;
+                drop(permit);
+            });
+            if buffer.len() <= capacity / 2 && slots.available_permits() == 0 {
+                // Refill while the slots are busy, so the next jobs are ready when one frees.
+                break;
             }
         }
-        let req = FetchRequest::new(
-            &config.queues,
-            permits.len(),
-            config.lease,
-            config.idle_wait,
-        );
-        let fetched = tokio::select! {
-            r = config.storage.fetch(req) => r,
-            () = stop.cancelled() => return,
-        };
-        match fetched {
-            Ok(jobs) => {
-                failures = 0;
-                if stop.is_cancelled() {
-                    let _ = ack_tx.send(AckMsg::Release(
-                        jobs.iter().map(FetchedJob::lease).collect(),
-                    ));
-                    return;
-                }
-                for (job, permit) in jobs.into_iter().zip(permits.drain(..)) {
-                    let cancel = CancellationToken::new();
-                    shared.in_flight().insert(
-                        job.id.clone(),
-                        InFlight {
-                            lease: job.lease(),
-                            cancel: cancel.clone(),
-                        },
-                    );
-                    let shared = shared.clone();
-                    let ack_tx = ack_tx.clone();
-                    tracker.spawn(async move {
-                        execute::run(&shared, job, cancel, &ack_tx).await;
-                        drop(permit);
-                    });
-                }
-            }
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                let pause = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)));
-                tracing::warn!(error = %e, retry_in = ?pause, "fetching jobs failed");
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = stop.cancelled() => return,
-                }
-            }
-        }
+    }
+    // Jobs fetched but not started go straight back to their queue.
+    if !buffer.is_empty() {
+        let mut in_flight = shared.in_flight();
+        let leases: Vec<Lease> = buffer
+            .drain(..)
+            .map(|job| {
+                in_flight.remove(&job.id);
+                job.lease()
+            })
+            .collect();
+        drop(in_flight);
+        let _ = ack_tx.send(AckMsg::Release(leases));
     }
 }
 
