@@ -148,6 +148,10 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
     let new_ident = format_ident!("__new");
 
     quote! {
+        // A job's parameters must be owned (they are decoded from storage), and an `async` job
+        // without `.await` still runs on the async executor rather than the blocking pool, so
+        // these two pedantic lints would only ask users to break their job.
+        #[allow(clippy::needless_pass_by_value, clippy::unused_async)]
         #function
 
         #[doc = #doc]
