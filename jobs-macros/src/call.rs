@@ -2,11 +2,11 @@
 //! into its invocation struct and (for the first two) stored.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprCall, ExprPath, Token};
+use syn::{token, Expr, ExprCall, ExprPath, Token};
 
 const EXAMPLE: &str =
     "like `enqueue!(send_email(user_id))` or `enqueue!(&client, send_email(user_id))`";
@@ -14,14 +14,23 @@ const EXAMPLE: &str =
 /// A call of a job function: `path::to::job(arg, ...)`.
 pub(crate) struct JobCall {
     path: ExprPath,
+    paren: token::Paren,
     args: Punctuated<Expr, Token![,]>,
+    /// The whole call as written, for errors about it.
+    tokens: TokenStream,
 }
 
 impl JobCall {
     fn from_expr(expr: Expr) -> syn::Result<JobCall> {
+        let tokens = expr.to_token_stream();
         match expr {
             Expr::Paren(p) => JobCall::from_expr(*p.expr),
-            Expr::Call(ExprCall { func, args, .. }) => match *func {
+            Expr::Call(ExprCall {
+                func,
+                args,
+                paren_token,
+                ..
+            }) => match *func {
                 Expr::Path(path) if path.qself.is_none() => {
                     if let Some(seg) = path.path.segments.iter().find(|s| !s.arguments.is_empty()) {
                         return Err(syn::Error::new_spanned(
@@ -29,7 +38,12 @@ impl JobCall {
                             "job functions are not generic: remove the type arguments",
                         ));
                     }
-                    Ok(JobCall { path, args })
+                    Ok(JobCall {
+                        path,
+                        paren: paren_token,
+                        args,
+                        tokens,
+                    })
                 }
                 other => Err(syn::Error::new_spanned(
                     other,
@@ -48,6 +62,8 @@ impl JobCall {
     }
 
     /// `path::to::job::__new(args)`: type-checks each argument against the job's parameter.
+    /// The parentheses keep the user's span, so rustc's "provide the argument" suggestions
+    /// rewrite the call as written.
     fn invocation(&self) -> TokenStream {
         let path = &self.path;
         let last = path
@@ -56,8 +72,12 @@ impl JobCall {
             .last()
             .map_or_else(|| path.span(), |s| s.ident.span());
         let new = format_ident!("__new", span = last);
-        let args = self.args.iter();
-        let call = quote_spanned! {last=> #path::#new(#(#args),*) };
+        let mut args = TokenStream::new();
+        self.paren
+            .surround(&mut args, |tokens| self.args.to_tokens(tokens));
+        let call = quote_spanned! {last=> #path::#new #args };
+        // A block of this macro's own: lints such as clippy's `redundant_closure` then see
+        // `|i| job!(f(i))` as macro output and leave it alone.
         quote!({ #call })
     }
 }
@@ -129,10 +149,11 @@ pub(crate) struct ScheduleInput {
 impl Parse for ScheduleInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let (client, call) = parse_client_and_call(input)?;
-        let missing = "expected `, in = <Duration>` or `, at = <SystemTime>` after the job call, \
-                       like `schedule!(send_email(user_id), in = Duration::from_secs(60))`";
-        if input.parse::<Option<Token![,]>>()?.is_none() {
-            return Err(input.error(missing));
+        let missing = "`schedule!` needs to know when the job is due: add `, in = <Duration>` or \
+                       `, at = <SystemTime>` after the job call, like \
+                       `schedule!(send_email(user_id), in = Duration::from_secs(60))`";
+        if input.parse::<Option<Token![,]>>()?.is_none() || input.is_empty() {
+            return Err(syn::Error::new_spanned(&call.tokens, missing));
         }
         let when = if input.peek(Token![in]) {
             input.parse::<Token![in]>()?;

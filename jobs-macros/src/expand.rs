@@ -74,6 +74,10 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
     let mut fields = Vec::new();
     let mut field_types = Vec::new();
     let mut checks = Vec::new();
+    // Every impl that needs the parameter types to fit assumes it in its `where` clause. The
+    // `for<'__jobs>` binder stops rustc from rejecting a false bound at the impl itself, so a
+    // type that does not fit is reported once, by `checks`, on the user's token.
+    let mut bounds = Vec::new();
     let mut state_lets = Vec::new();
     let mut state_entries = Vec::new();
     let mut call_args = Vec::new();
@@ -82,14 +86,16 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
             Param::Arg { ident, ty } => {
                 fields.push(ident.clone());
                 field_types.push(ty.clone());
+                // Autoref specialization: exactly one error, saying what the type lacks.
                 checks.push(quote_spanned! {ty.span()=>
-                    const _: () = ::jobs::__private::assert_job_argument::<#ty>();
+                    (&&&::jobs::__private::Probe::<#ty>::new()).check_argument();
                 });
+                bounds.push(quote!(for<'__jobs> #ty: ::jobs::__private::JobArgument));
                 call_args.push(quote!(#ident));
             }
             Param::State { ident, ty } => {
                 checks.push(quote_spanned! {ty.span()=>
-                    const _: () = ::jobs::__private::assert_state_argument::<#ty>();
+                    ::jobs::__private::assert_state_argument::<#ty>();
                 });
                 state_lets.push(quote! {
                     let #ident: #ty = __jobs_state.get::<#ty>()?;
@@ -102,19 +108,34 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
             Param::Context => call_args.push(quote!(::core::clone::Clone::clone(&__jobs_ctx))),
         }
     }
+    // The serde derives and the `Job` impl only need the arguments to fit.
+    let arg_bounds = bounds.clone();
+    let serde_bound = arg_bounds
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    for param in &signature.params {
+        if let Param::State { ty, .. } = param {
+            bounds.push(quote!(for<'__jobs> #ty: ::jobs::__private::StateArgument));
+        }
+    }
     if let ReturnType::Type(_, ty) = &function.sig.output {
         checks.push(quote_spanned! {ty.span()=>
-            const _: () = ::jobs::__private::assert_job_output::<#ty>();
+            ::jobs::__private::assert_job_output::<#ty>();
         });
+        bounds.push(quote!(for<'__jobs> #ty: ::jobs::__private::IntoAttemptResult));
     }
+    // Spanned on the function's name, so "future cannot be sent between threads safely" (the
+    // function holds a non-`Send` value across an `.await`) points at the job function.
     let body = if signature.is_async {
-        quote! {
+        quote_spanned! {fn_ident.span()=>
             ::jobs::__private::boxed(async move {
                 ::jobs::__private::IntoAttemptResult::into_attempt_result(#fn_ident(#(#call_args),*).await)
             })
         }
     } else {
-        quote! {
+        quote_spanned! {fn_ident.span()=>
             ::jobs::__private::blocking(move || {
                 ::jobs::__private::IntoAttemptResult::into_attempt_result(#fn_ident(#(#call_args),*))
             })
@@ -127,13 +148,17 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
     let new_ident = format_ident!("__new");
 
     quote! {
+        // A job's parameters must be owned (they are decoded from storage), and an `async` job
+        // without `.await` still runs on the async executor rather than the blocking pool, so
+        // these two pedantic lints would only ask users to break their job.
+        #[allow(clippy::needless_pass_by_value, clippy::unused_async)]
         #function
 
         #[doc = #doc]
         #[doc(hidden)]
         #[allow(non_camel_case_types, clippy::all, clippy::pedantic)]
         #[derive(::jobs::__private::serde::Serialize, ::jobs::__private::serde::Deserialize)]
-        #[serde(crate = "::jobs::__private::serde")]
+        #[serde(crate = "::jobs::__private::serde", bound(serialize = #serde_bound, deserialize = #serde_bound))]
         #vis struct #fn_ident {
             #( #fields: #field_types, )*
         }
@@ -150,8 +175,11 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
         }
 
         #[automatically_derived]
-        #[allow(unused_qualifications)]
-        impl ::jobs::Job for #fn_ident {
+        #[allow(unused_qualifications, clippy::all, clippy::pedantic)]
+        impl ::jobs::Job for #fn_ident
+        where
+            #( #arg_bounds, )*
+        {
             const NAME: &'static str = #job_name;
             const QUEUE: &'static str = #queue;
             const RETRIES: u32 = #retries;
@@ -161,10 +189,43 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
         #[doc(hidden)]
         #[allow(unused_qualifications, non_snake_case, clippy::all, clippy::pedantic)]
         const _: () = {
-            #( #checks )*
+            #[allow(dead_code)]
+            fn __jobs_check() {
+                #[allow(unused_imports)]
+                use ::jobs::__private::{CheckOk as _, CheckSendSync as _, CheckSerde as _};
+                #( #checks )*
+            }
+
+            #[automatically_derived]
+            impl ::jobs::__private::Perform for #fn_ident
+            where
+                #( #bounds, )*
+            {
+                fn states() -> ::std::vec::Vec<(::core::any::TypeId, &'static str)> {
+                    ::std::vec![ #( #state_entries ),* ]
+                }
+
+                fn perform(
+                    __jobs_args: &str,
+                    __jobs_ctx: ::jobs::JobContext,
+                    __jobs_state: &::jobs::__private::StateMap,
+                ) -> ::core::result::Result<
+                    ::jobs::__private::futures::future::BoxFuture<'static, ::jobs::__private::AttemptResult>,
+                    ::std::string::String,
+                > {
+                    let Self { #( #fields ),* } =
+                        ::jobs::__private::decode_args::<Self>(#job_name, __jobs_args)?;
+                    #( #state_lets )*
+                    let _ = &__jobs_ctx;
+                    let _ = __jobs_state;
+                    ::core::result::Result::Ok(#body)
+                }
+            }
 
             fn __jobs_states() -> ::std::vec::Vec<(::core::any::TypeId, &'static str)> {
-                ::std::vec![ #( #state_entries ),* ]
+                #[allow(unused_imports)]
+                use ::jobs::__private::{ViaPerform as _, ViaUncompiled as _};
+                (&&::jobs::__private::Probe::<#fn_ident>::new()).states()
             }
 
             fn __jobs_perform(
@@ -175,11 +236,9 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
                 ::jobs::__private::futures::future::BoxFuture<'static, ::jobs::__private::AttemptResult>,
                 ::std::string::String,
             > {
-                let #fn_ident { #( #fields ),* } =
-                    ::jobs::__private::decode_args::<#fn_ident>(#job_name, __jobs_args)?;
-                #( #state_lets )*
-                let _ = &__jobs_ctx;
-                ::core::result::Result::Ok(#body)
+                #[allow(unused_imports)]
+                use ::jobs::__private::{ViaPerform as _, ViaUncompiled as _};
+                (&&::jobs::__private::Probe::<#fn_ident>::new()).perform(__jobs_args, __jobs_ctx, __jobs_state)
             }
 
             ::jobs::__private::inventory::submit! {

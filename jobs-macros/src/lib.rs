@@ -11,15 +11,15 @@ mod signature;
 
 use proc_macro::TokenStream;
 
-/// Turns a function into a background job.
-///
-/// See the `jobs` crate's documentation of this macro for the full story.
+/// (`background_job` is implemented in `jobs-macros`; depend on `jobs` and use it from there,
+/// where it is documented with examples.)
 #[proc_macro_attribute]
 pub fn background_job(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::background_job(args.into(), item.into()).into()
 }
 
-/// Stores a call of a job function: `enqueue!(f(args))` or `enqueue!(&client, f(args))`.
+/// (`enqueue!` is implemented in `jobs-macros`: `enqueue!(f(args))` or
+/// `enqueue!(&client, f(args))`; use it as `jobs::enqueue!`.)
 #[proc_macro]
 pub fn enqueue(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as call::EnqueueInput);
@@ -28,8 +28,8 @@ pub fn enqueue(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Stores a call of a job function to run later:
-/// `schedule!(f(args), in = duration)` or `schedule!(&client, f(args), at = system_time)`.
+/// (`schedule!` is implemented in `jobs-macros`: `schedule!(f(args), in = duration)` or
+/// `schedule!(&client, f(args), at = system_time)`; use it as `jobs::schedule!`.)
 #[proc_macro]
 pub fn schedule(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as call::ScheduleInput);
@@ -38,7 +38,8 @@ pub fn schedule(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Builds the invocation of a job function without storing it: `job!(f(args))`.
+/// (`job!` is implemented in `jobs-macros`: `job!(f(args))` builds a job without storing it;
+/// use it as `jobs::job!`.)
 #[proc_macro]
 pub fn job(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as call::JobCall);

@@ -57,6 +57,15 @@ pub(crate) fn read(item: &mut ItemFn) -> (Option<Signature>, Option<syn::Error>)
             "a job function cannot be variadic",
         ));
     }
+    if let syn::ReturnType::Type(_, ty) = &sig.output {
+        if contains_impl_trait(ty) {
+            push(syn::Error::new_spanned(
+                ty,
+                "a job function must name its return type: return `()` or a `Result<T, E>` \
+                 with a concrete `E: Display`, not `impl Trait`",
+            ));
+        }
+    }
     let mut params = Vec::new();
     for input in &mut sig.inputs {
         let typed = match input {
@@ -104,6 +113,18 @@ pub(crate) fn read(item: &mut ItemFn) -> (Option<Signature>, Option<syn::Error>)
     let is_async = sig.asyncness.is_some();
     let signature = errors.is_none().then_some(Signature { params, is_async });
     (signature, errors)
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut finder = Finder(false);
+    syn::visit::Visit::visit_type(&mut finder, ty);
+    finder.0
 }
 
 fn is_context(ty: &Type) -> bool {

@@ -11,22 +11,167 @@ pub use crate::registry::{AttemptResult, JobDescriptor};
 
 use crate::client::Client;
 use crate::error::Result;
+use crate::job::JobContext;
 use crate::job::{Job, JobId};
 use futures::future::BoxFuture;
+use std::any::TypeId;
 use std::fmt::Display;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::time::{Duration, SystemTime};
 
 /// Holds for every type a job can take as a serialized argument.
+///
+/// Generated impls assume it in `where for<'__jobs> Arg: JobArgument` clauses (the binder keeps
+/// the bound from being checked at the impl), so a bad argument type is reported once, by
+/// the [`CheckOk`] probe, instead of by every derive and impl that uses the type.
+pub trait JobArgument:
+    serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
+{
+}
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static> JobArgument for T {}
+
+/// No type implements this: requiring it is how a non-serializable argument is reported.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a job argument: job arguments are stored, so they must be owned \
-               and implement `Serialize + DeserializeOwned + Send + 'static`",
-    label = "this argument cannot be serialized into the job",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for your own types, or mark \
-            values the worker provides with `#[state]`"
+    message = "`{Self}` cannot be a job argument: it does not implement `serde::Serialize` and \
+               `serde::Deserialize`",
+    label = "job arguments are stored as JSON with the job, so this type must be serializable",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for your own types (with serde's \
+            `derive` feature), pass an owned serializable value instead, or mark a value the \
+            worker provides with `#[state]`"
 )]
-pub trait JobArgument: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
-impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> JobArgument for T {}
+pub trait MustBeSerializable {}
+
+/// No type implements this: requiring it is how an argument that cannot cross threads is
+/// reported.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job argument: it is not `Send + Sync + 'static`",
+    label = "the job is sent to a worker thread, so its arguments must be `Send + Sync + 'static`",
+    note = "use thread-safe owned types inside it, e.g. `Arc` instead of `Rc`, or an atomic or \
+            `Mutex` instead of `Cell`/`RefCell`"
+)]
+pub trait MustBeSendSync {}
+
+/// The type a generated check or registration asks about; see [`CheckOk`].
+pub struct Probe<T>(PhantomData<T>);
+
+impl<T> Probe<T> {
+    /// A probe for `T`.
+    #[must_use]
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+impl<T> Default for Probe<T> {
+    fn default() -> Self {
+        Probe::new()
+    }
+}
+
+/// `(&&&Probe::<T>::new()).check_argument()` resolves (autoref specialization) to the first of
+/// [`CheckOk`], [`CheckSendSync`], [`CheckSerde`] whose impl applies, so exactly one error
+/// names exactly what is missing.
+pub trait CheckOk<T> {
+    /// Compiles.
+    fn check_argument(&self) {}
+}
+impl<T: JobArgument> CheckOk<T> for &&Probe<T> {}
+
+/// See [`CheckOk`]: serializable, but not thread-safe.
+pub trait CheckSendSync<T> {
+    /// Fails to compile, naming the type.
+    fn check_argument(&self)
+    where
+        T: MustBeSendSync,
+    {
+    }
+}
+impl<T: serde::Serialize + serde::de::DeserializeOwned> CheckSendSync<T> for &Probe<T> {}
+
+/// See [`CheckOk`]: not serializable.
+pub trait CheckSerde<T> {
+    /// Fails to compile, naming the type.
+    fn check_argument(&self)
+    where
+        T: MustBeSerializable,
+    {
+    }
+}
+impl<T> CheckSerde<T> for Probe<T> {}
+
+/// How a worker performs one job function: implemented by `#[background_job]` for its struct,
+/// under the same `where` clauses as its `Job` impl.
+pub trait Perform {
+    /// The app state types the function takes.
+    fn states() -> Vec<(TypeId, &'static str)>;
+    /// Decodes the arguments and starts one attempt.
+    ///
+    /// # Errors
+    ///
+    /// When the arguments do not decode or a state value is missing.
+    fn perform(
+        args: &str,
+        ctx: JobContext,
+        state: &StateMap,
+    ) -> std::result::Result<BoxFuture<'static, AttemptResult>, String>;
+}
+
+/// The registration reaches [`Perform`] through this, so a job whose types are wrong (already
+/// reported by the checks) does not add a second error where it is registered.
+pub trait ViaPerform {
+    /// [`Perform::states`].
+    fn states(&self) -> Vec<(TypeId, &'static str)>;
+    /// [`Perform::perform`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Perform::perform`].
+    fn perform(
+        &self,
+        args: &str,
+        ctx: JobContext,
+        state: &StateMap,
+    ) -> std::result::Result<BoxFuture<'static, AttemptResult>, String>;
+}
+
+impl<T: Perform> ViaPerform for &Probe<T> {
+    fn states(&self) -> Vec<(TypeId, &'static str)> {
+        T::states()
+    }
+
+    fn perform(
+        &self,
+        args: &str,
+        ctx: JobContext,
+        state: &StateMap,
+    ) -> std::result::Result<BoxFuture<'static, AttemptResult>, String> {
+        T::perform(args, ctx, state)
+    }
+}
+
+/// See [`ViaPerform`]: only chosen in a crate that does not compile anyway.
+pub trait ViaUncompiled {
+    /// Nothing.
+    fn states(&self) -> Vec<(TypeId, &'static str)> {
+        Vec::new()
+    }
+
+    /// Refuses.
+    ///
+    /// # Errors
+    ///
+    /// Always.
+    fn perform(
+        &self,
+        _args: &str,
+        _ctx: JobContext,
+        _state: &StateMap,
+    ) -> std::result::Result<BoxFuture<'static, AttemptResult>, String> {
+        Err("this job's types did not compile".to_owned())
+    }
+}
+impl<T> ViaUncompiled for Probe<T> {}
 
 /// Holds for every type a job can take as `#[state]`.
 #[diagnostic::on_unimplemented(
@@ -61,11 +206,9 @@ impl<T, E: Display> IntoAttemptResult for std::result::Result<T, E> {
 }
 
 /// Compile-time check helpers: calling these with a type fails to compile, on that type, when
-/// it does not fit.
-pub const fn assert_job_argument<T: JobArgument>() {}
-/// See [`assert_job_argument`].
+/// it does not fit. (Arguments are checked through [`CheckOk`].)
 pub const fn assert_state_argument<T: StateArgument>() {}
-/// See [`assert_job_argument`].
+/// See [`assert_state_argument`].
 pub const fn assert_job_output<T: IntoAttemptResult>() {}
 
 /// Decodes stored arguments, naming the job in the error.

@@ -1,0 +1,6 @@
+#[jobs::background_job]
+async fn greet(name: &str) {
+    println!("hello {name}");
+}
+
+fn main() {}
