@@ -669,7 +669,7 @@ impl Storage for RedisStorage {
 
     async fn servers(&self) -> Result<Vec<String>> {
         let key = self.servers_key();
-        let ((), mut names): ((), Vec<String>) = redis::pipe()
+        let (mut names,): (Vec<String>,) = redis::pipe()
             .cmd("ZREMRANGEBYSCORE")
             .arg(&key)
             .arg("-inf")
