@@ -172,7 +172,10 @@ async fn stale_tokens_are_refused(kind: Kind) {
     };
     let c = |lease: &Lease| Completion::new(lease.clone(), now_ms(), Outcome::Succeeded);
     assert_eq!(s.complete(&[c(&stale)]).await.unwrap(), [false]);
-    assert_eq!(s.renew(&[stale.clone()], LEASE).await.unwrap(), [false]);
+    assert_eq!(
+        s.renew(std::slice::from_ref(&stale), LEASE).await.unwrap(),
+        [false]
+    );
     s.release(&[stale]).await.unwrap();
     assert_eq!(
         s.stats("q").await.unwrap().processing,

@@ -69,7 +69,7 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     let recovered = eventually(Duration::from_secs(60), || async {
         for id in &orphans {
             let info = storage.job(id).await.unwrap();
-            if info.map_or(true, |i| i.state != JobState::Succeeded) {
+            if !matches!(info, Some(i) if i.state == JobState::Succeeded) {
                 return false;
             }
         }

@@ -1,6 +1,9 @@
 //! Redis-specific behaviour: the cluster-safe key layout, bad data, an unreachable Redis, and a
 //! large backlog drained by a worker.
 
+// `job!(noop(n))` reads as a call; clippy sees the one-argument constructor it expands to.
+#![allow(clippy::redundant_closure)]
+
 use jobs::storage::{now_ms, FetchRequest, Retention};
 use jobs::{JobState, Storage};
 use jobs_tests::jobs_for_tests::noop;
@@ -189,4 +192,37 @@ async fn a_200k_backlog_drains() {
         N as f64 / enqueued_in.as_secs_f64(),
         N as f64 / drained_in.as_secs_f64()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_job_is_compact() {
+    let Some(r) = TestRedis::start("memory") else {
+        return;
+    };
+    if !r.is_private() {
+        eprintln!("SKIPPED a_pending_job_is_compact: needs a private redis-server");
+        return;
+    }
+    let used = |raw: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(raw).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let mut raw = r.raw();
+    let storage = r.storage("memory", Retention::default());
+    let client = jobs::Client::new(storage);
+    let before = used(&mut raw);
+    const N: u64 = 20_000;
+    client
+        .enqueue_many((0..N).map(|n| jobs::job!(noop(n))))
+        .await
+        .unwrap();
+    let per_job = used(&mut raw).saturating_sub(before) / N;
+    eprintln!("{per_job} bytes of Redis memory per pending job");
+    // The measurement proper is `examples/redis_memory.rs`; this only catches a regression.
+    assert!(per_job < 300, "{per_job} bytes per pending job");
 }
