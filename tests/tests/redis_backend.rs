@@ -150,22 +150,33 @@ async fn enqueue_against_a_dead_port_says_what_is_wrong() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200k_backlog_drains() {
+    drain_backlog(200_000).await;
+}
+
+/// The full-size check (about a minute in a debug build):
+/// `cargo test -p jobs-tests --test redis_backend -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: a 1,000,000-job backlog"]
+async fn a_1m_backlog_drains() {
+    drain_backlog(1_000_000).await;
+}
+
+async fn drain_backlog(n: u64) {
     let Some(r) = TestRedis::start("backlog") else {
         return;
     };
     let storage = r.storage("backlog", Retention::default());
     let client = jobs::Client::new(storage.clone());
-    const N: u64 = 200_000;
     let started = Instant::now();
-    for chunk in 0..(N / 50_000) {
+    for chunk in 0..(n / 50_000) {
         let base = chunk * 50_000;
         client
-            .enqueue_many((base..base + 50_000).map(|n| jobs::job!(noop(n))))
+            .enqueue_many((base..base + 50_000).map(|i| jobs::job!(noop(i))))
             .await
             .unwrap();
     }
     let enqueued_in = started.elapsed();
-    assert_eq!(storage.stats("bulk").await.unwrap().enqueued, N);
+    assert_eq!(storage.stats("bulk").await.unwrap().enqueued, n);
     let worker = jobs::Worker::builder(storage.clone())
         .queues(["bulk"])
         .concurrency(256)
@@ -177,7 +188,7 @@ async fn a_200k_backlog_drains() {
     worker
         .run_until(async move {
             eventually(Duration::from_secs(600), || async {
-                watch.stats("bulk").await.unwrap().succeeded_total >= N
+                watch.stats("bulk").await.unwrap().succeeded_total >= n
             })
             .await;
         })
@@ -185,12 +196,12 @@ async fn a_200k_backlog_drains() {
         .unwrap();
     let drained_in = drain_started.elapsed();
     let st = storage.stats("bulk").await.unwrap();
-    assert_eq!(st.succeeded_total, N);
+    assert_eq!(st.succeeded_total, n);
     assert_eq!((st.enqueued, st.processing), (0, 0));
     eprintln!(
-        "enqueued {N} in {enqueued_in:?} ({:.0}/s), drained in {drained_in:?} ({:.0}/s)",
-        N as f64 / enqueued_in.as_secs_f64(),
-        N as f64 / drained_in.as_secs_f64()
+        "enqueued {n} in {enqueued_in:?} ({:.0}/s), drained in {drained_in:?} ({:.0}/s)",
+        n as f64 / enqueued_in.as_secs_f64(),
+        n as f64 / drained_in.as_secs_f64()
     );
 }
 
