@@ -15,6 +15,10 @@ pub async fn storage_from_env() -> jobs::Result<Arc<dyn jobs::Storage>> {
 }
 
 async fn redis_storage(url: &str) -> jobs::Result<Arc<dyn jobs::Storage>> {
-    let _ = url;
-    Ok(Arc::new(jobs::MemoryStorage::new()))
+    let prefix = std::env::var("JOBS_PREFIX").unwrap_or_else(|_| "jobs-examples".to_owned());
+    let storage = jobs::RedisStorage::builder(url)
+        .prefix(prefix)
+        .connect()
+        .await?;
+    Ok(Arc::new(storage))
 }

@@ -1,1 +1,286 @@
-//! x
+//! The integration-test harness: starts a private `redis-server` per test (on a free port, in a
+//! temporary directory) so tests are isolated and fault tests can kill and restart it; falls back
+//! to `REDIS_URL`; skips (or fails with `JOBS_REQUIRE_REDIS=1`) when neither is available.
+//!
+//! Also holds the jobs the tests and the `jobs-test-worker` binary perform.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub mod jobs_for_tests;
+
+/// A Redis the tests can use: a private server, or the one at `REDIS_URL`.
+pub struct TestRedis {
+    url: String,
+    server: Option<ServerProcess>,
+}
+
+struct ServerProcess {
+    child: Option<Child>,
+    port: u16,
+    aof: bool,
+    dir: tempfile::TempDir,
+}
+
+/// Whether `redis-server` is on `PATH`.
+fn redis_server_available() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+fn spawn_server(port: u16, dir: &Path, aof: bool) -> Child {
+    let mut cmd = Command::new("redis-server");
+    cmd.arg("--port")
+        .arg(port.to_string())
+        .arg("--bind")
+        .arg("127.0.0.1")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--save")
+        .arg("")
+        .arg("--maxmemory-policy")
+        .arg("noeviction")
+        .arg("--daemonize")
+        .arg("no")
+        .arg("--logfile")
+        .arg(dir.join("redis.log"));
+    if aof {
+        cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+    } else {
+        cmd.args(["--appendonly", "no"]);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
+}
+
+fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let url = format!("redis://127.0.0.1:{port}/");
+    loop {
+        let ok = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok();
+        if ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on port {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A key prefix unique to this process and call, so tests sharing a Redis never collide.
+pub fn unique_prefix(test: &str) -> String {
+    let n = PREFIX_COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("t-{test}-{}-{n}", std::process::id())
+}
+
+impl TestRedis {
+    /// A Redis for one test, or `None` (after printing why) when none is available and
+    /// `JOBS_REQUIRE_REDIS` is not `1`.
+    ///
+    /// # Panics
+    ///
+    /// When no Redis is available and `JOBS_REQUIRE_REDIS=1`, or the server does not start.
+    pub fn start(test: &str) -> Option<TestRedis> {
+        Self::start_with(test, false)
+    }
+
+    /// Like [`start`](Self::start), with AOF on (`appendfsync always`) when starting a private
+    /// server. Fault tests that restart Redis need a private server: they return `None` with
+    /// `REDIS_URL` only.
+    pub fn start_with(test: &str, aof: bool) -> Option<TestRedis> {
+        if redis_server_available() {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let port = free_port();
+            let child = spawn_server(port, dir.path(), aof);
+            wait_ready(port);
+            return Some(TestRedis {
+                url: format!("redis://127.0.0.1:{port}/"),
+                server: Some(ServerProcess {
+                    child: Some(child),
+                    port,
+                    aof,
+                    dir,
+                }),
+            });
+        }
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            if !url.is_empty() {
+                return Some(TestRedis { url, server: None });
+            }
+        }
+        let why =
+            format!("test `{test}`: no Redis (no `redis-server` on PATH and REDIS_URL is unset)");
+        assert!(
+            std::env::var("JOBS_REQUIRE_REDIS").as_deref() != Ok("1"),
+            "{why}, and JOBS_REQUIRE_REDIS=1"
+        );
+        eprintln!("SKIPPED {why}");
+        None
+    }
+
+    /// The URL to connect to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this harness started the server (and so may kill, restart or flush it).
+    pub fn is_private(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// The data directory of a private server.
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.server.as_ref().map(|s| s.dir.path().to_owned())
+    }
+
+    /// A storage on this Redis under a fresh unique prefix.
+    ///
+    /// # Panics
+    ///
+    /// When the URL is invalid.
+    pub fn storage(&self, test: &str, retention: jobs::storage::Retention) -> jobs::RedisStorage {
+        jobs::RedisStorage::builder(&self.url)
+            .prefix(unique_prefix(test))
+            .retention(retention)
+            .build()
+            .expect("a valid Redis URL")
+    }
+
+    /// A plain synchronous connection for inspecting keys.
+    ///
+    /// # Panics
+    ///
+    /// When Redis cannot be reached.
+    pub fn raw(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str())
+            .and_then(|c| c.get_connection())
+            .expect("a connection to the test Redis")
+    }
+
+    /// Kills the private server with SIGKILL.
+    ///
+    /// # Panics
+    ///
+    /// When the server is not private.
+    pub fn kill(&mut self) {
+        let server = self
+            .server
+            .as_mut()
+            .expect("only a private server is killed");
+        if let Some(mut child) = server.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the private server again on the same port and directory (with AOF, it reloads
+    /// its data).
+    ///
+    /// # Panics
+    ///
+    /// When the server is not private or does not start.
+    pub fn restart(&mut self) {
+        self.kill();
+        let server = self
+            .server
+            .as_mut()
+            .expect("only a private server restarts");
+        server.child = Some(spawn_server(server.port, server.dir.path(), server.aof));
+        wait_ready(server.port);
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.as_mut() {
+            if let Some(mut child) = server.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// The Redis Cluster slot of a key: CRC16 (XMODEM) of its hash tag (or the whole key) mod 16384.
+/// Computed here, independently of the backend, to check its key layout.
+pub fn cluster_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = bytes.iter().position(|&b| b == b'{').and_then(|open| {
+        bytes[open + 1..]
+            .iter()
+            .position(|&b| b == b'}')
+            .filter(|&len| len > 0)
+            .map(|len| &bytes[open + 1..open + 1 + len])
+    });
+    let data = tagged.unwrap_or(bytes);
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// Polls `check` every 20 ms until it returns true or `limit` passes; returns whether it did.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_slot;
+
+    #[test]
+    fn slots_match_the_cluster_spec() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(cluster_slot("123456789"), 0x31C3);
+        assert_eq!(cluster_slot("foo"), 12182);
+        assert_eq!(
+            cluster_slot("{user1000}.following"),
+            cluster_slot("user1000")
+        );
+        assert_eq!(cluster_slot("foo{}{bar}"), cluster_slot("foo{}{bar}"));
+    }
+}

@@ -67,6 +67,8 @@ pub use error::{Error, Result};
 pub use job::{Job, JobContext, JobId, ParseJobIdError};
 pub use retry::RetryBackoff;
 pub use state::{JobState, StateChange};
+#[cfg(feature = "redis")]
+pub use storage::redis::{RedisStorage, RedisStorageBuilder};
 pub use storage::{MemoryStorage, Storage};
 pub use worker::{Worker, WorkerBuilder};
 

@@ -22,6 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod retention;
 pub use memory::MemoryStorage;
 pub use retention::Retention;

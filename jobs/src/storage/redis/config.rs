@@ -1,0 +1,100 @@
+//! [`RedisStorageBuilder`]: where the Redis backend connects and how it keeps jobs.
+
+use super::RedisStorage;
+use crate::error::{Error, Result};
+use crate::storage::Retention;
+use std::time::Duration;
+
+/// Configures a [`RedisStorage`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), jobs::Error> {
+/// use std::time::Duration;
+/// let storage = jobs::RedisStorage::builder("redis://127.0.0.1:6379")
+///     .prefix("myapp")
+///     .retention(jobs::storage::Retention::default().succeeded(10_000, Duration::from_secs(3600)))
+///     .connect()
+///     .await?;
+/// # drop(storage); Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisStorageBuilder {
+    pub(super) url: String,
+    pub(super) prefix: String,
+    pub(super) retention: Retention,
+    pub(super) maintenance_batch: usize,
+    pub(super) response_timeout: Duration,
+}
+
+impl RedisStorageBuilder {
+    pub(super) fn new(url: &str) -> Self {
+        RedisStorageBuilder {
+            url: url.to_owned(),
+            prefix: "jobs".to_owned(),
+            retention: Retention::default(),
+            maintenance_batch: 1_000,
+            response_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The prefix of every key, so several applications can share one Redis. Default: `jobs`.
+    /// Must not contain `{` or `}` (they delimit the hash tag).
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How many succeeded and deleted jobs are kept, and for how long.
+    #[must_use]
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// At most this many due scheduled jobs are promoted, and this many expired leases reaped,
+    /// per queue and fetch. Default: 1,000.
+    #[must_use]
+    pub fn maintenance_batch(mut self, batch: usize) -> Self {
+        self.maintenance_batch = batch.max(1);
+        self
+    }
+
+    /// How long a command may take before it fails (a large enqueue runs as one script).
+    /// Default: 30 s.
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Builds the storage without contacting Redis: it connects on first use and reconnects
+    /// after a connection is lost. Must be called within a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the URL is not a valid Redis URL or the prefix contains `{` or `}`.
+    pub fn build(self) -> Result<RedisStorage> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(Error::config(format!(
+                "the Redis key prefix `{}` must not contain `{{` or `}}`",
+                self.prefix
+            )));
+        }
+        RedisStorage::from_builder(self)
+    }
+
+    /// Builds the storage and checks that Redis answers.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build), and when Redis cannot be reached.
+    pub async fn connect(self) -> Result<RedisStorage> {
+        let storage = self.build()?;
+        storage.ping().await?;
+        Ok(storage)
+    }
+}

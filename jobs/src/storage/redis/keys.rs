@@ -1,0 +1,90 @@
+//! The key layout: every key of a queue carries the hash tag `{<prefix>:<queue>}`, so all of a
+//! queue's keys live in one Redis Cluster slot and one script may touch them all.
+
+/// The names of one queue's keys.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueKeys {
+    /// Counter of sequence numbers (string, `INCRBY`).
+    pub(crate) seq: String,
+    /// Ready jobs, in order (list of sequence numbers).
+    pub(crate) pending: String,
+    /// Job records by sequence number (hash).
+    pub(crate) jobs: String,
+    /// State histories by sequence number, written once a job leaves its first state (hash).
+    pub(crate) hist: String,
+    /// Delayed jobs and retries by due time (sorted set).
+    pub(crate) scheduled: String,
+    /// Leased jobs by lease deadline (sorted set).
+    pub(crate) leases: String,
+    /// The fencing token of each leased job (hash).
+    pub(crate) tokens: String,
+    /// Failed jobs by failure time (sorted set).
+    pub(crate) failed: String,
+    /// Succeeded jobs by completion time, trimmed by retention (sorted set).
+    pub(crate) succeeded: String,
+    /// Deleted jobs by deletion time, trimmed by retention (sorted set).
+    pub(crate) deleted: String,
+    /// Lifetime counters `succeeded`, `failed` and the token counter `token` (hash).
+    pub(crate) stats: String,
+    /// The signal an idle fetch blocks on (list holding at most one element).
+    pub(crate) wake: String,
+}
+
+impl QueueKeys {
+    pub(crate) fn new(prefix: &str, queue: &str) -> Self {
+        let tag = format!("{{{prefix}:{queue}}}");
+        let key = |name: &str| format!("{tag}:{name}");
+        QueueKeys {
+            seq: key("seq"),
+            pending: key("pending"),
+            jobs: key("jobs"),
+            hist: key("hist"),
+            scheduled: key("scheduled"),
+            leases: key("leases"),
+            tokens: key("tokens"),
+            failed: key("failed"),
+            succeeded: key("succeeded"),
+            deleted: key("deleted"),
+            stats: key("stats"),
+            wake: key("wake"),
+        }
+    }
+
+    /// Every key, for inspection and tests.
+    pub(crate) fn all(&self) -> Vec<String> {
+        vec![
+            self.seq.clone(),
+            self.pending.clone(),
+            self.jobs.clone(),
+            self.hist.clone(),
+            self.scheduled.clone(),
+            self.leases.clone(),
+            self.tokens.clone(),
+            self.failed.clone(),
+            self.succeeded.clone(),
+            self.deleted.clone(),
+            self.stats.clone(),
+            self.wake.clone(),
+        ]
+    }
+}
+
+/// The registry of worker processes (sorted set: name by heartbeat expiry). It spans queues, so
+/// it is its own slot and no script touches it.
+pub(crate) fn servers(prefix: &str) -> String {
+    format!("{{{prefix}}}:servers")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_carries_the_queue_tag() {
+        let keys = QueueKeys::new("app", "mail");
+        for key in keys.all() {
+            assert!(key.starts_with("{app:mail}:"), "{key}");
+        }
+        assert_eq!(servers("app"), "{app}:servers");
+    }
+}

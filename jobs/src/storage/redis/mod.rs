@@ -1,0 +1,698 @@
+//! The Redis backend: the production storage.
+//!
+//! # Layout
+//!
+//! Every key of a queue carries the hash tag `{<prefix>:<queue>}` (see `keys.rs`), so each script
+//! touches one Redis Cluster slot, and every key a script touches is passed in `KEYS`. A pending
+//! job costs one list entry (its sequence number) and one hash field holding the compact record
+//! `attempts|enqueued_ms|name|args`; its history is written only once it leaves its first state.
+//!
+//! # Delivery
+//!
+//! Fetch moves ids atomically from the pending list into a lease set scored by deadline and hands
+//! out a fencing token; complete, renew and release act only while the token matches. An expired
+//! lease is reaped back to the front of the queue by the next fetch of any worker (counting an
+//! attempt). Delivery is at least once: a job runs twice only when its lease was lost (its worker
+//! died, hung, or could not renew for a whole lease).
+//!
+//! # Waiting
+//!
+//! An idle fetch blocks with `BLPOP` on the queues' wake keys (on a dedicated connection, so the
+//! shared connection is never blocked) until an enqueue signals, or until the next scheduled job
+//! or lease deadline is due, or the wait runs out. Dropping a fetch while it waits loses nothing:
+//! jobs leased by a script whose reply was lost come back when their lease expires.
+
+mod config;
+mod keys;
+mod record;
+mod scripts;
+
+pub use config::RedisStorageBuilder;
+
+use super::{
+    now_ms, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob, Outcome,
+    QueueStats, Retention, Storage,
+};
+use crate::error::{Error, Result};
+use crate::job::JobId;
+use crate::state::{JobState, StateChange};
+use async_trait::async_trait;
+use keys::QueueKeys;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, RedisError, Value};
+use scripts::Scripts;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Jobs stored in Redis. Cheap to clone: clones share connections.
+///
+/// Requires Redis 6.2 or newer. Run it with `maxmemory-policy noeviction` (an evicted key loses
+/// jobs) and with AOF (`appendonly yes`) if jobs must survive a Redis restart.
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), jobs::Error> {
+/// #[jobs::background_job]
+/// async fn greet(name: String) {
+///     println!("hello, {name}");
+/// }
+///
+/// let storage = jobs::RedisStorage::connect("redis://127.0.0.1:6379").await?;
+/// let client = jobs::Client::new(storage.clone());
+/// jobs::enqueue!(&client, greet("ada".to_owned())).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    conn: ConnectionManager,
+    /// Connections for blocking waits, so a `BLPOP` never holds up the shared connection.
+    waiters: Mutex<Vec<MultiplexedConnection>>,
+    scripts: Scripts,
+    prefix: String,
+    retention: Retention,
+    maintenance_batch: usize,
+    /// Where Redis is, without credentials, for error messages.
+    display_url: String,
+}
+
+impl fmt::Debug for RedisStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStorage")
+            .field("url", &self.inner.display_url)
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL without a password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A duration in ms that Lua's doubles hold exactly.
+fn lua_millis(d: Duration) -> u64 {
+    millis(d).min(1 << 52)
+}
+
+impl RedisStorage {
+    /// A builder for a storage at `url` (e.g. `redis://127.0.0.1:6379`, `rediss://` for TLS
+    /// when redis-rs is built with a TLS feature).
+    pub fn builder(url: &str) -> RedisStorageBuilder {
+        RedisStorageBuilder::new(url)
+    }
+
+    /// Connects to `url` with the default prefix (`jobs`) and retention, checking that Redis
+    /// answers.
+    ///
+    /// # Errors
+    ///
+    /// When the URL is invalid or Redis cannot be reached.
+    pub async fn connect(url: &str) -> Result<RedisStorage> {
+        RedisStorage::builder(url).connect().await
+    }
+
+    fn from_builder(b: RedisStorageBuilder) -> Result<RedisStorage> {
+        let display_url = redact(&b.url);
+        let client = redis::Client::open(b.url.as_str()).map_err(|e| {
+            Error::config(format!("`{display_url}` is not a valid Redis URL")).with_source(e)
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1))
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(b.response_timeout));
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|e| {
+                Error::config(format!(
+                    "cannot set up a connection to Redis at {display_url}"
+                ))
+                .with_source(e)
+            })?;
+        Ok(RedisStorage {
+            inner: Arc::new(Inner {
+                client,
+                conn,
+                waiters: Mutex::new(Vec::new()),
+                scripts: Scripts::new(),
+                prefix: b.prefix,
+                retention: b.retention,
+                maintenance_batch: b.maintenance_batch,
+                display_url,
+            }),
+        })
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Every Redis key `queue` uses. They all share the hash tag `{<prefix>:<queue>}` and so one
+    /// cluster slot; every script is called with keys from this list only.
+    pub fn queue_keys(&self, queue: &str) -> Vec<String> {
+        self.keys(queue).all()
+    }
+
+    /// The key of the registry of worker processes.
+    pub fn servers_key(&self) -> String {
+        keys::servers(&self.inner.prefix)
+    }
+
+    /// Checks that Redis answers.
+    ///
+    /// # Errors
+    ///
+    /// When it does not.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.inner.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(self.err("checking the connection (PING)"))?;
+        Ok(())
+    }
+
+    fn keys(&self, queue: &str) -> QueueKeys {
+        QueueKeys::new(&self.inner.prefix, queue)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    /// Maps a Redis error to a storage error that says what was being done and where.
+    fn err(&self, what: &'static str) -> impl Fn(RedisError) -> Error + '_ {
+        move |e| {
+            let problem = if e.is_connection_refusal() || e.is_io_error() || e.is_timeout() {
+                "Redis is unreachable"
+            } else {
+                "Redis failed"
+            };
+            Error::storage(format!("{what}: {problem} at {}", self.inner.display_url))
+                .with_source(e)
+        }
+    }
+
+    /// Blocks until one of `queues` is signalled or `timeout` passes, on a dedicated connection.
+    async fn wait(&self, queues: &[Arc<str>], timeout: Duration) -> Result<()> {
+        let pooled = self
+            .inner
+            .waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(None);
+                self.inner
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(self.err("waiting for jobs"))?
+            }
+        };
+        let mut cmd = redis::cmd("BLPOP");
+        for q in queues {
+            cmd.arg(self.keys(q).wake);
+        }
+        // Whole milliseconds, at least one (0 would block forever).
+        let secs = timeout.as_millis().max(1) as f64 / 1000.0;
+        cmd.arg(format!("{secs:.3}"));
+        // If this future is dropped here the connection is dropped with it (never reused with a
+        // reply outstanding); a signal it consumed is re-created by the next fetch.
+        let _: Value = cmd
+            .query_async(&mut conn)
+            .await
+            .map_err(self.err("waiting for jobs"))?;
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(conn);
+        Ok(())
+    }
+
+    async fn fetch_queue(
+        &self,
+        queue: &Arc<str>,
+        max: usize,
+        lease: Duration,
+        out: &mut Vec<FetchedJob>,
+    ) -> Result<(u64, Option<u64>)> {
+        let k = self.keys(queue);
+        let mut inv = self.inner.scripts.fetch.prepare_invoke();
+        inv.key(&k.pending)
+            .key(&k.jobs)
+            .key(&k.leases)
+            .key(&k.tokens)
+            .key(&k.scheduled)
+            .key(&k.hist)
+            .key(&k.failed)
+            .key(&k.stats)
+            .key(&k.wake)
+            .arg(max)
+            .arg(lua_millis(lease))
+            .arg(self.inner.maintenance_batch);
+        let reply: Vec<Value> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("fetching jobs"))?;
+        let bad = || Error::storage("fetching jobs: the fetch script returned an unexpected reply");
+        let mut it = reply.into_iter();
+        let now: i64 = it
+            .next()
+            .and_then(|v| redis::from_redis_value(v).ok())
+            .ok_or_else(bad)?;
+        let next: i64 = it
+            .next()
+            .and_then(|v| redis::from_redis_value(v).ok())
+            .ok_or_else(bad)?;
+        while let (Some(id), Some(token), Some(rec)) = (it.next(), it.next(), it.next()) {
+            let seq: u64 = redis::from_redis_value(id).map_err(|_| bad())?;
+            let token: u64 = redis::from_redis_value(token).map_err(|_| bad())?;
+            let rec: String = redis::from_redis_value(rec).map_err(|_| bad())?;
+            // The script checked the shape; a record that is not UTF-8 still decodes lossily.
+            let Some(r) = record::decode(&rec) else {
+                continue;
+            };
+            out.push(FetchedJob {
+                id: JobId::new(queue.clone(), seq),
+                name: Arc::from(r.name),
+                args: r.args,
+                attempt: r.attempts.saturating_add(1),
+                enqueued_at_ms: r.enqueued_at_ms,
+                token: LeaseToken(token),
+            });
+        }
+        let now = u64::try_from(now).unwrap_or(0);
+        Ok((now, u64::try_from(next).ok()))
+    }
+
+    fn info(
+        id: JobId,
+        rec: Option<Vec<u8>>,
+        hist: Option<Vec<u8>>,
+        state: JobState,
+    ) -> Option<JobInfo> {
+        let rec = rec?;
+        let text = String::from_utf8_lossy(&rec);
+        let (name, args, attempts, enqueued) = match record::decode(&text) {
+            Some(r) => (r.name, r.args, r.attempts, r.enqueued_at_ms),
+            None => (String::new(), text.into_owned(), 0, 0),
+        };
+        let history = match hist {
+            Some(h) => record::decode_history(&h),
+            None => vec![StateChange::new(JobState::Enqueued, enqueued, None)],
+        };
+        Some(JobInfo {
+            id,
+            name,
+            args,
+            state,
+            attempts,
+            history,
+        })
+    }
+}
+
+fn outcome_args(o: &Outcome) -> (&'static str, u64, &str) {
+    match o {
+        Outcome::Succeeded => ("O", 0, ""),
+        Outcome::Retry { at_ms, reason } => ("S", (*at_ms).min(1 << 52), reason),
+        Outcome::Failed { reason } => ("F", 0, reason),
+        Outcome::Deleted { reason } => ("D", 0, reason),
+    }
+}
+
+/// Groups items by queue, keeping each item's position.
+fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<str>, Vec<usize>)> {
+    let mut groups: Vec<(Arc<str>, Vec<usize>)> = Vec::new();
+    let mut index: HashMap<&'a str, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let q = queue(item);
+        let g = *index.entry(q.as_ref()).or_insert_with(|| {
+            groups.push((q.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(i);
+    }
+    groups
+}
+
+#[async_trait]
+impl Storage for RedisStorage {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        if let Some(job) = jobs.iter().find(|j| j.name.contains('|')) {
+            return Err(Error::config(format!(
+                "the job name `{}` contains `|`, which the Redis backend cannot store",
+                job.name
+            )));
+        }
+        let now = now_ms();
+        let mut ids: Vec<Option<JobId>> = vec![None; jobs.len()];
+        // One script call per queue: all or none within a queue (queues are different slots).
+        for (queue, positions) in by_queue(&jobs, |j| &j.queue) {
+            let k = self.keys(&queue);
+            let mut inv = self.inner.scripts.enqueue.prepare_invoke();
+            inv.key(&k.seq)
+                .key(&k.pending)
+                .key(&k.jobs)
+                .key(&k.scheduled)
+                .key(&k.hist)
+                .key(&k.wake)
+                .arg(now);
+            for &i in &positions {
+                let job = &jobs[i];
+                inv.arg(job.run_at_ms.unwrap_or(0).min(1 << 52))
+                    .arg(record::encode(now, &job.name, &job.args));
+            }
+            let first: u64 = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(self.err("enqueueing jobs"))?;
+            for (n, &i) in positions.iter().enumerate() {
+                ids[i] = Some(JobId::new(queue.clone(), first + n as u64));
+            }
+        }
+        Ok(ids.into_iter().flatten().collect())
+    }
+
+    async fn fetch(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
+        let give_up_at = tokio::time::Instant::now() + req.wait;
+        let max = req.max.max(1);
+        loop {
+            let mut out = Vec::new();
+            let mut next_in: Option<u64> = None;
+            for queue in req.queues {
+                if out.len() >= max {
+                    break;
+                }
+                let (now, next) = self
+                    .fetch_queue(queue, max - out.len(), req.lease, &mut out)
+                    .await?;
+                if let Some(t) = next {
+                    let wait = t.saturating_sub(now);
+                    next_in = Some(next_in.map_or(wait, |n| n.min(wait)));
+                }
+            }
+            if !out.is_empty() || req.queues.is_empty() {
+                return Ok(out);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= give_up_at {
+                return Ok(out);
+            }
+            let mut timeout = give_up_at - now;
+            if let Some(ms) = next_in {
+                // A little past the event, so the next script sees it due.
+                timeout = timeout.min(Duration::from_millis(ms.saturating_add(2)));
+            }
+            self.wait(req.queues, timeout).await?;
+        }
+    }
+
+    async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>> {
+        let mut applied = vec![false; completions.len()];
+        let r = &self.inner.retention;
+        for (queue, positions) in by_queue(completions, |c| c.lease.id.queue_arc()) {
+            let k = self.keys(&queue);
+            let mut inv = self.inner.scripts.complete.prepare_invoke();
+            inv.key(&k.jobs)
+                .key(&k.leases)
+                .key(&k.tokens)
+                .key(&k.scheduled)
+                .key(&k.failed)
+                .key(&k.succeeded)
+                .key(&k.deleted)
+                .key(&k.hist)
+                .key(&k.stats)
+                .key(&k.wake)
+                .arg(r.succeeded_max.min(1 << 52))
+                .arg(lua_millis(r.succeeded_ttl))
+                .arg(r.deleted_max.min(1 << 52))
+                .arg(lua_millis(r.deleted_ttl));
+            for &i in &positions {
+                let c = &completions[i];
+                let (kind, at, reason) = outcome_args(&c.outcome);
+                inv.arg(c.lease.id.seq())
+                    .arg(c.lease.token.0)
+                    .arg(c.started_at_ms.min(1 << 52))
+                    .arg(kind)
+                    .arg(at)
+                    .arg(reason);
+            }
+            let res: Vec<i64> = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(self.err("acknowledging jobs"))?;
+            for (&i, ok) in positions.iter().zip(res) {
+                applied[i] = ok == 1;
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn renew(&self, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        let mut held = vec![false; leases.len()];
+        for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
+            let k = self.keys(&queue);
+            let mut inv = self.inner.scripts.renew.prepare_invoke();
+            inv.key(&k.leases).key(&k.tokens).arg(lua_millis(lease));
+            for &i in &positions {
+                inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
+            }
+            let res: Vec<i64> = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(self.err("renewing leases"))?;
+            for (&i, ok) in positions.iter().zip(res) {
+                held[i] = ok == 1;
+            }
+        }
+        Ok(held)
+    }
+
+    async fn release(&self, leases: &[Lease]) -> Result<()> {
+        for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
+            let k = self.keys(&queue);
+            let mut inv = self.inner.scripts.release.prepare_invoke();
+            inv.key(&k.leases)
+                .key(&k.tokens)
+                .key(&k.pending)
+                .key(&k.jobs)
+                .key(&k.hist)
+                .key(&k.wake);
+            for &i in &positions {
+                inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
+            }
+            let _: i64 = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(self.err("handing jobs back"))?;
+        }
+        Ok(())
+    }
+
+    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        let k = self.keys(id.queue());
+        let seq = id.seq();
+        #[allow(clippy::type_complexity)]
+        let (rec, hist, leased, scheduled, failed, succeeded, deleted): (
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            bool,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+        ) = redis::pipe()
+            .hget(&k.jobs, seq)
+            .hget(&k.hist, seq)
+            .hexists(&k.tokens, seq)
+            .zscore(&k.scheduled, seq)
+            .zscore(&k.failed, seq)
+            .zscore(&k.succeeded, seq)
+            .zscore(&k.deleted, seq)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("reading a job"))?;
+        let state = if leased {
+            JobState::Processing
+        } else if scheduled.is_some() {
+            JobState::Scheduled
+        } else if failed.is_some() {
+            JobState::Failed
+        } else if succeeded.is_some() {
+            JobState::Succeeded
+        } else if deleted.is_some() {
+            JobState::Deleted
+        } else {
+            JobState::Enqueued
+        };
+        Ok(Self::info(id.clone(), rec, hist, state))
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats> {
+        let k = self.keys(queue);
+        let (enqueued, scheduled, processing, failed, counters): (
+            u64,
+            u64,
+            u64,
+            u64,
+            (Option<u64>, Option<u64>),
+        ) = redis::pipe()
+            .llen(&k.pending)
+            .zcard(&k.scheduled)
+            .zcard(&k.leases)
+            .zcard(&k.failed)
+            .hmget(&k.stats, &["succeeded", "failed"])
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("reading queue stats"))?;
+        Ok(QueueStats {
+            enqueued,
+            scheduled,
+            processing,
+            failed,
+            succeeded_total: counters.0.unwrap_or(0),
+            failed_total: counters.1.unwrap_or(0),
+        })
+    }
+
+    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let k = self.keys(queue);
+        let mut conn = self.conn();
+        let seqs: Vec<u64> = redis::cmd("ZRANGE")
+            .arg(&k.failed)
+            .arg(0)
+            .arg(limit.min(i64::MAX as usize) as i64 - 1)
+            .query_async(&mut conn)
+            .await
+            .map_err(self.err("listing failed jobs"))?;
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (recs, hists): (Vec<Option<Vec<u8>>>, Vec<Option<Vec<u8>>>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(&k.jobs)
+            .arg(&seqs)
+            .cmd("HMGET")
+            .arg(&k.hist)
+            .arg(&seqs)
+            .query_async(&mut conn)
+            .await
+            .map_err(self.err("listing failed jobs"))?;
+        let queue: Arc<str> = Arc::from(queue);
+        Ok(seqs
+            .into_iter()
+            .zip(recs.into_iter().zip(hists))
+            .filter_map(|(seq, (rec, hist))| {
+                Self::info(JobId::new(queue.clone(), seq), rec, hist, JobState::Failed)
+            })
+            .collect())
+    }
+
+    async fn requeue(&self, id: &JobId) -> Result<bool> {
+        let k = self.keys(id.queue());
+        let mut inv = self.inner.scripts.requeue.prepare_invoke();
+        inv.key(&k.jobs)
+            .key(&k.failed)
+            .key(&k.deleted)
+            .key(&k.pending)
+            .key(&k.hist)
+            .key(&k.wake)
+            .arg(id.seq());
+        let done: i64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("requeueing a job"))?;
+        Ok(done == 1)
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<bool> {
+        let k = self.keys(id.queue());
+        let r = &self.inner.retention;
+        let mut inv = self.inner.scripts.delete.prepare_invoke();
+        inv.key(&k.jobs)
+            .key(&k.pending)
+            .key(&k.scheduled)
+            .key(&k.failed)
+            .key(&k.deleted)
+            .key(&k.hist)
+            .key(&k.tokens)
+            .key(&k.succeeded)
+            .arg(id.seq())
+            .arg(r.deleted_max.min(1 << 52))
+            .arg(lua_millis(r.deleted_ttl));
+        let done: i64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("deleting a job"))?;
+        Ok(done == 1)
+    }
+
+    async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()> {
+        let expires = now_ms().saturating_add(millis(ttl)).min(1 << 52);
+        let _: i64 = redis::cmd("ZADD")
+            .arg(self.servers_key())
+            .arg(expires)
+            .arg(server)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("recording a heartbeat"))?;
+        Ok(())
+    }
+
+    async fn servers(&self) -> Result<Vec<String>> {
+        let key = self.servers_key();
+        let (mut names,): (Vec<String>,) = redis::pipe()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(now_ms())
+            .ignore()
+            .cmd("ZRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("listing servers"))?;
+        names.sort();
+        Ok(names)
+    }
+
+    async fn deregister(&self, server: &str) -> Result<()> {
+        let _: i64 = redis::cmd("ZREM")
+            .arg(self.servers_key())
+            .arg(server)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("deregistering a server"))?;
+        Ok(())
+    }
+}

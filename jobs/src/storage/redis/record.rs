@@ -1,0 +1,119 @@
+//! The stored forms of a job: the record `attempts|enqueued_ms|name|args` (compact, and cheap for
+//! Lua to bump the attempt count), and the history string the scripts append to.
+
+use crate::state::{JobState, StateChange};
+
+/// A decoded job record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) attempts: u32,
+    pub(crate) enqueued_at_ms: u64,
+    pub(crate) name: String,
+    pub(crate) args: String,
+}
+
+/// The record of a new job.
+pub(crate) fn encode(enqueued_at_ms: u64, name: &str, args: &str) -> String {
+    let mut out = String::with_capacity(name.len() + args.len() + 20);
+    out.push_str("0|");
+    out.push_str(&enqueued_at_ms.to_string());
+    out.push('|');
+    out.push_str(name);
+    out.push('|');
+    out.push_str(args);
+    out
+}
+
+/// Decodes a record; `None` when it is not `attempts|enqueued_ms|name|args`.
+pub(crate) fn decode(rec: &str) -> Option<Record> {
+    let mut parts = rec.splitn(4, '|');
+    let attempts = parts.next()?.parse().ok()?;
+    let enqueued_at_ms = parts.next()?.parse().ok()?;
+    let name = parts.next()?.to_owned();
+    let args = parts.next()?.to_owned();
+    Some(Record {
+        attempts,
+        enqueued_at_ms,
+        name,
+        args,
+    })
+}
+
+fn state_of(c: u8) -> Option<JobState> {
+    Some(match c {
+        b'E' => JobState::Enqueued,
+        b'S' => JobState::Scheduled,
+        b'P' => JobState::Processing,
+        b'O' => JobState::Succeeded,
+        b'F' => JobState::Failed,
+        b'D' => JobState::Deleted,
+        b'A' => JobState::Awaiting,
+        _ => return None,
+    })
+}
+
+/// Decodes a history string: entries `<state char><at_ms>,<reason length>:<reason>`. Stops at the
+/// first malformed entry.
+pub(crate) fn decode_history(h: &[u8]) -> Vec<StateChange> {
+    let mut out = Vec::new();
+    let mut rest = h;
+    while let Some((&c, tail)) = rest.split_first() {
+        let Some(state) = state_of(c) else { break };
+        let Some(comma) = tail.iter().position(|&b| b == b',') else {
+            break;
+        };
+        let Some(at_ms) = std::str::from_utf8(&tail[..comma])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            break;
+        };
+        let tail = &tail[comma + 1..];
+        let Some(colon) = tail.iter().position(|&b| b == b':') else {
+            break;
+        };
+        let Some(len) = std::str::from_utf8(&tail[..colon])
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            break;
+        };
+        let tail = &tail[colon + 1..];
+        if tail.len() < len {
+            break;
+        }
+        let reason = (len > 0).then(|| String::from_utf8_lossy(&tail[..len]).into_owned());
+        out.push(StateChange::new(state, at_ms, reason));
+        rest = &tail[len..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_with_bars_in_args() {
+        let rec = encode(1_700_000_000_000, "mail::send", r#"{"s":"a|b"}"#);
+        assert_eq!(rec, r#"0|1700000000000|mail::send|{"s":"a|b"}"#);
+        let d = decode(&rec).unwrap();
+        assert_eq!(d.attempts, 0);
+        assert_eq!(d.enqueued_at_ms, 1_700_000_000_000);
+        assert_eq!(d.name, "mail::send");
+        assert_eq!(d.args, r#"{"s":"a|b"}"#);
+        assert!(decode("garbage").is_none());
+        assert!(decode("x|1|n|{}").is_none());
+    }
+
+    #[test]
+    fn histories_decode() {
+        let h = b"E10,0:P20,0:S30,5:a,b:cF40,0:";
+        let d = decode_history(h);
+        assert_eq!(d.len(), 4);
+        assert_eq!(d[2].state, JobState::Scheduled);
+        assert_eq!(d[2].at_ms, 30);
+        assert_eq!(d[2].reason.as_deref(), Some("a,b:c"));
+        assert_eq!(d[3].reason, None);
+    }
+}

@@ -1,0 +1,35 @@
+//! The Lua scripts, each prefixed with the shared helpers of `scripts/lib.lua`. They run with
+//! `EVALSHA` and are loaded again after a `NOSCRIPT` reply (e.g. after a Redis restart).
+
+use redis::Script;
+
+macro_rules! script {
+    ($file:literal) => {
+        concat!(include_str!("scripts/lib.lua"), include_str!($file))
+    };
+}
+
+/// Every script of the backend, compiled once per storage.
+pub(crate) struct Scripts {
+    pub(crate) enqueue: Script,
+    pub(crate) fetch: Script,
+    pub(crate) complete: Script,
+    pub(crate) renew: Script,
+    pub(crate) release: Script,
+    pub(crate) requeue: Script,
+    pub(crate) delete: Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Self {
+        Scripts {
+            enqueue: Script::new(script!("scripts/enqueue.lua")),
+            fetch: Script::new(script!("scripts/fetch.lua")),
+            complete: Script::new(script!("scripts/complete.lua")),
+            renew: Script::new(script!("scripts/renew.lua")),
+            release: Script::new(script!("scripts/release.lua")),
+            requeue: Script::new(script!("scripts/requeue.lua")),
+            delete: Script::new(script!("scripts/delete.lua")),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+-- Records the end of attempts whose lease is still held. Returns 1 (applied) or 0 per completion.
+-- KEYS: 1 jobs, 2 leases, 3 tokens, 4 scheduled, 5 failed, 6 succeeded, 7 deleted, 8 hist,
+--       9 stats, 10 wake
+-- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms,
+--       then per completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason
+local now = now_ms()
+local n = (#ARGV - 4) / 6
+local ids = {}
+for i = 1, n do
+  ids[i] = ARGV[4 + (i - 1) * 6 + 1]
+end
+local held = hmget(KEYS[3], ids)
+local res, ok, ok_at, seen = {}, {}, {}, {}
+for i = 1, n do
+  local base = 4 + (i - 1) * 6
+  if held[i] and held[i] == ARGV[base + 2] and not seen[ids[i]] then
+    seen[ids[i]] = true
+    res[i] = 1
+    ok[#ok + 1] = ids[i]
+    ok_at[#ok_at + 1] = base
+  else
+    res[i] = 0
+  end
+end
+if #ok == 0 then
+  return res
+end
+batched('ZREM', KEYS[2], ok)
+batched('HDEL', KEYS[3], ok)
+local recs = hmget(KEYS[1], ok)
+local jobs, entries, succeeded, scheduled, failed, deleted = {}, {}, {}, {}, {}, {}
+local bump = function(a) return a + 1 end
+for j = 1, #ok do
+  local base = ok_at[j]
+  local id = ok[j]
+  local kind = ARGV[base + 4]
+  local reason = ARGV[base + 6]
+  if recs[j] then
+    jobs[#jobs + 1] = id
+    jobs[#jobs + 1] = with_attempts(recs[j], bump)
+  end
+  local e = entry('P', tonumber(ARGV[base + 3]), '')
+  if kind == 'O' then
+    succeeded[#succeeded + 1] = now
+    succeeded[#succeeded + 1] = id
+    e = e .. entry('O', now, '')
+  elseif kind == 'S' then
+    scheduled[#scheduled + 1] = tonumber(ARGV[base + 5])
+    scheduled[#scheduled + 1] = id
+    e = e .. entry('S', now, reason)
+  elseif kind == 'F' then
+    failed[#failed + 1] = now
+    failed[#failed + 1] = id
+    e = e .. entry('F', now, reason)
+  else
+    deleted[#deleted + 1] = now
+    deleted[#deleted + 1] = id
+    e = e .. entry('D', now, reason)
+  end
+  entries[j] = e
+end
+batched('HSET', KEYS[1], jobs)
+append_history(KEYS[8], ok, recs, entries)
+batched('ZADD', KEYS[6], succeeded)
+batched('ZADD', KEYS[4], scheduled)
+batched('ZADD', KEYS[5], failed)
+batched('ZADD', KEYS[7], deleted)
+if #succeeded > 0 then
+  redis.call('HINCRBY', KEYS[9], 'succeeded', #succeeded / 2)
+end
+if #failed > 0 then
+  redis.call('HINCRBY', KEYS[9], 'failed', #failed / 2)
+end
+local bound = #ok + 100
+trim(KEYS[6], KEYS[1], KEYS[8], tonumber(ARGV[1]), tonumber(ARGV[2]), now, bound)
+trim(KEYS[7], KEYS[1], KEYS[8], tonumber(ARGV[3]), tonumber(ARGV[4]), now, bound)
+if #scheduled > 0 then
+  wake(KEYS[10])
+end
+return res

@@ -1,0 +1,91 @@
+-- Leases up to `max` jobs of one queue, after promoting due scheduled jobs and reaping expired
+-- leases (at most `limit` of each). Returns {now, next event ms or -1, id, token, record, ...}.
+-- KEYS: 1 pending, 2 jobs, 3 leases, 4 tokens, 5 scheduled, 6 hist, 7 failed, 8 stats, 9 wake
+-- ARGV: 1 max, 2 lease_ms, 3 limit
+local max = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local now = now_ms()
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, limit)
+if #due > 0 then
+  batched('ZREM', KEYS[5], due)
+  batched('RPUSH', KEYS[1], due)
+  append_history(KEYS[6], due, {}, entry('E', now, ''))
+end
+
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
+if #expired > 0 then
+  batched('ZREM', KEYS[3], expired)
+  batched('HDEL', KEYS[4], expired)
+  local recs = hmget(KEYS[2], expired)
+  local kv = {}
+  for i = 1, #expired do
+    if recs[i] then
+      kv[#kv + 1] = expired[i]
+      kv[#kv + 1] = with_attempts(recs[i], function(a) return a + 1 end)
+    end
+  end
+  batched('HSET', KEYS[2], kv)
+  append_history(KEYS[6], expired, recs,
+    entry('E', now, 'lease expired: the worker performing it stopped or hung'))
+  batched('LPUSH', KEYS[1], expired)
+end
+
+local out = {now, -1}
+local ids = redis.call('LPOP', KEYS[1], max)
+if ids then
+  local recs = hmget(KEYS[2], ids)
+  local base = redis.call('HINCRBY', KEYS[8], 'token', #ids) - #ids
+  local deadline = now + lease
+  local leases, tokens, bad, bad_recs, bad_entries, failed = {}, {}, {}, {}, {}, {}
+  for i = 1, #ids do
+    local rec = recs[i]
+    if rec then
+      if record_head(rec) then
+        local token = base + i
+        leases[#leases + 1] = deadline
+        leases[#leases + 1] = ids[i]
+        tokens[#tokens + 1] = ids[i]
+        tokens[#tokens + 1] = token
+        out[#out + 1] = ids[i]
+        out[#out + 1] = token
+        out[#out + 1] = rec
+      else
+        bad[#bad + 1] = ids[i]
+        bad_recs[#bad_recs + 1] = false
+        bad_entries[#bad_entries + 1] = entry('F', now,
+          'malformed job record: expected `attempts|enqueued_ms|name|args`, found `'
+          .. string.sub(rec, 1, 80) .. '`')
+        failed[#failed + 1] = now
+        failed[#failed + 1] = ids[i]
+      end
+    end
+  end
+  batched('ZADD', KEYS[3], leases)
+  batched('HSET', KEYS[4], tokens)
+  if #bad > 0 then
+    batched('ZADD', KEYS[7], failed)
+    append_history(KEYS[6], bad, bad_recs, bad_entries)
+    redis.call('HINCRBY', KEYS[8], 'failed', #bad)
+  end
+end
+
+-- Wake another waiting worker while work remains; clear a stale signal otherwise.
+if redis.call('LLEN', KEYS[1]) > 0 then
+  wake(KEYS[9])
+else
+  redis.call('DEL', KEYS[9])
+end
+
+local nxt = -1
+local s = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+if s[2] then
+  nxt = tonumber(s[2])
+end
+local l = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if l[2] and (nxt < 0 or tonumber(l[2]) < nxt) then
+  nxt = tonumber(l[2])
+end
+out[2] = nxt
+return out

@@ -1,0 +1,123 @@
+-- Helpers prepended to every script. A job record is `attempts|enqueued_ms|name|args`; a history
+-- is a string of entries `<state char><at_ms>,<reason length>:<reason>` (E enqueued, S scheduled,
+-- P processing, O succeeded, F failed, D deleted), written only once a job leaves its first state.
+
+-- No call unpacks more than this many values (Lua's stack limit is near 8,000).
+local CHUNK = 500
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+-- Runs `cmd key [opt] items...` in bounded chunks (CHUNK is even, so pairs stay together).
+local function batched(cmd, key, items, opt)
+  local n = #items
+  local i = 1
+  while i <= n do
+    local j = math.min(i + CHUNK - 1, n)
+    if opt then
+      redis.call(cmd, key, opt, unpack(items, i, j))
+    else
+      redis.call(cmd, key, unpack(items, i, j))
+    end
+    i = j + 1
+  end
+end
+
+-- HMGET in bounded chunks; missing fields are `false`.
+local function hmget(key, fields)
+  local out = {}
+  local n = #fields
+  local i = 1
+  while i <= n do
+    local j = math.min(i + CHUNK - 1, n)
+    local part = redis.call('HMGET', key, unpack(fields, i, j))
+    for k = 1, #part do
+      out[#out + 1] = part[k]
+    end
+    i = j + 1
+  end
+  return out
+end
+
+local function entry(state, at, reason)
+  reason = reason or ''
+  return state .. fmt(at) .. ',' .. #reason .. ':' .. reason
+end
+
+-- The attempts and enqueued time of a record, or nil when it is malformed.
+local function record_head(rec)
+  if not rec then
+    return nil
+  end
+  local attempts, enqueued = string.match(rec, '^(%d+)|(%d+)|[^|]*|')
+  return attempts, enqueued
+end
+
+-- The record with its attempt count replaced (malformed records are returned unchanged).
+local function with_attempts(rec, f)
+  local attempts = string.match(rec, '^(%d+)|')
+  if not attempts then
+    return rec
+  end
+  return fmt(f(tonumber(attempts))) .. string.sub(rec, #attempts + 1)
+end
+
+-- Appends one entry per id to the history hash. `recs[i]` is the id's record (or false), used to
+-- write the implicit first entry of a job whose history was never materialised; `entries` is a
+-- string (the same entry for all) or a table (one per id).
+local function append_history(hist, ids, recs, entries)
+  if #ids == 0 then
+    return
+  end
+  local hs = hmget(hist, ids)
+  local kv = {}
+  for i = 1, #ids do
+    local h = hs[i]
+    if not h then
+      local _, enqueued = record_head(recs[i])
+      h = 'E' .. (enqueued or '0') .. ',0:'
+    end
+    local e = entries
+    if type(entries) == 'table' then
+      e = entries[i]
+    end
+    kv[#kv + 1] = ids[i]
+    kv[#kv + 1] = h .. e
+  end
+  batched('HSET', hist, kv)
+end
+
+-- Removes finished jobs beyond `max` or older than `ttl_ms`, at most `bound` of each per call.
+local function trim(zkey, jobs, hist, max, ttl_ms, now, bound)
+  local victims = {}
+  local n = redis.call('ZCARD', zkey)
+  if n > max then
+    victims = redis.call('ZRANGE', zkey, 0, math.min(n - max, bound) - 1)
+  end
+  if #victims > 0 then
+    batched('ZREM', zkey, victims)
+  end
+  local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', now - ttl_ms, 'LIMIT', 0, bound)
+  if #old > 0 then
+    batched('ZREM', zkey, old)
+    for i = 1, #old do
+      victims[#victims + 1] = old[i]
+    end
+  end
+  if #victims > 0 then
+    batched('HDEL', jobs, victims)
+    batched('HDEL', hist, victims)
+  end
+end
+
+local function wake(key)
+  if redis.call('LLEN', key) == 0 then
+    redis.call('RPUSH', key, 1)
+  end
+end

@@ -1,0 +1,547 @@
+//! The storage conformance suite: the same tests on `MemoryStorage` and `RedisStorage`, so both
+//! keep the semantics of the `Storage` trait (leases, fencing, reaping, retention, history).
+
+use jobs::storage::{
+    now_ms, Completion, FetchRequest, FetchedJob, Lease, LeaseToken, NewJob, Outcome, Retention,
+};
+use jobs::{JobState, Storage};
+use jobs_tests::TestRedis;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Memory,
+    Redis,
+}
+
+struct Backend {
+    storage: Arc<dyn Storage>,
+    _redis: Option<TestRedis>,
+}
+
+fn backend(kind: Kind, test: &str, retention: Retention) -> Option<Backend> {
+    match kind {
+        Kind::Memory => Some(Backend {
+            storage: Arc::new(jobs::MemoryStorage::with_retention(retention)),
+            _redis: None,
+        }),
+        Kind::Redis => {
+            let redis = TestRedis::start(test)?;
+            let storage = Arc::new(redis.storage(test, retention));
+            Some(Backend {
+                storage,
+                _redis: Some(redis),
+            })
+        }
+    }
+}
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Kind::Memory).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Kind::Redis).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    enqueue_fetch_complete,
+    stale_tokens_are_refused,
+    lease_expiry_reaps_and_counts_an_attempt,
+    release_puts_back_at_the_front,
+    renew_extends_the_lease,
+    scheduled_jobs_become_due,
+    retries_are_persisted,
+    failed_jobs_are_kept_requeued_and_deleted,
+    retention_trims_succeeded_jobs,
+    servers_expire_without_heartbeats,
+    idle_fetch_blocks_and_wakes_on_enqueue,
+    idle_fetch_wakes_when_a_delayed_job_is_due,
+    dropping_a_waiting_fetch_loses_nothing,
+    queues_are_taken_in_priority_order,
+);
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn job(queue: &str, n: u64) -> NewJob {
+    NewJob::new(queue, "conformance::job", format!("{{\"n\":{n}}}"))
+}
+
+fn queues(names: &[&str]) -> Vec<Arc<str>> {
+    names.iter().map(|&q| Arc::from(q)).collect()
+}
+
+async fn fetch(s: &dyn Storage, q: &[Arc<str>], max: usize, lease: Duration) -> Vec<FetchedJob> {
+    s.fetch(FetchRequest::new(q, max, lease, Duration::ZERO))
+        .await
+        .expect("fetch")
+}
+
+fn done(j: &FetchedJob, outcome: Outcome) -> Completion {
+    Completion::new(j.lease(), now_ms(), outcome)
+}
+
+fn states(info: &jobs::storage::JobInfo) -> Vec<JobState> {
+    info.history.iter().map(|c| c.state).collect()
+}
+
+async fn enqueue_fetch_complete(kind: Kind) {
+    let Some(b) = backend(kind, "basic", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let ids = s
+        .enqueue(vec![job("q", 1), job("q", 2), job("q", 3)])
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|id| id.queue() == "q"));
+    assert!(ids[0].seq() < ids[1].seq() && ids[1].seq() < ids[2].seq());
+    let st = s.stats("q").await.unwrap();
+    assert_eq!((st.enqueued, st.processing), (3, 0));
+    let info = s.job(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Enqueued);
+    assert_eq!(info.attempts, 0);
+
+    let got = fetch(s, &queues(&["q"]), 10, LEASE).await;
+    assert_eq!(got.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), ids);
+    assert_eq!(&*got[1].name, "conformance::job");
+    assert_eq!(got[1].args, r#"{"n":2}"#);
+    assert_eq!(got[0].attempt, 1);
+    assert!(got[0].enqueued_at_ms > 0);
+    let st = s.stats("q").await.unwrap();
+    assert_eq!((st.enqueued, st.processing), (0, 3));
+    assert_eq!(
+        s.job(&ids[0]).await.unwrap().unwrap().state,
+        JobState::Processing
+    );
+
+    let applied = s
+        .complete(
+            &got.iter()
+                .map(|j| done(j, Outcome::Succeeded))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![true; 3]);
+    let st = s.stats("q").await.unwrap();
+    assert_eq!(
+        (st.processing, st.succeeded_total, st.failed_total),
+        (0, 3, 0)
+    );
+    let info = s.job(&ids[2]).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Succeeded);
+    assert_eq!(info.attempts, 1);
+    assert_eq!(
+        states(&info),
+        [
+            JobState::Enqueued,
+            JobState::Processing,
+            JobState::Succeeded
+        ]
+    );
+    assert!(s.job(&jobs::JobId::new("q", 999)).await.unwrap().is_none());
+}
+
+async fn stale_tokens_are_refused(kind: Kind) {
+    let Some(b) = backend(kind, "fencing", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    s.enqueue(vec![job("q", 1)]).await.unwrap();
+    let got = fetch(s, &queues(&["q"]), 1, LEASE).await;
+    let real = got[0].lease();
+    let stale = Lease {
+        id: real.id.clone(),
+        token: LeaseToken(real.token.0.wrapping_add(1_000)),
+    };
+    let c = |lease: &Lease| Completion::new(lease.clone(), now_ms(), Outcome::Succeeded);
+    assert_eq!(s.complete(&[c(&stale)]).await.unwrap(), [false]);
+    assert_eq!(
+        s.renew(std::slice::from_ref(&stale), LEASE).await.unwrap(),
+        [false]
+    );
+    s.release(&[stale]).await.unwrap();
+    assert_eq!(
+        s.stats("q").await.unwrap().processing,
+        1,
+        "a stale release is ignored"
+    );
+    assert_eq!(s.complete(&[c(&real)]).await.unwrap(), [true]);
+    assert_eq!(s.complete(&[c(&real)]).await.unwrap(), [false], "only once");
+    assert_eq!(s.stats("q").await.unwrap().succeeded_total, 1);
+}
+
+async fn lease_expiry_reaps_and_counts_an_attempt(kind: Kind) {
+    let Some(b) = backend(kind, "reap", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let ids = s.enqueue(vec![job("q", 1)]).await.unwrap();
+    let q = queues(&["q"]);
+    let first = fetch(s, &q, 1, Duration::from_millis(200)).await;
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = fetch(s, &q, 1, LEASE).await;
+    assert_eq!(
+        second.len(),
+        1,
+        "the expired lease is reaped by the next fetch"
+    );
+    assert_eq!(second[0].id, ids[0]);
+    assert_eq!(second[0].attempt, 2, "a reaped lease counts an attempt");
+    assert_ne!(second[0].token, first[0].token);
+    assert_eq!(
+        s.complete(&[done(&first[0], Outcome::Succeeded)])
+            .await
+            .unwrap(),
+        [false],
+        "the first lease holder can no longer complete"
+    );
+    let info = s.job(&ids[0]).await.unwrap().unwrap();
+    assert!(info.history.iter().any(|c| c
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains("lease expired"))));
+    assert_eq!(
+        s.complete(&[done(&second[0], Outcome::Succeeded)])
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(s.job(&ids[0]).await.unwrap().unwrap().attempts, 2);
+}
+
+async fn release_puts_back_at_the_front(kind: Kind) {
+    let Some(b) = backend(kind, "release", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let ids = s
+        .enqueue(vec![job("q", 1), job("q", 2), job("q", 3)])
+        .await
+        .unwrap();
+    let q = queues(&["q"]);
+    let a = fetch(s, &q, 1, LEASE).await;
+    assert_eq!(a[0].id, ids[0]);
+    s.release(&[a[0].lease()]).await.unwrap();
+    let again = fetch(s, &q, 1, LEASE).await;
+    assert_eq!(again[0].id, ids[0], "released to the front");
+    assert_eq!(again[0].attempt, 1, "a release does not count an attempt");
+    assert!(s
+        .job(&ids[0])
+        .await
+        .unwrap()
+        .unwrap()
+        .history
+        .iter()
+        .any(|c| c
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("handed back"))));
+}
+
+async fn renew_extends_the_lease(kind: Kind) {
+    let Some(b) = backend(kind, "renew", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    s.enqueue(vec![job("q", 1)]).await.unwrap();
+    let q = queues(&["q"]);
+    let lease = Duration::from_secs(2);
+    let got = fetch(s, &q, 1, lease).await;
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        assert_eq!(s.renew(&[got[0].lease()], lease).await.unwrap(), [true]);
+    }
+    // 2.4 s have passed: without the renewals the lease would have run out.
+    assert!(fetch(s, &q, 1, LEASE).await.is_empty());
+    assert_eq!(
+        s.complete(&[done(&got[0], Outcome::Succeeded)])
+            .await
+            .unwrap(),
+        [true]
+    );
+}
+
+async fn scheduled_jobs_become_due(kind: Kind) {
+    let Some(b) = backend(kind, "scheduled", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let ids = s
+        .enqueue(vec![job("q", 1).run_at_ms(now_ms() + 300)])
+        .await
+        .unwrap();
+    let st = s.stats("q").await.unwrap();
+    assert_eq!((st.enqueued, st.scheduled), (0, 1));
+    let info = s.job(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Scheduled);
+    assert_eq!(states(&info)[0], JobState::Scheduled);
+    let q = queues(&["q"]);
+    assert!(fetch(s, &q, 1, LEASE).await.is_empty(), "not due yet");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let got = fetch(s, &q, 1, LEASE).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, ids[0]);
+    // A job scheduled in the past is ready at once.
+    s.enqueue(vec![job("q", 2).run_at_ms(now_ms().saturating_sub(1_000))])
+        .await
+        .unwrap();
+    assert_eq!(fetch(s, &q, 1, LEASE).await.len(), 1);
+}
+
+async fn retries_are_persisted(kind: Kind) {
+    let Some(b) = backend(kind, "retry", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let ids = s.enqueue(vec![job("q", 1)]).await.unwrap();
+    let q = queues(&["q"]);
+    let got = fetch(s, &q, 1, LEASE).await;
+    let retry = Outcome::Retry {
+        at_ms: now_ms() + 200,
+        reason: "boom".to_owned(),
+    };
+    assert_eq!(s.complete(&[done(&got[0], retry)]).await.unwrap(), [true]);
+    let info = s.job(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Scheduled);
+    assert_eq!(info.attempts, 1);
+    assert_eq!(info.last_reason(), Some("boom"));
+    assert_eq!(s.stats("q").await.unwrap().scheduled, 1);
+    let again = s
+        .fetch(FetchRequest::new(&q, 1, LEASE, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, 2);
+}
+
+async fn failed_jobs_are_kept_requeued_and_deleted(kind: Kind) {
+    let Some(b) = backend(kind, "failed", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let ids = s.enqueue(vec![job("q", 1), job("q", 2)]).await.unwrap();
+    let q = queues(&["q"]);
+    let got = fetch(s, &q, 2, LEASE).await;
+    let fail = Outcome::Failed {
+        reason: "bad input".to_owned(),
+    };
+    s.complete(&[
+        done(&got[0], fail.clone()),
+        done(&got[1], Outcome::Succeeded),
+    ])
+    .await
+    .unwrap();
+    let st = s.stats("q").await.unwrap();
+    assert_eq!((st.failed, st.failed_total, st.succeeded_total), (1, 1, 1));
+    let failed = s.failed("q", 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, ids[0]);
+    assert_eq!(failed[0].state, JobState::Failed);
+    assert_eq!(failed[0].last_reason(), Some("bad input"));
+    assert!(s.failed("q", 0).await.unwrap().is_empty());
+
+    assert!(
+        !s.requeue(&ids[1]).await.unwrap(),
+        "a succeeded job is not requeued"
+    );
+    assert!(s.requeue(&ids[0]).await.unwrap());
+    let info = s.job(&ids[0]).await.unwrap().unwrap();
+    assert_eq!((info.state, info.attempts), (JobState::Enqueued, 0));
+    assert_eq!(info.last_reason(), Some("requeued"));
+    assert!(s.failed("q", 10).await.unwrap().is_empty());
+    let again = fetch(s, &q, 1, LEASE).await;
+    assert_eq!((again[0].id.clone(), again[0].attempt), (ids[0].clone(), 1));
+    assert!(
+        !s.delete(&ids[0]).await.unwrap(),
+        "a processing job is not deleted"
+    );
+    s.complete(&[done(&again[0], fail)]).await.unwrap();
+    assert_eq!(s.stats("q").await.unwrap().failed_total, 2);
+    assert!(s.delete(&ids[0]).await.unwrap());
+    assert_eq!(
+        s.job(&ids[0]).await.unwrap().unwrap().state,
+        JobState::Deleted
+    );
+    assert!(s.failed("q", 10).await.unwrap().is_empty());
+    assert_eq!(s.stats("q").await.unwrap().failed, 0);
+
+    // Deleting enqueued and scheduled jobs.
+    let more = s
+        .enqueue(vec![job("q", 3), job("q", 4).run_at_ms(now_ms() + 60_000)])
+        .await
+        .unwrap();
+    assert!(s.delete(&more[0]).await.unwrap());
+    assert!(s.delete(&more[1]).await.unwrap());
+    assert!(!s.delete(&more[1]).await.unwrap());
+    let st = s.stats("q").await.unwrap();
+    assert_eq!((st.enqueued, st.scheduled), (0, 0));
+    assert!(fetch(s, &q, 1, LEASE).await.is_empty());
+}
+
+async fn retention_trims_succeeded_jobs(kind: Kind) {
+    let keep = Retention::default().succeeded(2, Duration::from_secs(3600));
+    let Some(b) = backend(kind, "retention", keep) else {
+        return;
+    };
+    let s = &*b.storage;
+    let q = queues(&["q"]);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.extend(s.enqueue(vec![job("q", n)]).await.unwrap());
+        let got = fetch(s, &q, 1, LEASE).await;
+        s.complete(&[done(&got[0], Outcome::Succeeded)])
+            .await
+            .unwrap();
+    }
+    for id in &ids[..3] {
+        assert!(s.job(id).await.unwrap().is_none(), "{id} trimmed");
+    }
+    for id in &ids[3..] {
+        assert!(s.job(id).await.unwrap().is_some(), "{id} kept");
+    }
+    assert_eq!(s.stats("q").await.unwrap().succeeded_total, 5);
+
+    let Some(b) = backend(
+        kind,
+        "retention-ttl",
+        Retention::default().succeeded(100, Duration::ZERO),
+    ) else {
+        return;
+    };
+    let s = &*b.storage;
+    let id = s.enqueue(vec![job("q", 1)]).await.unwrap();
+    let got = fetch(s, &q, 1, LEASE).await;
+    s.complete(&[done(&got[0], Outcome::Succeeded)])
+        .await
+        .unwrap();
+    assert!(s.job(&id[0]).await.unwrap().is_none(), "older than the ttl");
+}
+
+async fn servers_expire_without_heartbeats(kind: Kind) {
+    let Some(b) = backend(kind, "servers", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    s.heartbeat("short", Duration::from_millis(200))
+        .await
+        .unwrap();
+    s.heartbeat("long", Duration::from_secs(60)).await.unwrap();
+    let listed = s.servers().await.unwrap();
+    assert!(listed.contains(&"short".to_owned()) && listed.contains(&"long".to_owned()));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.servers().await.unwrap(), ["long"]);
+    s.deregister("long").await.unwrap();
+    assert!(s.servers().await.unwrap().is_empty());
+}
+
+async fn idle_fetch_blocks_and_wakes_on_enqueue(kind: Kind) {
+    let Some(b) = backend(kind, "wake", Retention::default()) else {
+        return;
+    };
+    let s = b.storage.clone();
+    let wait = Duration::from_secs(20);
+    let fetcher = tokio::spawn({
+        let s = s.clone();
+        async move {
+            let q = queues(&["q"]);
+            let started = Instant::now();
+            let got = s
+                .fetch(FetchRequest::new(&q, 5, LEASE, wait))
+                .await
+                .unwrap();
+            (got, started.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!fetcher.is_finished(), "an idle fetch waits");
+    s.enqueue(vec![job("q", 1)]).await.unwrap();
+    let (got, took) = fetcher.await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(
+        took < wait,
+        "woken by the enqueue, not the timeout ({took:?})"
+    );
+    eprintln!("idle fetch woke {took:?} after it started (enqueue at ~300 ms)");
+}
+
+async fn idle_fetch_wakes_when_a_delayed_job_is_due(kind: Kind) {
+    let Some(b) = backend(kind, "wake-delayed", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    s.enqueue(vec![job("q", 1).run_at_ms(now_ms() + 300)])
+        .await
+        .unwrap();
+    let wait = Duration::from_secs(20);
+    let q = queues(&["q"]);
+    let started = Instant::now();
+    let got = s
+        .fetch(FetchRequest::new(&q, 5, LEASE, wait))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(got.len(), 1);
+    assert!(took < wait, "woken at the due time ({took:?})");
+    assert!(took >= Duration::from_millis(250), "not before it is due");
+}
+
+async fn dropping_a_waiting_fetch_loses_nothing(kind: Kind) {
+    let Some(b) = backend(kind, "drop-wait", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let q = queues(&["q"]);
+    for _ in 0..3 {
+        let waiting = s.fetch(FetchRequest::new(&q, 5, LEASE, Duration::from_secs(20)));
+        assert!(tokio::time::timeout(Duration::from_millis(100), waiting)
+            .await
+            .is_err());
+    }
+    let ids = s.enqueue(vec![job("q", 1)]).await.unwrap();
+    let got = s
+        .fetch(FetchRequest::new(&q, 5, LEASE, Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, ids[0]);
+}
+
+async fn queues_are_taken_in_priority_order(kind: Kind) {
+    let Some(b) = backend(kind, "priority", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    s.enqueue(vec![job("low", 1), job("low", 2)]).await.unwrap();
+    s.enqueue(vec![job("high", 1)]).await.unwrap();
+    let q = queues(&["high", "low"]);
+    let got = fetch(s, &q, 1, LEASE).await;
+    assert_eq!(got[0].id.queue(), "high");
+    let got = fetch(s, &q, 5, LEASE).await;
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|j| j.id.queue() == "low"));
+    // A mixed batch fills from the higher queue first.
+    s.enqueue(vec![job("low", 3), job("high", 2)])
+        .await
+        .unwrap();
+    let got = fetch(s, &q, 5, LEASE).await;
+    let order: Vec<&str> = got.iter().map(|j| j.id.queue()).collect();
+    assert_eq!(order, ["high", "low"]);
+}

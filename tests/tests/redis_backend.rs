@@ -1,0 +1,239 @@
+//! Redis-specific behaviour: the cluster-safe key layout, bad data, an unreachable Redis, and a
+//! large backlog drained by a worker.
+
+// `job!(noop(n))` reads as a call; clippy sees the one-argument constructor it expands to.
+#![allow(clippy::redundant_closure)]
+
+use jobs::storage::{now_ms, FetchRequest, Retention};
+use jobs::{JobState, Storage};
+use jobs_tests::jobs_for_tests::noop;
+use jobs_tests::{cluster_slot, eventually, TestRedis};
+use redis::Commands;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn every_key_of_a_queue_shares_one_slot() {
+    let Some(r) = TestRedis::start("slots") else {
+        return;
+    };
+    let s = r.storage("slots", Retention::default());
+    for queue in ["default", "mail", "a:b", "critical"] {
+        let keys = s.queue_keys(queue);
+        let slot = cluster_slot(&keys[0]);
+        for key in &keys {
+            assert!(
+                key.starts_with(&format!("{{{}:{queue}}}", s.prefix())),
+                "{key}"
+            );
+            assert_eq!(cluster_slot(key), slot, "{key} is in another slot");
+        }
+    }
+    // Exercise every script, then check that every key written lies in its queue's slot and is
+    // one of the keys passed to the scripts.
+    let id = s
+        .enqueue(vec![
+            jobs::storage::NewJob::new("mail", "n", "{}".to_owned()),
+            jobs::storage::NewJob::new("other", "n", "{}".to_owned()).run_at_ms(now_ms() + 60_000),
+        ])
+        .await
+        .unwrap();
+    let q: Vec<Arc<str>> = vec![Arc::from("mail")];
+    let got = s
+        .fetch(FetchRequest::new(
+            &q,
+            1,
+            Duration::from_secs(30),
+            Duration::ZERO,
+        ))
+        .await
+        .unwrap();
+    s.renew(&[got[0].lease()], Duration::from_secs(30))
+        .await
+        .unwrap();
+    s.complete(&[jobs::storage::Completion::new(
+        got[0].lease(),
+        now_ms(),
+        jobs::storage::Outcome::Failed { reason: "x".into() },
+    )])
+    .await
+    .unwrap();
+    s.requeue(&id[0]).await.unwrap();
+    s.delete(&id[0]).await.unwrap();
+    s.heartbeat("w", Duration::from_secs(5)).await.unwrap();
+    let mut raw = r.raw();
+    let written: Vec<String> = raw.keys(format!("*{}*", s.prefix())).unwrap();
+    assert!(written.len() > 5, "{written:?}");
+    for key in written {
+        if key == s.servers_key() {
+            continue;
+        }
+        let queue = if key.contains(":mail}") {
+            "mail"
+        } else {
+            "other"
+        };
+        assert!(
+            s.queue_keys(queue).contains(&key),
+            "{key} is not a declared key"
+        );
+        assert_eq!(cluster_slot(&key), cluster_slot(&s.queue_keys(queue)[0]));
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_record_fails_that_job_only() {
+    let Some(r) = TestRedis::start("malformed") else {
+        return;
+    };
+    let s = r.storage("malformed", Retention::default());
+    let ids = s
+        .enqueue(vec![
+            jobs::storage::NewJob::new("q", "good", "{}".to_owned()),
+            jobs::storage::NewJob::new("q", "good", "{}".to_owned()),
+        ])
+        .await
+        .unwrap();
+    let jobs_key = s.queue_keys("q")[2].clone();
+    assert!(jobs_key.ends_with(":jobs"));
+    let mut raw = r.raw();
+    let _: () = raw
+        .hset(&jobs_key, ids[0].seq(), "this is not a job record")
+        .unwrap();
+    let q: Vec<Arc<str>> = vec![Arc::from("q")];
+    let got = s
+        .fetch(FetchRequest::new(
+            &q,
+            10,
+            Duration::from_secs(30),
+            Duration::ZERO,
+        ))
+        .await
+        .expect("a bad record does not fail the fetch");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, ids[1]);
+    let failed = s.failed("q", 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, ids[0]);
+    let reason = failed[0].last_reason().unwrap();
+    assert!(reason.starts_with("malformed job record: "), "{reason}");
+    let st = s.stats("q").await.unwrap();
+    assert_eq!((st.failed, st.failed_total), (1, 1));
+    assert_eq!(
+        s.job(&ids[0]).await.unwrap().unwrap().state,
+        JobState::Failed
+    );
+}
+
+#[tokio::test]
+async fn enqueue_against_a_dead_port_says_what_is_wrong() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let s = jobs::RedisStorage::builder(&url).build().unwrap();
+    let err = s
+        .enqueue(vec![jobs::storage::NewJob::new("q", "n", "{}".to_owned())])
+        .await
+        .unwrap_err();
+    assert!(err.is_storage(), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("enqueueing jobs"), "{msg}");
+    assert!(msg.contains("unreachable"), "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    let err = jobs::RedisStorage::connect(&url).await.unwrap_err();
+    assert!(err.is_storage(), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200k_backlog_drains() {
+    drain_backlog(200_000).await;
+}
+
+/// The full-size check (about a minute in a debug build):
+/// `cargo test -p jobs-tests --test redis_backend -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: a 1,000,000-job backlog"]
+async fn a_1m_backlog_drains() {
+    drain_backlog(1_000_000).await;
+}
+
+async fn drain_backlog(n: u64) {
+    let Some(r) = TestRedis::start("backlog") else {
+        return;
+    };
+    let storage = r.storage("backlog", Retention::default());
+    let client = jobs::Client::new(storage.clone());
+    let started = Instant::now();
+    for chunk in 0..(n / 50_000) {
+        let base = chunk * 50_000;
+        client
+            .enqueue_many((base..base + 50_000).map(|i| jobs::job!(noop(i))))
+            .await
+            .unwrap();
+    }
+    let enqueued_in = started.elapsed();
+    assert_eq!(storage.stats("bulk").await.unwrap().enqueued, n);
+    let worker = jobs::Worker::builder(storage.clone())
+        .queues(["bulk"])
+        .concurrency(256)
+        .fetch_batch(256)
+        .build()
+        .unwrap();
+    let watch = storage.clone();
+    let drain_started = Instant::now();
+    worker
+        .run_until(async move {
+            eventually(Duration::from_secs(600), || async {
+                watch.stats("bulk").await.unwrap().succeeded_total >= n
+            })
+            .await;
+        })
+        .await
+        .unwrap();
+    let drained_in = drain_started.elapsed();
+    let st = storage.stats("bulk").await.unwrap();
+    assert_eq!(st.succeeded_total, n);
+    assert_eq!((st.enqueued, st.processing), (0, 0));
+    eprintln!(
+        "enqueued {n} in {enqueued_in:?} ({:.0}/s), drained in {drained_in:?} ({:.0}/s)",
+        n as f64 / enqueued_in.as_secs_f64(),
+        n as f64 / drained_in.as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_job_is_compact() {
+    let Some(r) = TestRedis::start("memory") else {
+        return;
+    };
+    if !r.is_private() {
+        eprintln!("SKIPPED a_pending_job_is_compact: needs a private redis-server");
+        return;
+    }
+    let used = |raw: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(raw).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let mut raw = r.raw();
+    let storage = r.storage("memory", Retention::default());
+    let client = jobs::Client::new(storage);
+    let before = used(&mut raw);
+    const N: u64 = 20_000;
+    client
+        .enqueue_many((0..N).map(|n| jobs::job!(noop(n))))
+        .await
+        .unwrap();
+    let per_job = used(&mut raw).saturating_sub(before) / N;
+    eprintln!("{per_job} bytes of Redis memory per pending job");
+    // The measurement proper is `examples/redis_memory.rs`; this only catches a regression.
+    assert!(per_job < 300, "{per_job} bytes per pending job");
+}
