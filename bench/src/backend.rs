@@ -11,8 +11,11 @@ pub(crate) async fn open(
     match args.backend {
         Backend::Memory => Ok((Arc::new(jobs::MemoryStorage::new()), "memory")),
         Backend::Redis => {
-            let _ = prefix;
-            anyhow::bail!("the redis backend is not available in this build yet")
+            let storage = jobs::RedisStorage::builder(&args.redis_url)
+                .prefix(prefix)
+                .connect()
+                .await?;
+            Ok((Arc::new(storage), "redis"))
         }
     }
 }
