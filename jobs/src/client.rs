@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Kind, Result};
 use crate::filter::{CreatingJob, Filter, Filters, StateChangeEvent};
+use crate::group_commit::GroupCommit;
 use crate::job::{Job, JobId};
 use crate::state::JobState;
 use crate::storage::{now_ms, JobInfo, NewJob, QueueStats, Storage};
@@ -37,6 +38,7 @@ pub struct Client {
 struct ClientInner {
     storage: Arc<dyn Storage>,
     filters: Filters,
+    group_commit: GroupCommit,
 }
 
 static INSTALLED: RwLock<Option<Client>> = RwLock::new(None);
@@ -61,6 +63,7 @@ impl ClientBuilder {
             inner: Arc::new(ClientInner {
                 storage: self.storage,
                 filters: self.filters,
+                group_commit: GroupCommit::default(),
             }),
         }
     }
@@ -236,10 +239,23 @@ impl Client {
     ) -> impl Future<Output = Result<JobId>> + Send + 'static {
         let client = self.clone();
         async move {
-            let ids = client.store(vec![prepared?]).await?;
-            ids.into_iter()
-                .next()
-                .ok_or_else(|| Error::storage("the storage returned no id for the stored job"))
+            let job = prepared?;
+            let inner = &client.inner;
+            let scheduled = job.run_at_ms.is_some();
+            let name = job.name.clone();
+            // Concurrent enqueues share storage calls (see `group_commit`).
+            let id = inner.group_commit.enqueue(&inner.storage, job).await?;
+            inner.filters.state_change(|| StateChangeEvent {
+                id: id.clone(),
+                name: name.as_ref().into(),
+                state: if scheduled {
+                    JobState::Scheduled
+                } else {
+                    JobState::Enqueued
+                },
+                reason: None,
+            });
+            Ok(id)
         }
     }
 

@@ -50,6 +50,7 @@ mod app_state;
 mod client;
 mod error;
 pub mod filter;
+mod group_commit;
 mod job;
 pub mod registry;
 mod retry;

@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 /// The most completions sent in one storage call.
 const MAX_BATCH: usize = 1_000;
+/// How long the first completion of a batch waits for others to join it.
+const LINGER: Duration = Duration::from_millis(1);
 /// How often a batch is tried once the worker is shutting down, before giving up on it.
 const FINAL_TRIES: u32 = 5;
 
@@ -36,13 +38,19 @@ pub(super) async fn run(
             Some(msg) => take(msg, &mut completions, &mut names, &mut releases),
             None => open = false,
         }
-        while completions.len() + releases.len() < MAX_BATCH {
+        // Coalesce: keep collecting for up to `LINGER` (or `MAX_BATCH` messages), so a busy
+        // worker acknowledges hundreds of jobs per storage call instead of a few.
+        let flush_at = tokio::time::Instant::now() + LINGER;
+        while open && completions.len() + releases.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(msg) => take(msg, &mut completions, &mut names, &mut releases),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    open = false;
-                    break;
+                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(flush_at, rx.recv()).await {
+                        Ok(Some(msg)) => take(msg, &mut completions, &mut names, &mut releases),
+                        Ok(None) => open = false,
+                        Err(_) => break,
+                    }
                 }
             }
         }

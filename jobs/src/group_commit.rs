@@ -1,0 +1,109 @@
+//! Group commit: concurrent single-job enqueues coalesced into one storage call.
+//!
+//! Every `enqueue!` hands its job to a committer task. The task takes whatever is waiting (up to
+//! a bound) and stores it in one `Storage::enqueue` call; while calls are in flight, new jobs
+//! pile up and go in the next call. A lone enqueue is stored at once — nothing ever waits for
+//! company — so it costs one channel hop more than a direct call, while many concurrent enqueues
+//! cost one storage round trip per batch instead of one per job.
+
+use crate::error::{Error, Result};
+use crate::job::JobId;
+use crate::storage::{NewJob, Storage};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// The most jobs stored in one coalesced call.
+const MAX_BATCH: usize = 512;
+/// How many coalesced calls may be in flight at once.
+const IN_FLIGHT: usize = 2;
+
+type Reply = oneshot::Sender<Result<JobId>>;
+
+/// A handle to the committer task of one client (started on first use).
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    tx: OnceLock<mpsc::UnboundedSender<(NewJob, Reply)>>,
+}
+
+impl GroupCommit {
+    /// Stores `job` as part of the next batch and returns its id once stored.
+    pub(crate) async fn enqueue(&self, storage: &Arc<dyn Storage>, job: NewJob) -> Result<JobId> {
+        let tx = self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run(storage.clone(), rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        if tx.send((job, reply)).is_err() {
+            return Err(Error::storage(
+                "the enqueue task stopped (its runtime shut down)",
+            ));
+        }
+        answer
+            .await
+            .map_err(|_| Error::storage("the enqueue task stopped before storing the job"))?
+    }
+}
+
+async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::UnboundedReceiver<(NewJob, Reply)>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut jobs = Vec::with_capacity(16);
+        let mut replies = Vec::with_capacity(16);
+        jobs.push(first.0);
+        replies.push(first.1);
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok((job, reply)) => {
+                    jobs.push(job);
+                    replies.push(reply);
+                }
+                Err(_) => break,
+            }
+        }
+        let storage = storage.clone();
+        tokio::spawn(async move {
+            store(&storage, jobs, replies).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn store(storage: &Arc<dyn Storage>, jobs: Vec<NewJob>, replies: Vec<Reply>) {
+    if jobs.len() == 1 {
+        let result = storage.enqueue(jobs).await.and_then(first_id);
+        if let Some(reply) = replies.into_iter().next() {
+            let _ = reply.send(result);
+        }
+        return;
+    }
+    let singles = jobs.clone();
+    match storage.enqueue(jobs).await {
+        Ok(ids) if ids.len() == replies.len() => {
+            for (reply, id) in replies.into_iter().zip(ids) {
+                let _ = reply.send(Ok(id));
+            }
+        }
+        // The jobs of independent callers must not fail each other: when a coalesced call is
+        // refused (e.g. for one job the backend cannot store, or the storage is down), store each
+        // on its own, so every caller gets its own answer with its own error.
+        Ok(_) | Err(_) => {
+            for (job, reply) in singles.into_iter().zip(replies) {
+                let result = storage.enqueue(vec![job]).await.and_then(first_id);
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+fn first_id(ids: Vec<JobId>) -> Result<JobId> {
+    ids.into_iter()
+        .next()
+        .ok_or_else(|| Error::storage("the storage returned no id for the stored job"))
+}
