@@ -115,13 +115,15 @@ impl Options {
                     options.backoff = Some(match s.value().as_str() {
                         "exponential" => Backoff::Exponential,
                         "polynomial" => Backoff::Polynomial,
-                        other => return Err(syn::Error::new_spanned(
-                            &s,
-                            format!(
+                        other => {
+                            return Err(syn::Error::new_spanned(
+                                &s,
+                                format!(
                                 "unknown backoff `{other}`; use \"exponential\" (2 s, doubling, \
                                      at most 1 h) or \"polynomial\" (retry⁴ + 15 s, at most 1 day)"
                             ),
-                        )),
+                            ))
+                        }
                     });
                     Ok(())
                 }),
@@ -129,13 +131,15 @@ impl Options {
                     options.on_exhausted = Some(match s.value().as_str() {
                         "fail" => OnExhausted::Fail,
                         "delete" => OnExhausted::Delete,
-                        other => return Err(syn::Error::new_spanned(
-                            &s,
-                            format!(
+                        other => {
+                            return Err(syn::Error::new_spanned(
+                                &s,
+                                format!(
                                 "unknown `on_exhausted` policy `{other}`; use \"fail\" (keep the \
                                      job as Failed) or \"delete\" (drop it as Deleted)"
                             ),
-                        )),
+                            ))
+                        }
                     });
                     Ok(())
                 }),

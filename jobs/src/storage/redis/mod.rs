@@ -424,11 +424,26 @@ impl Storage for RedisStorage {
                 return Ok(out);
             }
             let mut timeout = give_up_at - now;
+            let mut due_in = None;
             if let Some(ms) = next_in {
                 // A little past the event, so the next script sees it due.
-                timeout = timeout.min(Duration::from_millis(ms.saturating_add(2)));
+                let until = Duration::from_millis(ms.saturating_add(2));
+                if until < timeout {
+                    timeout = until;
+                    due_in = Some(until);
+                }
             }
-            self.wait(req.queues, timeout).await?;
+            match due_in {
+                // Redis checks blocking timeouts only every 1/hz (100 ms by default), so a job
+                // coming due is waited for with a local timer (the `BLPOP` still returns early
+                // on an enqueue). Dropping the wait drops its connection: one reconnect per due
+                // event while idle.
+                Some(due_in) => tokio::select! {
+                    r = self.wait(req.queues, timeout) => r?,
+                    () = tokio::time::sleep(due_in) => {}
+                },
+                None => self.wait(req.queues, timeout).await?,
+            }
         }
     }
 
