@@ -14,3 +14,13 @@ pub async fn sleepy(n: u64, ms: u64) {
 pub async fn noop(n: u64) {
     let _ = n;
 }
+
+/// Runs for two minutes unless cancelled: a job that only ends early when its token fires.
+#[jobs::background_job(queue = "cancel", retries = 0)]
+pub async fn until_cancelled(n: u64, ctx: jobs::JobContext) -> Result<(), String> {
+    let _ = n;
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_secs(120)) => Ok(()),
+        () = ctx.cancelled() => Err("stopped: the token fired".to_owned()),
+    }
+}

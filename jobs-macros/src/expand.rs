@@ -1,7 +1,7 @@
 //! The expansion of `#[background_job]`: the function as written, its invocation struct, the
 //! `Job` impl, per-parameter trait checks and the registry entry.
 
-use crate::options::Options;
+use crate::options::{Backoff, OnExhausted, Options};
 use crate::signature::{self, Param, Signature};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -71,6 +71,22 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
         ),
     };
 
+    let backoff = match options.backoff {
+        None => quote!(::core::option::Option::None),
+        Some(Backoff::Exponential) => quote!(::core::option::Option::Some(
+            ::jobs::RetryBackoff::exponential(::core::time::Duration::from_secs(2))
+        )),
+        Some(Backoff::Polynomial) => {
+            quote!(::core::option::Option::Some(
+                ::jobs::RetryBackoff::polynomial()
+            ))
+        }
+    };
+    let on_exhausted = match options.on_exhausted {
+        None | Some(OnExhausted::Fail) => quote!(::jobs::OnExhausted::Fail),
+        Some(OnExhausted::Delete) => quote!(::jobs::OnExhausted::Delete),
+    };
+
     let mut fields = Vec::new();
     let mut field_types = Vec::new();
     let mut checks = Vec::new();
@@ -131,13 +147,13 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
     let body = if signature.is_async {
         quote_spanned! {fn_ident.span()=>
             ::jobs::__private::boxed(async move {
-                ::jobs::__private::IntoAttemptResult::into_attempt_result(#fn_ident(#(#call_args),*).await)
+                ::jobs::__private::attempt_result(&__jobs_ctx, #fn_ident(#(#call_args),*).await)
             })
         }
     } else {
         quote_spanned! {fn_ident.span()=>
             ::jobs::__private::blocking(move || {
-                ::jobs::__private::IntoAttemptResult::into_attempt_result(#fn_ident(#(#call_args),*))
+                ::jobs::__private::attempt_result(&__jobs_ctx, #fn_ident(#(#call_args),*))
             })
         }
     };
@@ -184,6 +200,8 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
             const QUEUE: &'static str = #queue;
             const RETRIES: u32 = #retries;
             const TIMEOUT: ::core::option::Option<::core::time::Duration> = #timeout_const;
+            const BACKOFF: ::core::option::Option<::jobs::RetryBackoff> = #backoff;
+            const ON_EXHAUSTED: ::jobs::OnExhausted = #on_exhausted;
         }
 
         #[doc(hidden)]
@@ -253,6 +271,7 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
                     __jobs_states,
                     __jobs_perform,
                 )
+                .__with_retry_policy(#backoff, #on_exhausted)
             }
         };
     }

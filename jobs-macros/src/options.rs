@@ -1,4 +1,5 @@
-//! The options of `#[background_job(...)]`: `name`, `queue`, `retries`, `timeout`.
+//! The options of `#[background_job(...)]`: `name`, `queue`, `retries`, `timeout`, `backoff`,
+//! `on_exhausted`.
 
 use proc_macro2::TokenStream;
 use std::time::Duration;
@@ -6,7 +7,21 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Token};
 
-const KEYS: &str = "`name`, `queue`, `retries`, `timeout`";
+const KEYS: &str = "`name`, `queue`, `retries`, `timeout`, `backoff`, `on_exhausted`";
+
+/// `backoff = "..."`: the delay before each retry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backoff {
+    Exponential,
+    Polynomial,
+}
+
+/// `on_exhausted = "..."`: what becomes of a job once its attempts are used up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnExhausted {
+    Fail,
+    Delete,
+}
 
 #[derive(Default)]
 pub(crate) struct Options {
@@ -14,6 +29,8 @@ pub(crate) struct Options {
     pub(crate) queue: Option<LitStr>,
     pub(crate) retries: Option<u32>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) backoff: Option<Backoff>,
+    pub(crate) on_exhausted: Option<OnExhausted>,
 }
 
 impl Options {
@@ -40,7 +57,10 @@ impl Options {
                 .get_ident()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            if !matches!(key.as_str(), "name" | "queue" | "retries" | "timeout") {
+            if !matches!(
+                key.as_str(),
+                "name" | "queue" | "retries" | "timeout" | "backoff" | "on_exhausted"
+            ) {
                 push(syn::Error::new_spanned(
                     &nv.path,
                     format!("unknown option of #[background_job]; the valid keys are {KEYS}"),
@@ -91,6 +111,38 @@ impl Options {
                         "`retries` takes a whole number, e.g. `retries = 5`",
                     )),
                 },
+                "backoff" => string(&nv.value, "backoff", "\"polynomial\"").and_then(|s| {
+                    options.backoff = Some(match s.value().as_str() {
+                        "exponential" => Backoff::Exponential,
+                        "polynomial" => Backoff::Polynomial,
+                        other => {
+                            return Err(syn::Error::new_spanned(
+                                &s,
+                                format!(
+                                "unknown backoff `{other}`; use \"exponential\" (2 s, doubling, \
+                                     at most 1 h) or \"polynomial\" (retry⁴ + 15 s, at most 1 day)"
+                            ),
+                            ))
+                        }
+                    });
+                    Ok(())
+                }),
+                "on_exhausted" => string(&nv.value, "on_exhausted", "\"delete\"").and_then(|s| {
+                    options.on_exhausted = Some(match s.value().as_str() {
+                        "fail" => OnExhausted::Fail,
+                        "delete" => OnExhausted::Delete,
+                        other => {
+                            return Err(syn::Error::new_spanned(
+                                &s,
+                                format!(
+                                "unknown `on_exhausted` policy `{other}`; use \"fail\" (keep the \
+                                     job as Failed) or \"delete\" (drop it as Deleted)"
+                            ),
+                            ))
+                        }
+                    });
+                    Ok(())
+                }),
                 _ => string(&nv.value, "timeout", "\"30s\"").and_then(|s| {
                     let duration = humantime::parse_duration(&s.value()).map_err(|e| {
                         syn::Error::new_spanned(

@@ -6,7 +6,7 @@ use crate::filter::{CreatingJob, Filter, Filters, StateChangeEvent};
 use crate::group_commit::GroupCommit;
 use crate::job::{Job, JobId};
 use crate::state::JobState;
-use crate::storage::{now_ms, JobInfo, NewJob, QueueStats, Storage};
+use crate::storage::{now_ms, Cancellation, JobInfo, NewJob, QueueStats, Storage};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -196,6 +196,66 @@ impl Client {
     /// When the storage fails.
     pub async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
         self.inner.storage.job(id).await
+    }
+
+    /// Deletes a job that is enqueued, scheduled or failed, so it does not run (again). Returns
+    /// whether it was found in such a state; a running job is not touched (use
+    /// [`Client::cancel`]).
+    ///
+    /// # Errors
+    ///
+    /// When the storage fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// use std::time::Duration;
+    ///
+    /// #[jobs::background_job]
+    /// async fn remind(user_id: u64) {}
+    ///
+    /// let client = jobs::Client::new(jobs::MemoryStorage::new());
+    /// let id = jobs::schedule!(&client, remind(7), in = Duration::from_secs(3600)).await?;
+    /// assert!(client.delete(&id).await?);
+    /// assert_eq!(client.job(&id).await?.expect("kept").state, jobs::JobState::Deleted);
+    /// assert!(!client.delete(&id).await?, "already deleted");
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete(&self, id: &JobId) -> Result<bool> {
+        self.inner.storage.delete(id).await
+    }
+
+    /// Cancels a job wherever it is. An enqueued or scheduled job is deleted at once. A running
+    /// job's worker — in this process or another — finds the request within about half a
+    /// second, fires the job's [`JobContext`](crate::JobContext) token, and the attempt ends
+    /// Deleted (reason `cancelled`) whatever the job returns; a job that ignores its token runs
+    /// to its end first. See [`Cancellation`] for the answers.
+    ///
+    /// # Errors
+    ///
+    /// When the storage fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// use jobs::storage::Cancellation;
+    ///
+    /// #[jobs::background_job]
+    /// async fn export(account: u64) {}
+    ///
+    /// let client = jobs::Client::new(jobs::MemoryStorage::new());
+    /// let id = jobs::enqueue!(&client, export(7)).await?;
+    /// assert_eq!(client.cancel(&id).await?, Cancellation::Deleted);
+    /// let info = client.job(&id).await?.expect("kept");
+    /// assert_eq!(info.last_reason(), Some("cancelled"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
+        self.inner.storage.cancel(id).await
     }
 
     /// Counts of one queue's jobs.

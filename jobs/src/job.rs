@@ -4,6 +4,7 @@
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -120,6 +121,11 @@ pub trait Job: Serialize + Send + Sync + 'static {
     const RETRIES: u32;
     /// How long one attempt may run before it is failed as timed out.
     const TIMEOUT: Option<Duration>;
+    /// The delay before each retry (`backoff = "exponential" | "polynomial"`); `None` uses the
+    /// worker's [`retry_backoff`](crate::WorkerBuilder::retry_backoff).
+    const BACKOFF: Option<crate::RetryBackoff> = None;
+    /// What becomes of the job once its attempts are used up (`on_exhausted = "fail" | "delete"`).
+    const ON_EXHAUSTED: crate::OnExhausted = crate::OnExhausted::Fail;
 }
 
 /// What a running job can know about itself; add a `ctx: jobs::JobContext` parameter to a job
@@ -145,6 +151,8 @@ pub struct JobContext {
     attempt: u32,
     max_attempts: u32,
     cancel: CancellationToken,
+    /// Set when the attempt failed with a [`Permanent`](crate::Permanent) error.
+    permanent: Arc<AtomicBool>,
 }
 
 impl JobContext {
@@ -161,7 +169,18 @@ impl JobContext {
             attempt,
             max_attempts,
             cancel,
+            permanent: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Records that this attempt failed with a permanent error (so it is not retried).
+    pub(crate) fn mark_permanent(&self) {
+        self.permanent.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the attempt failed with a permanent error.
+    pub(crate) fn failed_permanently(&self) -> bool {
+        self.permanent.load(Ordering::SeqCst)
     }
 
     /// The id of the job being performed.
@@ -189,7 +208,8 @@ impl JobContext {
         self.max_attempts
     }
 
-    /// Whether the job was asked to stop (worker shutdown after its grace period, or timeout).
+    /// Whether the job was asked to stop: it was cancelled ([`Client::cancel`](crate::Client::cancel)),
+    /// timed out, or the worker is shutting down and its grace period ran out.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }

@@ -52,6 +52,7 @@ mod error;
 pub mod filter;
 mod group_commit;
 mod job;
+mod permanent;
 pub mod registry;
 mod retry;
 mod state;
@@ -66,7 +67,8 @@ pub use app_state::StateMap;
 pub use client::{Client, ClientBuilder};
 pub use error::{Error, Result};
 pub use job::{Job, JobContext, JobId, ParseJobIdError};
-pub use retry::RetryBackoff;
+pub use permanent::{permanent, Permanent};
+pub use retry::{OnExhausted, RetryBackoff};
 pub use state::{JobState, StateChange};
 #[cfg(feature = "redis")]
 pub use storage::redis::{RedisStorage, RedisStorageBuilder};

@@ -190,6 +190,11 @@ impl<T: Clone + Send + Sync + 'static> StateArgument for T {}
 pub trait IntoAttemptResult {
     /// `Ok` on success, else the error as displayed.
     fn into_attempt_result(self) -> AttemptResult;
+
+    /// Whether this is an error that retrying cannot fix (see [`crate::Permanent`]).
+    fn is_permanent_error(&self) -> bool {
+        false
+    }
 }
 
 impl IntoAttemptResult for () {
@@ -198,11 +203,26 @@ impl IntoAttemptResult for () {
     }
 }
 
-impl<T, E: Display> IntoAttemptResult for std::result::Result<T, E> {
+impl<T, E: Display + 'static> IntoAttemptResult for std::result::Result<T, E> {
     fn into_attempt_result(self) -> AttemptResult {
         // `{:#}` prints an anyhow error with its whole chain of causes.
         self.map(|_| ()).map_err(|e| format!("{e:#}"))
     }
+
+    fn is_permanent_error(&self) -> bool {
+        self.as_ref()
+            .err()
+            .is_some_and(crate::permanent::is_permanent)
+    }
+}
+
+/// What the generated code turns a job function's return value into: the attempt's result,
+/// with a permanent error recorded on the context.
+pub fn attempt_result<R: IntoAttemptResult>(ctx: &JobContext, returned: R) -> AttemptResult {
+    if returned.is_permanent_error() {
+        ctx.mark_permanent();
+    }
+    returned.into_attempt_result()
 }
 
 /// Compile-time check helpers: calling these with a type fails to compile, on that type, when

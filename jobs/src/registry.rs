@@ -11,6 +11,7 @@
 use crate::app_state::StateMap;
 use crate::error::{Error, Result};
 use crate::job::JobContext;
+use crate::retry::{OnExhausted, RetryBackoff};
 use futures::future::BoxFuture;
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -50,6 +51,10 @@ pub struct JobDescriptor {
     pub states: fn() -> Vec<(TypeId, &'static str)>,
     /// Runs one attempt.
     pub perform: PerformFn,
+    /// The delay before each retry; `None` uses the worker's.
+    pub backoff: Option<RetryBackoff>,
+    /// What becomes of the job once its attempts are used up.
+    pub on_exhausted: OnExhausted,
 }
 
 impl JobDescriptor {
@@ -76,7 +81,21 @@ impl JobDescriptor {
             line,
             states,
             perform,
+            backoff: None,
+            on_exhausted: OnExhausted::Fail,
         }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __with_retry_policy(
+        mut self,
+        backoff: Option<RetryBackoff>,
+        on_exhausted: OnExhausted,
+    ) -> Self {
+        self.backoff = backoff;
+        self.on_exhausted = on_exhausted;
+        self
     }
 
     /// The per-attempt timeout.

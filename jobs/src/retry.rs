@@ -1,4 +1,5 @@
-//! When a failed attempt is tried again: [`RetryBackoff`].
+//! When a failed attempt is tried again: [`RetryBackoff`], and what happens once no attempt is
+//! left: [`OnExhausted`].
 
 use rand::Rng;
 use std::time::Duration;
@@ -42,7 +43,7 @@ impl Default for RetryBackoff {
 
 impl RetryBackoff {
     /// Exponential from `base`, at most one hour.
-    pub fn exponential(base: Duration) -> Self {
+    pub const fn exponential(base: Duration) -> Self {
         RetryBackoff::Exponential {
             base,
             max: Duration::from_secs(3600),
@@ -50,7 +51,7 @@ impl RetryBackoff {
     }
 
     /// Hangfire's polynomial backoff, at most one day.
-    pub fn polynomial() -> Self {
+    pub const fn polynomial() -> Self {
         RetryBackoff::Polynomial {
             max: Duration::from_secs(24 * 3600),
         }
@@ -84,4 +85,32 @@ impl RetryBackoff {
         let jitter = rand::thread_rng().gen_range(0.75..=1.25);
         nominal.mul_f64(jitter)
     }
+}
+
+/// What becomes of a job whose attempts are used up (or whose error is
+/// [permanent](crate::Permanent)). Set per job with `#[background_job(on_exhausted = "...")]`.
+///
+/// # Examples
+///
+/// ```
+/// use jobs::{Job, OnExhausted};
+///
+/// // Failed jobs are kept for inspection; a best-effort job can be dropped instead.
+/// #[jobs::background_job(retries = 2, on_exhausted = "delete")]
+/// async fn refresh_cache(key: String) -> Result<(), String> {
+///     Err(format!("{key}: backend down"))
+/// }
+///
+/// assert_eq!(<refresh_cache as Job>::ON_EXHAUSTED, OnExhausted::Delete);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnExhausted {
+    /// The job moves to Failed and is kept until requeued or deleted (`on_exhausted = "fail"`,
+    /// the default).
+    #[default]
+    Fail,
+    /// The job moves to Deleted and is kept only for the retention period
+    /// (`on_exhausted = "delete"`).
+    Delete,
 }

@@ -5,14 +5,14 @@
 //! only as long as the process: use it for development, tests and jobs you can afford to lose.
 
 use super::{
-    now_ms, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob, Outcome,
-    QueueStats, Retention, Storage,
+    now_ms, Cancellation, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob,
+    Outcome, QueueStats, Retention, Storage,
 };
 use crate::error::Result;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
 use async_trait::async_trait;
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -73,6 +73,8 @@ struct Queue {
     succeeded: VecDeque<(u64, u64)>,
     deleted: VecDeque<(u64, u64)>,
     jobs: HashMap<u64, Record>,
+    /// Processing jobs with a cancel request, cleared when their attempt completes.
+    cancels: HashSet<u64>,
     succeeded_total: u64,
     failed_total: u64,
 }
@@ -375,6 +377,7 @@ impl Storage for MemoryStorage {
                 continue;
             }
             queue.leases.remove(&(deadline, seq));
+            queue.cancels.remove(&seq);
             rec.lease = None;
             rec.attempts += 1;
             match &c.outcome {
@@ -586,5 +589,49 @@ impl Storage for MemoryStorage {
     async fn deregister(&self, server: &str) -> Result<()> {
         self.lock().servers.remove(server);
         Ok(())
+    }
+
+    // --- cancellation ---
+
+    async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
+        let now = now_ms();
+        let mut inner = self.lock();
+        let retention = inner.retention;
+        let Some(queue) = inner.queues.get_mut(id.queue()) else {
+            return Ok(Cancellation::NotFound);
+        };
+        let seq = id.seq();
+        let Some(state) = queue.jobs.get(&seq).map(|r| r.state) else {
+            return Ok(Cancellation::NotFound);
+        };
+        match state {
+            JobState::Enqueued | JobState::Scheduled => {
+                queue.unindex(seq);
+                if let Some(rec) = queue.jobs.get_mut(&seq) {
+                    rec.enter(JobState::Deleted, now, Some("cancelled".to_owned()));
+                }
+                queue.deleted.push_back((now, seq));
+                queue.trim(now, &retention);
+                Ok(Cancellation::Deleted)
+            }
+            JobState::Processing => {
+                queue.cancels.insert(seq);
+                Ok(Cancellation::Requested)
+            }
+            _ => Ok(Cancellation::Finished),
+        }
+    }
+
+    async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<bool>> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                inner
+                    .queues
+                    .get(id.queue())
+                    .is_some_and(|q| q.cancels.contains(&id.seq()))
+            })
+            .collect())
     }
 }

@@ -21,10 +21,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod cancellation;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod retention;
+pub use cancellation::Cancellation;
 pub use memory::MemoryStorage;
 pub use retention::Retention;
 
@@ -276,6 +278,19 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Tells the server that `server` stopped (graceful shutdown), so it is no longer listed.
     async fn deregister(&self, server: &str) -> Result<()>;
+
+    // --- cancellation ---
+
+    /// Cancels a job, atomically by its state: an enqueued or scheduled job is deleted (history
+    /// reason `cancelled`); a processing job gets a cancel request, which its worker finds
+    /// with [`cancel_requested`](Storage::cancel_requested) and acts on (the request is cleared
+    /// when that job's attempt completes). A finished job is left alone.
+    async fn cancel(&self, id: &JobId) -> Result<Cancellation>;
+
+    /// For each job (all in flight on the caller), whether a cancel request is recorded for it.
+    /// Workers call this about twice a second, only while they have jobs in flight, so it must
+    /// be one cheap batched read.
+    async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<bool>>;
 }
 
 /// The current time in milliseconds since the Unix epoch.

@@ -1,10 +1,12 @@
 //! Performs one fetched job: finds its handler, runs it under its timeout and filters, decides
-//! the outcome (success, retry, failure) and hands it to the acker.
+//! the outcome (success, retry, failure, deletion when cancelled or as the job's `on_exhausted`
+//! policy says) and hands it to the acker.
 
 use super::acker::AckMsg;
 use super::{panic_message, Shared};
 use crate::filter::{AttemptOutcome, StateChangeEvent};
 use crate::job::JobContext;
+use crate::retry::OnExhausted;
 use crate::state::JobState;
 use crate::storage::{now_ms, Completion, FetchedJob, Outcome};
 use futures::FutureExt;
@@ -31,10 +33,25 @@ pub(super) async fn run(
         queue = %job.id.queue(),
         attempt = job.attempt
     );
-    let outcome = attempt(shared, &job, &name, cancel)
-        .instrument(span.clone())
-        .await;
-    shared.in_flight().remove(&job.id);
+    let cancelled_before_start = cancel.is_cancelled()
+        && shared
+            .in_flight()
+            .get(&job.id)
+            .is_some_and(|f| f.cancel_requested);
+    let outcome = if cancelled_before_start {
+        cancelled()
+    } else {
+        attempt(shared, &job, &name, cancel)
+            .instrument(span.clone())
+            .await
+    };
+    let was_cancelled = shared
+        .in_flight()
+        .remove(&job.id)
+        .is_some_and(|f| f.cancel_requested);
+    // A cancelled job ends Deleted whatever the attempt returned (it may have finished its
+    // work, failed because its token fired, or been cut short by shutdown).
+    let outcome = if was_cancelled { cancelled() } else { outcome };
     let msg = match outcome {
         // The grace period ran out while this attempt ran: it was cancelled, so its failure says
         // nothing about the job. Hand it back instead of spending an attempt.
@@ -47,9 +64,8 @@ pub(super) async fn run(
             span.in_scope(|| match &outcome {
                 Outcome::Succeeded => tracing::debug!("job succeeded"),
                 Outcome::Retry { reason, .. } => tracing::warn!(%reason, "job failed, will retry"),
-                Outcome::Failed { reason } | Outcome::Deleted { reason } => {
-                    tracing::error!(%reason, "job failed for good");
-                }
+                Outcome::Failed { reason } => tracing::error!(%reason, "job failed for good"),
+                Outcome::Deleted { reason } => tracing::info!(%reason, "job deleted"),
             });
             AckMsg::Complete {
                 completion: Completion::new(lease, started_at_ms, outcome),
@@ -60,6 +76,20 @@ pub(super) async fn run(
     // The acker only goes away once every job task is done, so this cannot fail in practice;
     // if it did, the lease would run out and the job would run again.
     let _ = ack_tx.send(msg);
+}
+
+fn cancelled() -> Outcome {
+    Outcome::Deleted {
+        reason: "cancelled".to_owned(),
+    }
+}
+
+/// Where a job goes once it has no attempt left, as its `on_exhausted` policy says.
+fn exhausted(policy: OnExhausted, reason: String) -> Outcome {
+    match policy {
+        OnExhausted::Delete => Outcome::Deleted { reason },
+        _ => Outcome::Failed { reason },
+    }
 }
 
 async fn attempt(
@@ -80,12 +110,13 @@ async fn attempt(
     };
     let max_attempts = descriptor.max_attempts();
     if job.attempt > max_attempts {
-        return Outcome::Failed {
-            reason: format!(
+        return exhausted(
+            descriptor.on_exhausted,
+            format!(
                 "gave up after {max_attempts} attempts: the last ones never finished (their \
                  lease ran out, so the worker performing them stopped or hung)"
             ),
-        };
+        );
     }
     let ctx = JobContext::new(
         job.id.clone(),
@@ -130,8 +161,17 @@ async fn attempt(
     config.filters.after_perform(&ctx, &shown);
     match result {
         Ok(()) => Outcome::Succeeded,
+        Err(reason) if ctx.failed_permanently() => exhausted(
+            descriptor.on_exhausted,
+            format!(
+                "attempt {} of {max_attempts} failed with a permanent error (not retried): \
+                 {reason}",
+                job.attempt
+            ),
+        ),
         Err(reason) if job.attempt < max_attempts => {
-            let delay = config.backoff.delay(job.attempt);
+            let backoff = descriptor.backoff.unwrap_or(config.backoff);
+            let delay = backoff.delay(job.attempt);
             let at_ms =
                 now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
             Outcome::Retry {
@@ -139,8 +179,9 @@ async fn attempt(
                 reason: format!("attempt {} of {max_attempts} failed: {reason}", job.attempt),
             }
         }
-        Err(reason) => Outcome::Failed {
-            reason: format!("attempt {} of {max_attempts} failed: {reason}", job.attempt),
-        },
+        Err(reason) => exhausted(
+            descriptor.on_exhausted,
+            format!("attempt {} of {max_attempts} failed: {reason}", job.attempt),
+        ),
     }
 }

@@ -3,11 +3,12 @@
 //!
 //! One fetch loop leases jobs in batches, at most as many as there are free slots; each job runs
 //! in its own task (panics caught); completions are coalesced into batched storage calls by the
-//! acker; the lease keeper renews every in-flight lease in one call; the heartbeat registers the
-//! process.
+//! acker; the lease keeper renews every in-flight lease in one call; the cancel watcher asks the
+//! storage for cancel requests of in-flight jobs; the heartbeat registers the process.
 
 mod acker;
 mod builder;
+mod cancel_watcher;
 mod execute;
 mod heartbeat;
 mod lease_keeper;
@@ -92,6 +93,8 @@ struct Shared {
 struct InFlight {
     lease: Lease,
     cancel: CancellationToken,
+    /// Set by the cancel watcher: the job was cancelled, so its attempt ends Deleted.
+    cancel_requested: bool,
 }
 
 impl Shared {
@@ -149,6 +152,7 @@ impl Worker {
         let background = CancellationToken::new();
         let keeper = tokio::spawn(lease_keeper::run(shared.clone(), background.clone()));
         let heart = tokio::spawn(heartbeat::run(shared.clone(), background.clone()));
+        let watcher = tokio::spawn(cancel_watcher::run(shared.clone(), background.clone()));
         let tracker = TaskTracker::new();
         let fetcher = tokio::spawn(fetch_loop(
             shared.clone(),
@@ -193,6 +197,7 @@ impl Worker {
         let flushed = acker.await;
         let _ = keeper.await;
         let _ = heart.await;
+        let _ = watcher.await;
         if let Err(e) = shared.config.storage.deregister(&shared.config.name).await {
             tracing::warn!(error = %e, "could not deregister the worker");
         }
@@ -247,6 +252,7 @@ async fn fetch_loop(
                             InFlight {
                                 lease: job.lease(),
                                 cancel: CancellationToken::new(),
+                                cancel_requested: false,
                             },
                         );
                         buffer.push_back(job);

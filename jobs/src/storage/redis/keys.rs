@@ -28,6 +28,9 @@ pub(crate) struct QueueKeys {
     pub(crate) stats: String,
     /// The signal an idle fetch blocks on (list holding at most one element).
     pub(crate) wake: String,
+    /// Cancel requests of processing jobs: sequence number to request time (hash), cleared when
+    /// the job's attempt completes.
+    pub(crate) cancels: String,
 }
 
 impl QueueKeys {
@@ -47,6 +50,7 @@ impl QueueKeys {
             deleted: key("deleted"),
             stats: key("stats"),
             wake: key("wake"),
+            cancels: key("cancels"),
         }
     }
 
@@ -65,6 +69,7 @@ impl QueueKeys {
             self.deleted.clone(),
             self.stats.clone(),
             self.wake.clone(),
+            self.cancels.clone(),
         ]
     }
 }

@@ -30,8 +30,8 @@ mod scripts;
 pub use config::RedisStorageBuilder;
 
 use super::{
-    now_ms, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob, Outcome,
-    QueueStats, Retention, Storage,
+    now_ms, Cancellation, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob,
+    Outcome, QueueStats, Retention, Storage,
 };
 use crate::error::{Error, Result};
 use crate::job::JobId;
@@ -424,11 +424,26 @@ impl Storage for RedisStorage {
                 return Ok(out);
             }
             let mut timeout = give_up_at - now;
+            let mut due_in = None;
             if let Some(ms) = next_in {
                 // A little past the event, so the next script sees it due.
-                timeout = timeout.min(Duration::from_millis(ms.saturating_add(2)));
+                let until = Duration::from_millis(ms.saturating_add(2));
+                if until < timeout {
+                    timeout = until;
+                    due_in = Some(until);
+                }
             }
-            self.wait(req.queues, timeout).await?;
+            match due_in {
+                // Redis checks blocking timeouts only every 1/hz (100 ms by default), so a job
+                // coming due is waited for with a local timer (the `BLPOP` still returns early
+                // on an enqueue). Dropping the wait drops its connection: one reconnect per due
+                // event while idle.
+                Some(due_in) => tokio::select! {
+                    r = self.wait(req.queues, timeout) => r?,
+                    () = tokio::time::sleep(due_in) => {}
+                },
+                None => self.wait(req.queues, timeout).await?,
+            }
         }
     }
 
@@ -448,6 +463,7 @@ impl Storage for RedisStorage {
                 .key(&k.hist)
                 .key(&k.stats)
                 .key(&k.wake)
+                .key(&k.cancels)
                 .arg(r.succeeded_max.min(1 << 52))
                 .arg(lua_millis(r.succeeded_ttl))
                 .arg(r.deleted_max.min(1 << 52))
@@ -694,5 +710,61 @@ impl Storage for RedisStorage {
             .await
             .map_err(self.err("deregistering a server"))?;
         Ok(())
+    }
+
+    // --- cancellation ---
+
+    async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
+        let k = self.keys(id.queue());
+        let r = &self.inner.retention;
+        let mut inv = self.inner.scripts.cancel.prepare_invoke();
+        inv.key(&k.jobs)
+            .key(&k.pending)
+            .key(&k.scheduled)
+            .key(&k.failed)
+            .key(&k.deleted)
+            .key(&k.hist)
+            .key(&k.tokens)
+            .key(&k.succeeded)
+            .key(&k.cancels)
+            .arg(id.seq())
+            .arg(r.deleted_max.min(1 << 52))
+            .arg(lua_millis(r.deleted_ttl));
+        let done: i64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("cancelling a job"))?;
+        Ok(match done {
+            1 => Cancellation::Deleted,
+            2 => Cancellation::Requested,
+            3 => Cancellation::Finished,
+            _ => Cancellation::NotFound,
+        })
+    }
+
+    async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<bool>> {
+        let groups = by_queue(ids, JobId::queue_arc);
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip: an `HMGET` per queue, pipelined (each touches one queue's slot).
+        let mut pipe = redis::pipe();
+        for (queue, positions) in &groups {
+            pipe.cmd("HMGET").arg(self.keys(queue).cancels);
+            for &i in positions {
+                pipe.arg(ids[i].seq());
+            }
+        }
+        let replies: Vec<Vec<Option<String>>> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("checking for cancel requests"))?;
+        let mut requested = vec![false; ids.len()];
+        for ((_, positions), reply) in groups.iter().zip(replies) {
+            for (&i, value) in positions.iter().zip(reply) {
+                requested[i] = value.is_some();
+            }
+        }
+        Ok(requested)
     }
 }

@@ -18,6 +18,7 @@ pub(crate) struct Scripts {
     pub(crate) release: Script,
     pub(crate) requeue: Script,
     pub(crate) delete: Script,
+    pub(crate) cancel: Script,
 }
 
 impl Scripts {
@@ -30,6 +31,7 @@ impl Scripts {
             release: Script::new(script!("scripts/release.lua")),
             requeue: Script::new(script!("scripts/requeue.lua")),
             delete: Script::new(script!("scripts/delete.lua")),
+            cancel: Script::new(script!("scripts/cancel.lua")),
         }
     }
 }

@@ -1,6 +1,6 @@
 -- Records the end of attempts whose lease is still held. Returns 1 (applied) or 0 per completion.
 -- KEYS: 1 jobs, 2 leases, 3 tokens, 4 scheduled, 5 failed, 6 succeeded, 7 deleted, 8 hist,
---       9 stats, 10 wake
+--       9 stats, 10 wake, 11 cancels
 -- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms,
 --       then per completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason
 local now = now_ms()
@@ -27,6 +27,8 @@ if #ok == 0 then
 end
 batched('ZREM', KEYS[2], ok)
 batched('HDEL', KEYS[3], ok)
+-- The attempt is over, so is any cancel request made while it ran.
+batched('HDEL', KEYS[11], ok)
 local recs = hmget(KEYS[1], ok)
 local jobs, entries, succeeded, scheduled, failed, deleted = {}, {}, {}, {}, {}, {}
 local bump = function(a) return a + 1 end
