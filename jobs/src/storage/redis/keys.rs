@@ -28,6 +28,8 @@ pub(crate) struct QueueKeys {
     pub(crate) stats: String,
     /// The signal an idle fetch blocks on (list holding at most one element).
     pub(crate) wake: String,
+    /// Recurring jobs whose jobs go to this queue, by id (hash; see `recurring.rs`).
+    pub(crate) recurring: String,
 }
 
 impl QueueKeys {
@@ -47,6 +49,7 @@ impl QueueKeys {
             deleted: key("deleted"),
             stats: key("stats"),
             wake: key("wake"),
+            recurring: key("recurring"),
         }
     }
 
@@ -65,6 +68,7 @@ impl QueueKeys {
             self.deleted.clone(),
             self.stats.clone(),
             self.wake.clone(),
+            self.recurring.clone(),
         ]
     }
 }
@@ -73,6 +77,12 @@ impl QueueKeys {
 /// it is its own slot and no script touches it.
 pub(crate) fn servers(prefix: &str) -> String {
     format!("{{{prefix}}}:servers")
+}
+
+/// The index of recurring jobs (hash: id → queue). It spans queues, so it is its own slot and no
+/// script touches it.
+pub(crate) fn recurring_index(prefix: &str) -> String {
+    format!("{{{prefix}}}:recurring")
 }
 
 #[cfg(test)]

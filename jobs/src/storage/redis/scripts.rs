@@ -18,6 +18,8 @@ pub(crate) struct Scripts {
     pub(crate) release: Script,
     pub(crate) requeue: Script,
     pub(crate) delete: Script,
+    pub(crate) recurring_put: Script,
+    pub(crate) recurring_fire: Script,
 }
 
 impl Scripts {
@@ -30,6 +32,8 @@ impl Scripts {
             release: Script::new(script!("scripts/release.lua")),
             requeue: Script::new(script!("scripts/requeue.lua")),
             delete: Script::new(script!("scripts/delete.lua")),
+            recurring_put: Script::new(script!("scripts/recurring_put.lua")),
+            recurring_fire: Script::new(script!("scripts/recurring_fire.lua")),
         }
     }
 }
