@@ -61,11 +61,20 @@
 //! // Run one now, out of schedule.
 //! let id = client.trigger_recurring("nightly-report").await?;
 //!
-//! // A worker enqueues the per-second ticks and performs the jobs.
+//! // A worker enqueues the per-second ticks and performs the jobs; run it until the
+//! // triggered job and two ticks are done.
 //! let worker = jobs::Worker::builder(storage).build()?;
-//! worker.run_until(tokio::time::sleep(Duration::from_millis(2_500))).await?;
+//! let stats = client.clone();
+//! worker
+//!     .run_until(async move {
+//!         while stats.stats("default").await.unwrap().succeeded_total < 3 {
+//!             tokio::time::sleep(Duration::from_millis(50)).await;
+//!         }
+//!     })
+//!     .await?;
 //! assert_eq!(client.job(&id).await?.expect("kept").state, jobs::JobState::Succeeded);
-//! assert!(client.stats("default").await?.succeeded_total >= 2);
+//! let heartbeat = &client.recurring_jobs().await?[0];
+//! assert!(heartbeat.last_run().is_some());
 //!
 //! assert!(client.remove_recurring("heartbeat").await?);
 //! assert!(!client.remove_recurring("heartbeat").await?);
