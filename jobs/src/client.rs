@@ -267,7 +267,7 @@ impl Client {
         self.inner.storage.stats(queue).await
     }
 
-    fn prepare<J: Job>(&self, job: &J, run_at_ms: Option<u64>) -> Result<NewJob> {
+    pub(crate) fn prepare<J: Job>(&self, job: &J, run_at_ms: Option<u64>) -> Result<NewJob> {
         let args = serde_json::to_string(job).map_err(|e| {
             Error::serialization(format!(
                 "the arguments of job `{}` do not serialize",

@@ -41,6 +41,7 @@
 //! - [`Client`] stores jobs; [`Worker`] performs them; both talk to a [`Storage`]
 //!   ([`MemoryStorage`], or the Redis backend with the `redis` feature).
 //! - [`filter::Filter`] hooks into creation, performance and state changes.
+//! - [`recurring`]: jobs enqueued on a cron schedule.
 //! - [`registry`]: what a worker binary knows about; read it for jobs defined in library crates.
 #![warn(missing_docs, unreachable_pub)]
 
@@ -53,6 +54,7 @@ pub mod filter;
 mod group_commit;
 mod job;
 mod permanent;
+pub mod recurring;
 pub mod registry;
 mod retry;
 mod state;

@@ -4,9 +4,11 @@
 //! expired leases, scheduled jobs, retention), so code that works here works there. Jobs live
 //! only as long as the process: use it for development, tests and jobs you can afford to lose.
 
+mod recurring;
+
 use super::{
     now_ms, Cancellation, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob,
-    Outcome, QueueStats, Retention, Storage,
+    Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
 };
 use crate::error::Result;
 use crate::job::JobId;
@@ -57,6 +59,7 @@ struct Inner {
     next_token: u64,
     retention: Retention,
     servers: HashMap<String, u64>,
+    recurring: recurring::Registry,
 }
 
 #[derive(Default)]
@@ -633,5 +636,27 @@ impl Storage for MemoryStorage {
                     .is_some_and(|q| q.cancels.contains(&id.seq()))
             })
             .collect())
+    }
+
+    // --- recurring jobs ---
+
+    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
+        Ok(self.register_recurring_now(entry))
+    }
+
+    async fn remove_recurring(&self, id: &str) -> Result<bool> {
+        Ok(self.remove_recurring_now(id))
+    }
+
+    async fn recurring(&self) -> Result<Vec<RecurringEntry>> {
+        Ok(self.recurring_now())
+    }
+
+    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>> {
+        Ok(self.fire_recurring_now(fire))
+    }
+
+    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
+        Ok(self.trigger_recurring_now(id))
     }
 }

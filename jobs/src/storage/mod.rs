@@ -23,11 +23,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod cancellation;
 pub mod memory;
+mod recurring;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod retention;
 pub use cancellation::Cancellation;
 pub use memory::MemoryStorage;
+pub use recurring::{RecurringEntry, RecurringFire};
 pub use retention::Retention;
 
 /// A job to be stored: what `enqueue!` hands to the storage.
@@ -291,6 +293,30 @@ pub trait Storage: Send + Sync + 'static {
     /// Workers call this about twice a second, only while they have jobs in flight, so it must
     /// be one cheap batched read.
     async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<bool>>;
+    // --- recurring jobs ---
+
+    /// Stores a recurring job, replacing one with the same id (wherever its queue). When the
+    /// replaced entry has the same schedule (cron and time zone), its next run and last run are
+    /// kept, so registering again at every start-up neither skips nor repeats a tick; otherwise
+    /// the next run is the one given. Bumps the revision. Returns the entry as stored.
+    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry>;
+
+    /// Removes a recurring job. Returns whether it existed.
+    async fn remove_recurring(&self, id: &str) -> Result<bool>;
+
+    /// Every recurring job, ordered by id.
+    async fn recurring(&self) -> Result<Vec<RecurringEntry>>;
+
+    /// Enqueues the ticks of a recurring job **exactly once**: atomically, only if its entry is
+    /// still at `fire.revision` with next run `fire.expected_next_ms`, enqueues one job per tick
+    /// and sets the next run to `fire.next_run_ms` (and the last run to the latest tick).
+    /// Returns the ids of the jobs enqueued, or `None` when the entry changed (another scheduler
+    /// got there first, or it was re-registered or removed) and nothing was done.
+    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>>;
+
+    /// Enqueues one job of a recurring job now, leaving its schedule alone (the last run becomes
+    /// now). Returns its id, or `None` when there is no recurring job `id`.
+    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>>;
 }
 
 /// The current time in milliseconds since the Unix epoch.

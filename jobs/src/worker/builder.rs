@@ -44,6 +44,7 @@ pub struct WorkerBuilder {
     backoff: RetryBackoff,
     idle_wait: Duration,
     name: Option<String>,
+    recurring: crate::recurring::scheduler::SchedulerConfig,
 }
 
 impl WorkerBuilder {
@@ -58,8 +59,9 @@ impl WorkerBuilder {
             lease: Duration::from_secs(30),
             fetch_batch: 100,
             backoff: RetryBackoff::default(),
-            idle_wait: Duration::from_secs(5),
+            idle_wait: Duration::from_secs(30),
             name: None,
+            recurring: Default::default(),
         }
     }
 
@@ -135,6 +137,24 @@ impl WorkerBuilder {
         self
     }
 
+    /// Whether this worker runs a scheduler that enqueues the ticks of recurring jobs (see
+    /// [`recurring`](crate::recurring)). Default: `true`. Any number of workers may run one:
+    /// each tick is enqueued exactly once.
+    #[must_use]
+    pub fn run_recurring(mut self, enabled: bool) -> Self {
+        self.recurring.enabled = enabled;
+        self
+    }
+
+    /// How often the recurring-job scheduler re-reads the registry of recurring jobs; between
+    /// reads it sleeps until the earliest next run. A recurring job registered or changed
+    /// elsewhere is picked up within this interval. Default: 5 s.
+    #[must_use]
+    pub fn recurring_poll_interval(mut self, interval: Duration) -> Self {
+        self.recurring.poll = interval;
+        self
+    }
+
     /// Checks the configuration and builds the worker.
     ///
     /// # Errors
@@ -154,6 +174,11 @@ impl WorkerBuilder {
         }
         if self.fetch_batch == 0 {
             return Err(Error::config("the fetch batch must be at least 1"));
+        }
+        if self.recurring.poll < Duration::from_millis(10) {
+            return Err(Error::config(
+                "the recurring poll interval must be at least 10 ms",
+            ));
         }
         if self.lease < Duration::from_millis(100) {
             return Err(Error::config("the lease must be at least 100 ms"));
@@ -191,6 +216,7 @@ impl WorkerBuilder {
             backoff: self.backoff,
             idle_wait: self.idle_wait,
             name,
+            recurring: self.recurring,
         }))
     }
 }

@@ -80,6 +80,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) backoff: RetryBackoff,
     pub(crate) idle_wait: Duration,
     pub(crate) name: String,
+    pub(crate) recurring: crate::recurring::scheduler::SchedulerConfig,
 }
 
 struct Shared {
@@ -153,6 +154,13 @@ impl Worker {
         let keeper = tokio::spawn(lease_keeper::run(shared.clone(), background.clone()));
         let heart = tokio::spawn(heartbeat::run(shared.clone(), background.clone()));
         let watcher = tokio::spawn(cancel_watcher::run(shared.clone(), background.clone()));
+        let scheduler = shared.config.recurring.enabled.then(|| {
+            tokio::spawn(crate::recurring::scheduler::run(
+                shared.config.storage.clone(),
+                shared.config.recurring,
+                stop.clone(),
+            ))
+        });
         let tracker = TaskTracker::new();
         let fetcher = tokio::spawn(fetch_loop(
             shared.clone(),
@@ -166,6 +174,9 @@ impl Worker {
         tracing::info!(worker = %shared.config.name, "worker shutting down");
         stop.cancel();
         let _ = fetcher.await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         tracker.close();
         if tokio::time::timeout(shared.config.shutdown_timeout, tracker.wait())
             .await

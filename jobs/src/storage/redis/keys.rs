@@ -31,6 +31,8 @@ pub(crate) struct QueueKeys {
     /// Cancel requests of processing jobs: sequence number to request time (hash), cleared when
     /// the job's attempt completes.
     pub(crate) cancels: String,
+    /// Recurring jobs whose jobs go to this queue, by id (hash; see `recurring.rs`).
+    pub(crate) recurring: String,
 }
 
 impl QueueKeys {
@@ -51,6 +53,7 @@ impl QueueKeys {
             stats: key("stats"),
             wake: key("wake"),
             cancels: key("cancels"),
+            recurring: key("recurring"),
         }
     }
 
@@ -70,6 +73,7 @@ impl QueueKeys {
             self.stats.clone(),
             self.wake.clone(),
             self.cancels.clone(),
+            self.recurring.clone(),
         ]
     }
 }
@@ -78,6 +82,12 @@ impl QueueKeys {
 /// it is its own slot and no script touches it.
 pub(crate) fn servers(prefix: &str) -> String {
     format!("{{{prefix}}}:servers")
+}
+
+/// The index of recurring jobs (hash: id → queue). It spans queues, so it is its own slot and no
+/// script touches it.
+pub(crate) fn recurring_index(prefix: &str) -> String {
+    format!("{{{prefix}}}:recurring")
 }
 
 #[cfg(test)]

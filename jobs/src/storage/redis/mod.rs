@@ -25,13 +25,14 @@
 mod config;
 mod keys;
 mod record;
+mod recurring;
 mod scripts;
 
 pub use config::RedisStorageBuilder;
 
 use super::{
     now_ms, Cancellation, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob,
-    Outcome, QueueStats, Retention, Storage,
+    Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
 };
 use crate::error::{Error, Result};
 use crate::job::JobId;
@@ -766,5 +767,27 @@ impl Storage for RedisStorage {
             }
         }
         Ok(requested)
+    }
+
+    // --- recurring jobs ---
+
+    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
+        self.register_recurring_in_redis(entry).await
+    }
+
+    async fn remove_recurring(&self, id: &str) -> Result<bool> {
+        self.remove_recurring_in_redis(id).await
+    }
+
+    async fn recurring(&self) -> Result<Vec<RecurringEntry>> {
+        self.recurring_in_redis().await
+    }
+
+    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>> {
+        self.fire_recurring_in_redis(fire).await
+    }
+
+    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
+        self.trigger_recurring_in_redis(id).await
     }
 }

@@ -19,6 +19,8 @@ pub(crate) struct Scripts {
     pub(crate) requeue: Script,
     pub(crate) delete: Script,
     pub(crate) cancel: Script,
+    pub(crate) recurring_put: Script,
+    pub(crate) recurring_fire: Script,
 }
 
 impl Scripts {
@@ -32,6 +34,8 @@ impl Scripts {
             requeue: Script::new(script!("scripts/requeue.lua")),
             delete: Script::new(script!("scripts/delete.lua")),
             cancel: Script::new(script!("scripts/cancel.lua")),
+            recurring_put: Script::new(script!("scripts/recurring_put.lua")),
+            recurring_fire: Script::new(script!("scripts/recurring_fire.lua")),
         }
     }
 }

@@ -1,0 +1,101 @@
+//! The records of recurring jobs a [`Storage`](super::Storage) keeps: the registered entries and
+//! the compare-and-set request that enqueues their ticks exactly once.
+
+use crate::recurring::Misfire;
+use std::sync::Arc;
+
+/// A registered recurring job, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecurringEntry {
+    /// The id it was registered under (unique within the storage).
+    pub id: String,
+    /// The cron expression.
+    pub cron: String,
+    /// The IANA time zone the expression is read in.
+    pub time_zone: String,
+    /// What to do about missed ticks.
+    pub misfire: Misfire,
+    /// The queue its jobs go to.
+    pub queue: Arc<str>,
+    /// The registered name of the job it enqueues.
+    pub name: String,
+    /// The job's JSON arguments.
+    pub args: String,
+    /// The next tick, in milliseconds since the Unix epoch; `None` when the schedule has no
+    /// further tick.
+    pub next_run_ms: Option<u64>,
+    /// The latest tick a job was enqueued for (or the latest manual trigger).
+    pub last_run_ms: Option<u64>,
+    /// Bumped by every registration, so a scheduler working from an older copy of the entry
+    /// cannot enqueue with it.
+    pub revision: u64,
+}
+
+impl RecurringEntry {
+    /// An entry for `id`, to be stored with [`Storage::register_recurring`](super::Storage::register_recurring).
+    /// `next_run_ms` is the schedule's next tick after the time of registration.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl Into<String>,
+        cron: impl Into<String>,
+        time_zone: impl Into<String>,
+        misfire: Misfire,
+        queue: impl Into<Arc<str>>,
+        name: impl Into<String>,
+        args: String,
+        next_run_ms: Option<u64>,
+    ) -> Self {
+        RecurringEntry {
+            id: id.into(),
+            cron: cron.into(),
+            time_zone: time_zone.into(),
+            misfire,
+            queue: queue.into(),
+            name: name.into(),
+            args,
+            next_run_ms,
+            last_run_ms: None,
+            revision: 0,
+        }
+    }
+
+    /// Whether `other` has the same schedule (cron expression and time zone).
+    pub fn same_schedule(&self, other: &RecurringEntry) -> bool {
+        self.cron == other.cron && self.time_zone == other.time_zone
+    }
+}
+
+/// A request to enqueue ticks of a recurring job: applied only if the entry is still at
+/// `revision` with next run `expected_next_ms`, in which case one job per tick in `ticks` is
+/// enqueued and the next run becomes `next_run_ms`, all at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecurringFire {
+    /// The recurring job's id.
+    pub id: String,
+    /// The queue its entry is on (as listed).
+    pub queue: Arc<str>,
+    /// The revision the caller read.
+    pub revision: u64,
+    /// The next run the caller read.
+    pub expected_next_ms: u64,
+    /// The ticks to enqueue one job each for, oldest first (may be empty: a skip).
+    pub ticks: Vec<u64>,
+    /// The next run to store (`None`: the schedule has no further tick).
+    pub next_run_ms: Option<u64>,
+}
+
+impl RecurringFire {
+    /// A request to advance `entry` from its next run to `next_run_ms`, enqueueing `ticks`.
+    pub fn new(entry: &RecurringEntry, ticks: Vec<u64>, next_run_ms: Option<u64>) -> Self {
+        RecurringFire {
+            id: entry.id.clone(),
+            queue: entry.queue.clone(),
+            revision: entry.revision,
+            expected_next_ms: entry.next_run_ms.unwrap_or(0),
+            ticks,
+            next_run_ms,
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Recurring jobs in the Redis backend.
+//!
+//! # Layout, and why
+//!
+//! Each entry lives **with its target queue**, in the hash `{<prefix>:<queue>}:recurring` (id →
+//! `revision|next_ms|last_ms|json`). Enqueueing a tick's jobs and advancing the entry's next run
+//! then touch one hash slot, so they are one script (`recurring_fire.lua`): a compare-and-set on
+//! the revision and next run the scheduler read. Any number of schedulers may race on a tick;
+//! exactly one script call matches and enqueues, the others change nothing. No leader election,
+//! and it works on Redis Cluster.
+//!
+//! Listing spans queues, so an index `{<prefix>}:recurring` (id → queue, its own slot) says where
+//! each entry is. Registering writes the entry first (guarded by its revision), then the index,
+//! then removes the entry from a previous queue; each step is idempotent and a registration
+//! that stopped half-way is completed by registering again. Listing trusts the index: an entry
+//! on a queue the index does not name for it is ignored.
+
+use super::{keys, RedisStorage};
+use crate::error::{Error, Result};
+use crate::job::JobId;
+use crate::recurring::Misfire;
+use crate::storage::{now_ms, RecurringEntry, RecurringFire};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The part of an entry that only registration changes.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    cron: String,
+    tz: String,
+    misfire: String,
+    name: String,
+    args: String,
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|t| t.min(1 << 52).to_string()).unwrap_or_default()
+}
+
+fn encode(e: &RecurringEntry) -> Result<String> {
+    let meta = serde_json::to_string(&Meta {
+        cron: e.cron.clone(),
+        tz: e.time_zone.clone(),
+        misfire: e.misfire.as_str().to_owned(),
+        name: e.name.clone(),
+        args: e.args.clone(),
+    })
+    .map_err(|err| Error::serialization("encoding a recurring job").with_source(err))?;
+    Ok(format!(
+        "{}|{}|{}|{meta}",
+        e.revision,
+        opt(e.next_run_ms),
+        opt(e.last_run_ms)
+    ))
+}
+
+fn decode(id: &str, queue: &Arc<str>, rec: &str) -> Option<RecurringEntry> {
+    let mut parts = rec.splitn(4, '|');
+    let revision = parts.next()?.parse().ok()?;
+    let next = parts.next()?;
+    let last = parts.next()?;
+    let meta: Meta = serde_json::from_str(parts.next()?).ok()?;
+    let mut e = RecurringEntry::new(
+        id,
+        meta.cron,
+        meta.tz,
+        Misfire::from_name(&meta.misfire)?,
+        queue.clone(),
+        meta.name,
+        meta.args,
+        if next.is_empty() {
+            None
+        } else {
+            Some(next.parse().ok()?)
+        },
+    );
+    e.last_run_ms = if last.is_empty() {
+        None
+    } else {
+        Some(last.parse().ok()?)
+    };
+    e.revision = revision;
+    Some(e)
+}
+
+/// The condition and update of `recurring_fire.lua`, as its arguments: `*` for "any" (expected)
+/// or "keep" (new next), empty for "none" (new next) or "keep" (new last).
+struct Cas {
+    revision: u64,
+    expected_next: String,
+    new_next: String,
+    new_last: String,
+}
+
+/// How often a registration retries after losing a race with another registration of its id.
+const PUT_ATTEMPTS: usize = 5;
+
+impl RedisStorage {
+    /// The key of the index of recurring jobs (id → queue). It spans queues, so it has its own
+    /// hash tag `{<prefix>}`; each entry itself lives with its queue's keys.
+    pub fn recurring_index_key(&self) -> String {
+        keys::recurring_index(&self.inner.prefix)
+    }
+
+    /// The queue the index names for `id`.
+    async fn recurring_queue(&self, id: &str) -> Result<Option<Arc<str>>> {
+        let queue: Option<String> = redis::cmd("HGET")
+            .arg(self.recurring_index_key())
+            .arg(id)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("reading the recurring job index"))?;
+        Ok(queue.map(Arc::from))
+    }
+
+    async fn recurring_entry(&self, id: &str, queue: &Arc<str>) -> Result<Option<RecurringEntry>> {
+        let rec: Option<String> = redis::cmd("HGET")
+            .arg(&self.keys(queue).recurring)
+            .arg(id)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("reading a recurring job"))?;
+        Ok(rec.and_then(|r| decode(id, queue, &r)))
+    }
+
+    pub(super) async fn register_recurring_in_redis(
+        &self,
+        mut entry: RecurringEntry,
+    ) -> Result<RecurringEntry> {
+        if entry.name.contains('|') {
+            return Err(Error::config(format!(
+                "the job name `{}` contains `|`, which the Redis backend cannot store",
+                entry.name
+            )));
+        }
+        let given_next = entry.next_run_ms;
+        for _ in 0..PUT_ATTEMPTS {
+            let old_queue = self.recurring_queue(&entry.id).await?;
+            let old = match &old_queue {
+                Some(q) => self.recurring_entry(&entry.id, q).await?,
+                None => None,
+            };
+            // The revision guarded is the one in the target queue's hash.
+            let in_target = if old_queue.as_deref() == Some(&*entry.queue) {
+                old.clone()
+            } else {
+                self.recurring_entry(&entry.id, &entry.queue).await?
+            };
+            let expected = in_target.as_ref().map_or(0, |e| e.revision);
+            entry.next_run_ms = given_next;
+            entry.last_run_ms = None;
+            if let Some(old) = &old {
+                if old.same_schedule(&entry) {
+                    entry.next_run_ms = old.next_run_ms;
+                }
+                entry.last_run_ms = old.last_run_ms;
+            }
+            entry.revision = expected.max(old.as_ref().map_or(0, |e| e.revision)) + 1;
+            let mut inv = self.inner.scripts.recurring_put.prepare_invoke();
+            inv.key(&self.keys(&entry.queue).recurring)
+                .arg(&entry.id)
+                .arg(expected)
+                .arg(encode(&entry)?);
+            let stored: i64 = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(self.err("registering a recurring job"))?;
+            if stored != 1 {
+                continue;
+            }
+            let _: i64 = redis::cmd("HSET")
+                .arg(self.recurring_index_key())
+                .arg(&entry.id)
+                .arg(&*entry.queue)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(self.err("registering a recurring job"))?;
+            if let Some(q) = old_queue.filter(|q| *q != entry.queue) {
+                let _: i64 = redis::cmd("HDEL")
+                    .arg(&self.keys(&q).recurring)
+                    .arg(&entry.id)
+                    .query_async(&mut self.conn())
+                    .await
+                    .map_err(self.err("moving a recurring job to another queue"))?;
+            }
+            return Ok(entry);
+        }
+        Err(Error::storage(format!(
+            "registering recurring job `{}`: it was registered concurrently {PUT_ATTEMPTS} times \
+             in a row; try again",
+            entry.id
+        )))
+    }
+
+    pub(super) async fn remove_recurring_in_redis(&self, id: &str) -> Result<bool> {
+        let Some(queue) = self.recurring_queue(id).await? else {
+            return Ok(false);
+        };
+        // Entry first, index second: a removal that stops half-way leaves an index entry that
+        // points at nothing, which listing ignores.
+        let (removed, _): (i64, i64) = redis::pipe()
+            .cmd("HDEL")
+            .arg(&self.keys(&queue).recurring)
+            .arg(id)
+            .cmd("HDEL")
+            .arg(self.recurring_index_key())
+            .arg(id)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("removing a recurring job"))?;
+        Ok(removed == 1)
+    }
+
+    pub(super) async fn recurring_in_redis(&self) -> Result<Vec<RecurringEntry>> {
+        let index: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.recurring_index_key())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("listing recurring jobs"))?;
+        if index.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut queues: Vec<Arc<str>> = index.values().map(|q| Arc::from(q.as_str())).collect();
+        queues.sort();
+        queues.dedup();
+        let mut pipe = redis::pipe();
+        for q in &queues {
+            pipe.cmd("HGETALL").arg(&self.keys(q).recurring);
+        }
+        let hashes: Vec<HashMap<String, String>> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("listing recurring jobs"))?;
+        let mut out = BTreeMap::new();
+        for (queue, hash) in queues.iter().zip(hashes) {
+            for (id, rec) in hash {
+                if index.get(&id).map(String::as_str) != Some(&**queue) {
+                    continue;
+                }
+                if let Some(e) = decode(&id, queue, &rec) {
+                    out.insert(id, e);
+                } else {
+                    tracing::warn!(id, queue = %queue, "skipping a malformed recurring job entry");
+                }
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// Runs `recurring_fire.lua`; `None` when the entry changed.
+    async fn fire_script(
+        &self,
+        queue: &Arc<str>,
+        id: &str,
+        cas: Cas,
+        records: &[String],
+    ) -> Result<Option<Vec<JobId>>> {
+        let k = self.keys(queue);
+        let mut inv = self.inner.scripts.recurring_fire.prepare_invoke();
+        inv.key(&k.recurring)
+            .key(&k.seq)
+            .key(&k.pending)
+            .key(&k.jobs)
+            .key(&k.wake)
+            .arg(id)
+            .arg(cas.revision)
+            .arg(cas.expected_next)
+            .arg(cas.new_next)
+            .arg(cas.new_last)
+            .arg(now_ms());
+        for r in records {
+            inv.arg(r);
+        }
+        let first: i64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("enqueueing a recurring job"))?;
+        let Ok(first) = u64::try_from(first) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            (0..records.len() as u64)
+                .map(|i| JobId::new(queue.clone(), first + i))
+                .collect(),
+        ))
+    }
+
+    pub(super) async fn fire_recurring_in_redis(
+        &self,
+        fire: &RecurringFire,
+    ) -> Result<Option<Vec<JobId>>> {
+        // The scheduler read the entry at `fire.revision`; the script refuses if it changed, so
+        // the name and arguments of that copy are the stored ones.
+        let Some(entry) = self.recurring_entry(&fire.id, &fire.queue).await? else {
+            return Ok(None);
+        };
+        if entry.revision != fire.revision {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let record = super::record::encode(now, &entry.name, &entry.args);
+        let records = vec![record; fire.ticks.len()];
+        let cas = Cas {
+            revision: fire.revision,
+            expected_next: fire.expected_next_ms.min(1 << 52).to_string(),
+            new_next: opt(fire.next_run_ms),
+            new_last: opt(fire.ticks.last().copied()),
+        };
+        self.fire_script(&fire.queue, &fire.id, cas, &records).await
+    }
+
+    pub(super) async fn trigger_recurring_in_redis(&self, id: &str) -> Result<Option<JobId>> {
+        for _ in 0..PUT_ATTEMPTS {
+            let Some(queue) = self.recurring_queue(id).await? else {
+                return Ok(None);
+            };
+            let Some(entry) = self.recurring_entry(id, &queue).await? else {
+                return Ok(None);
+            };
+            let now = now_ms();
+            let record = super::record::encode(now, &entry.name, &entry.args);
+            let fired = self
+                .fire_script(
+                    &queue,
+                    id,
+                    Cas {
+                        revision: entry.revision,
+                        expected_next: "*".to_owned(),
+                        new_next: "*".to_owned(),
+                        new_last: now.to_string(),
+                    },
+                    &[record],
+                )
+                .await?;
+            if let Some(ids) = fired {
+                return Ok(ids.into_iter().next());
+            }
+        }
+        Err(Error::storage(format!(
+            "triggering recurring job `{id}`: it kept changing while being triggered; try again"
+        )))
+    }
+}
