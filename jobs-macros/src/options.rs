@@ -1,4 +1,5 @@
-//! The options of `#[background_job(...)]`: `name`, `queue`, `retries`, `timeout`.
+//! The options of `#[background_job(...)]`: `name`, `queue`, `retries`, `timeout`, and the flow
+//! options `unique`, `unique_for`, `concurrency`, `rate`, `limit_key`.
 
 use proc_macro2::TokenStream;
 use std::time::Duration;
@@ -6,7 +7,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Token};
 
-const KEYS: &str = "`name`, `queue`, `retries`, `timeout`";
+const KEYS: &str = "`name`, `queue`, `retries`, `timeout`, `unique`, `unique_for`, \
+                    `concurrency`, `rate`, `limit_key`";
 
 #[derive(Default)]
 pub(crate) struct Options {
@@ -14,6 +16,7 @@ pub(crate) struct Options {
     pub(crate) queue: Option<LitStr>,
     pub(crate) retries: Option<u32>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) flow: crate::flow_options::FlowOptions,
 }
 
 impl Options {
@@ -28,6 +31,18 @@ impl Options {
         };
         let mut seen: Vec<String> = Vec::new();
         for meta in metas {
+            if let Meta::Path(path) = &meta {
+                if path.is_ident("unique") {
+                    if options.flow.unique {
+                        push(syn::Error::new_spanned(
+                            path,
+                            "`unique` is given twice; give each option once",
+                        ));
+                    }
+                    options.flow.unique = true;
+                    continue;
+                }
+            }
             let Meta::NameValue(nv) = &meta else {
                 push(syn::Error::new_spanned(
                     &meta,
@@ -40,7 +55,17 @@ impl Options {
                 .get_ident()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            if !matches!(key.as_str(), "name" | "queue" | "retries" | "timeout") {
+            if !matches!(
+                key.as_str(),
+                "name"
+                    | "queue"
+                    | "retries"
+                    | "timeout"
+                    | "unique_for"
+                    | "concurrency"
+                    | "rate"
+                    | "limit_key"
+            ) {
                 push(syn::Error::new_spanned(
                     &nv.path,
                     format!("unknown option of #[background_job]; the valid keys are {KEYS}"),
@@ -82,6 +107,9 @@ impl Options {
                         Ok(())
                     }
                 }),
+                "unique_for" | "concurrency" | "rate" | "limit_key" => {
+                    options.flow.parse(&key, &nv.value)
+                }
                 "retries" => match &nv.value {
                     Expr::Lit(ExprLit {
                         lit: Lit::Int(i), ..
@@ -123,7 +151,7 @@ impl Options {
     }
 }
 
-fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
+pub(crate) fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
     match value {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..

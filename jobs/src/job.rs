@@ -120,6 +120,11 @@ pub trait Job: Serialize + Send + Sync + 'static {
     const RETRIES: u32;
     /// How long one attempt may run before it is failed as timed out.
     const TIMEOUT: Option<Duration>;
+    /// Whether an identical job (same name and arguments) that is still enqueued, scheduled or
+    /// running makes enqueueing this one return the existing job's id (`#[background_job(unique)]`).
+    const UNIQUE: bool = false;
+    /// How long at most a unique job's claim lasts (`unique_for = "10m"`); `None`: until it ends.
+    const UNIQUE_FOR: Option<Duration> = None;
 }
 
 /// What a running job can know about itself; add a `ctx: jobs::JobContext` parameter to a job
@@ -145,6 +150,7 @@ pub struct JobContext {
     attempt: u32,
     max_attempts: u32,
     cancel: CancellationToken,
+    flow: Option<crate::continuation::ContextFlow>,
 }
 
 impl JobContext {
@@ -161,7 +167,18 @@ impl JobContext {
             attempt,
             max_attempts,
             cancel,
+            flow: None,
         }
+    }
+
+    /// The same context with what continuations need (the storage, a slot for the return value).
+    pub(crate) fn with_flow(mut self, flow: crate::continuation::ContextFlow) -> Self {
+        self.flow = Some(flow);
+        self
+    }
+
+    pub(crate) fn flow(&self) -> Option<&crate::continuation::ContextFlow> {
+        self.flow.as_ref()
     }
 
     /// The id of the job being performed.

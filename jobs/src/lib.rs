@@ -48,6 +48,7 @@ extern crate self as jobs;
 
 mod app_state;
 mod client;
+mod continuation;
 mod error;
 pub mod filter;
 mod job;
@@ -55,6 +56,7 @@ pub mod registry;
 mod retry;
 mod state;
 pub mod storage;
+mod unique;
 mod worker;
 
 #[doc(hidden)]
@@ -63,13 +65,16 @@ pub mod __private;
 
 pub use app_state::StateMap;
 pub use client::{Client, ClientBuilder};
+pub use continuation::ContinueWith;
 pub use error::{Error, Result};
 pub use job::{Job, JobContext, JobId, ParseJobIdError};
 pub use retry::RetryBackoff;
 pub use state::{JobState, StateChange};
 #[cfg(feature = "redis")]
 pub use storage::redis::{RedisStorage, RedisStorageBuilder};
+pub use storage::Finish;
 pub use storage::{MemoryStorage, Storage};
+pub use unique::Submit;
 pub use worker::{Worker, WorkerBuilder};
 
 /// Turns a function into a background job.

@@ -31,7 +31,8 @@ pub(super) async fn run(
         queue = %job.id.queue(),
         attempt = job.attempt
     );
-    let outcome = attempt(shared, &job, &name, cancel)
+    let mut returned = None;
+    let outcome = attempt(shared, &job, &name, cancel, &mut returned)
         .instrument(span.clone())
         .await;
     shared.in_flight().remove(&job.id);
@@ -52,7 +53,7 @@ pub(super) async fn run(
                 }
             });
             AckMsg::Complete {
-                completion: Completion::new(lease, started_at_ms, outcome),
+                completion: Completion::new(lease, started_at_ms, outcome).with_result(returned),
                 name,
             }
         }
@@ -67,6 +68,7 @@ async fn attempt(
     job: &FetchedJob,
     name: &Arc<str>,
     cancel: CancellationToken,
+    returned: &mut Option<String>,
 ) -> Outcome {
     let config = &shared.config;
     let Some(descriptor) = config.registry.get(&job.name) else {
@@ -93,7 +95,14 @@ async fn attempt(
         job.attempt,
         max_attempts,
         cancel.clone(),
-    );
+    )
+    .with_flow(crate::continuation::ContextFlow {
+        storage: config.storage.clone(),
+        result: descriptor
+            .flow
+            .returns_value
+            .then(|| Arc::new(std::sync::OnceLock::new())),
+    });
     config.filters.before_perform(&ctx);
     config.filters.state_change(|| StateChangeEvent {
         id: job.id.clone(),
@@ -129,7 +138,10 @@ async fn attempt(
     };
     config.filters.after_perform(&ctx, &shown);
     match result {
-        Ok(()) => Outcome::Succeeded,
+        Ok(()) => {
+            *returned = ctx.take_result();
+            Outcome::Succeeded
+        }
         Err(reason) if job.attempt < max_attempts => {
             let delay = config.backoff.delay(job.attempt);
             let at_ms =

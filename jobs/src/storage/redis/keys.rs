@@ -28,6 +28,20 @@ pub(crate) struct QueueKeys {
     pub(crate) stats: String,
     /// The signal an idle fetch blocks on (list holding at most one element).
     pub(crate) wake: String,
+    /// Flow data of the jobs that have any, as JSON by sequence number (hash).
+    pub(crate) hooks: String,
+    /// Unique keys: key -> `seq|claim expiry ms` (hash).
+    pub(crate) unique: String,
+    /// Ended parents whose continuations are still to be decided, `seq|end` (list).
+    pub(crate) outbox: String,
+    /// Continuations by parent sequence number, JSON `[[queue, seq, on], ..]` (hash).
+    pub(crate) conts: String,
+    /// Return values of parents with continuations, by sequence number (hash).
+    pub(crate) results: String,
+    /// Parent return values handed to continuations, by the continuation's number (hash).
+    pub(crate) presult: String,
+    /// Continuations waiting for their parent (set).
+    pub(crate) awaiting: String,
 }
 
 impl QueueKeys {
@@ -47,7 +61,24 @@ impl QueueKeys {
             deleted: key("deleted"),
             stats: key("stats"),
             wake: key("wake"),
+            hooks: key("hooks"),
+            unique: key("unique"),
+            outbox: key("outbox"),
+            conts: key("conts"),
+            results: key("results"),
+            presult: key("presult"),
+            awaiting: key("awaiting"),
         }
+    }
+
+    /// The holders of the concurrency slots of limit `key` (set of `seq|token`).
+    pub(crate) fn slots(prefix: &str, queue: &str, key: &str) -> String {
+        format!("{{{prefix}:{queue}}}:slots:{key}")
+    }
+
+    /// The recent starts under the rate limit `key` (sorted set by start time).
+    pub(crate) fn starts(prefix: &str, queue: &str, key: &str) -> String {
+        format!("{{{prefix}:{queue}}}:starts:{key}")
     }
 
     /// Every key, for inspection and tests.
@@ -65,6 +96,13 @@ impl QueueKeys {
             self.deleted.clone(),
             self.stats.clone(),
             self.wake.clone(),
+            self.hooks.clone(),
+            self.unique.clone(),
+            self.outbox.clone(),
+            self.conts.clone(),
+            self.results.clone(),
+            self.presult.clone(),
+            self.awaiting.clone(),
         ]
     }
 }
@@ -86,5 +124,7 @@ mod tests {
             assert!(key.starts_with("{app:mail}:"), "{key}");
         }
         assert_eq!(servers("app"), "{app}:servers");
+        assert!(QueueKeys::slots("app", "mail", "k").starts_with("{app:mail}:"));
+        assert!(QueueKeys::starts("app", "mail", "k").starts_with("{app:mail}:"));
     }
 }
