@@ -47,6 +47,7 @@
 extern crate self as jobs;
 
 mod app_state;
+mod batch;
 mod client;
 mod continuation;
 mod error;
@@ -64,6 +65,7 @@ mod worker;
 pub mod __private;
 
 pub use app_state::StateMap;
+pub use batch::BatchBuilder;
 pub use client::{Client, ClientBuilder};
 pub use continuation::ContinueWith;
 pub use error::{Error, Result};

@@ -69,6 +69,7 @@ both!(
     concurrency_limit_holds_across_workers,
     expired_lease_frees_its_slot,
     limit_keys_and_rates,
+    batches_run_their_continuation_once_all_succeeded,
 );
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -495,4 +496,72 @@ async fn limit_keys_and_rates(kind: Kind) {
     assert_eq!(info.state, JobState::Scheduled);
     // It is not due before the window frees a start (about a minute from now).
     assert!(fetch(s, "lk", Duration::from_secs(30)).await.is_empty());
+}
+
+// ---- batches ----
+
+async fn batches_run_their_continuation_once_all_succeeded(kind: Kind) {
+    let Some(b) = backend(kind, "batch") else {
+        return;
+    };
+    let s = &*b.storage;
+    let batch = s
+        .enqueue_batch(
+            vec![plain("bq", 1), plain("bq", 2), plain("bq", 3)],
+            Some(plain("after", 0)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(batch.jobs.len(), 3);
+    let then = batch.then.clone().unwrap();
+    assert_eq!(state(s, &then).await, JobState::Awaiting);
+    let progress = s.batch_progress(&batch.id).await.unwrap().unwrap();
+    assert_eq!(
+        (progress.total, progress.succeeded, progress.failed),
+        (3, 0, 0)
+    );
+    assert!(s
+        .enqueue_batch(vec![plain("bq", 1), plain("other", 2)], None)
+        .await
+        .is_err());
+
+    let got = fetch(s, "bq", Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 3);
+    finish(s, &got[0], Outcome::Succeeded, None).await;
+    finish(
+        s,
+        &got[1],
+        Outcome::Failed {
+            reason: "boom".into(),
+        },
+        None,
+    )
+    .await;
+    finish(s, &got[2], Outcome::Succeeded, None).await;
+    let progress = s.batch_progress(&batch.id).await.unwrap().unwrap();
+    assert_eq!((progress.succeeded, progress.failed), (2, 1));
+    assert_eq!(
+        state(s, &then).await,
+        JobState::Awaiting,
+        "one member failed"
+    );
+
+    assert!(s.requeue(&got[1].id).await.unwrap());
+    let again = fetch(s, "bq", Duration::from_secs(30)).await;
+    finish(s, &again[0], Outcome::Succeeded, None).await;
+    assert!(s
+        .batch_progress(&batch.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_done());
+    assert_eq!(state(s, &then).await, JobState::Enqueued);
+    assert_eq!(s.stats("after").await.unwrap().enqueued, 1);
+
+    // An empty batch's continuation is enqueued at once.
+    let empty = s
+        .enqueue_batch(Vec::new(), Some(plain("after", 1)))
+        .await
+        .unwrap();
+    assert_eq!(state(s, &empty.then.unwrap()).await, JobState::Enqueued);
 }

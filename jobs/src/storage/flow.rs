@@ -4,6 +4,7 @@
 //! [`NewJob`]: super::NewJob
 
 use super::Lease;
+use crate::job::JobId;
 use std::time::Duration;
 
 /// When a continuation runs, relative to how its parent ended.
@@ -111,5 +112,38 @@ impl LimitRequest {
             concurrency,
             rate,
         }
+    }
+}
+
+/// What [`Storage::enqueue_batch`](super::Storage::enqueue_batch) stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Batch {
+    /// The batch's id, for [`Storage::batch_progress`](super::Storage::batch_progress). It is
+    /// numbered like a job of the batch's queue but is not a job.
+    pub id: JobId,
+    /// The member jobs, in order.
+    pub jobs: Vec<JobId>,
+    /// The continuation that runs once every member succeeded.
+    pub then: Option<JobId>,
+}
+
+/// How far a batch got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct BatchProgress {
+    /// Members in all.
+    pub total: u64,
+    /// Members that succeeded.
+    pub succeeded: u64,
+    /// Times a member failed for good (a member requeued after failing and then succeeding
+    /// counts here and in `succeeded`).
+    pub failed: u64,
+}
+
+impl BatchProgress {
+    /// Whether every member succeeded.
+    pub fn is_done(&self) -> bool {
+        self.succeeded >= self.total
     }
 }

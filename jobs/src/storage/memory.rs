@@ -10,6 +10,7 @@ use super::{
     now_ms, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease, LeaseToken, LimitRequest,
     NewJob, Outcome, QueueStats, Retention, Storage,
 };
+use super::{Batch, BatchProgress};
 use crate::error::Result;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
@@ -61,6 +62,8 @@ struct Inner {
     servers: HashMap<String, u64>,
     /// Concurrency and rate limit state, only for jobs that have limits.
     limits: flow::Limits,
+    /// Batches by id.
+    batches: flow::Batches,
 }
 
 #[derive(Default)]
@@ -652,5 +655,15 @@ impl Storage for MemoryStorage {
         let granted = flow::acquire_limits(&mut self.lock(), requests, retry_in, now_ms());
         self.shared.ready.notify_waiters();
         Ok(granted)
+    }
+
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
+        let batch = flow::enqueue_batch(&mut self.lock(), jobs, then, now_ms())?;
+        self.shared.ready.notify_waiters();
+        Ok(batch)
+    }
+
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        Ok(flow::batch_progress(&self.lock(), id))
     }
 }

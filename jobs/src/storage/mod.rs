@@ -26,7 +26,7 @@ pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod retention;
-pub use flow::{Finish, LimitRequest, UniqueKey};
+pub use flow::{Batch, BatchProgress, Finish, LimitRequest, UniqueKey};
 pub use memory::MemoryStorage;
 pub use retention::Retention;
 
@@ -320,6 +320,18 @@ pub trait Storage: Send + Sync + 'static {
         requests: &[LimitRequest],
         retry_in: Duration,
     ) -> Result<Vec<bool>>;
+
+    /// Stores `jobs` (all on one queue) as a batch, all or none, with an optional continuation
+    /// `then` (on any queue) that waits in *Awaiting* until every member succeeded. An empty
+    /// batch's continuation is enqueued at once.
+    ///
+    /// # Errors
+    ///
+    /// When the jobs are on different queues, or the storage fails.
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch>;
+
+    /// The progress of batch `id`, if the storage knows it.
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>>;
 }
 
 /// The current time in milliseconds since the Unix epoch.

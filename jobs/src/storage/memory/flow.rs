@@ -2,9 +2,10 @@
 //! here runs under the storage's one lock, so each operation is atomic.
 
 use super::{Inner, Queue, Record};
+use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
-use crate::storage::{Finish, LimitRequest, NewJob, UniqueKey};
+use crate::storage::{Batch, BatchProgress, Finish, LimitRequest, NewJob, UniqueKey};
 use foldhash::HashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,7 +21,19 @@ pub(super) struct RecordFlow {
     result: Option<String>,
     /// For a continuation: its parent's JSON return value.
     parent_result: Option<String>,
+    /// The batch this job belongs to.
+    batch: Option<JobId>,
 }
+
+/// One batch: its progress and the continuation waiting for it.
+struct BatchState {
+    progress: BatchProgress,
+    then: Option<JobId>,
+}
+
+/// Batches by id.
+#[derive(Default)]
+pub(super) struct Batches(HashMap<JobId, BatchState>);
 
 /// A limit: (queue, key).
 type LimitId = (Arc<str>, String);
@@ -74,6 +87,25 @@ pub(super) fn ended(inner: &mut Inner, ended: Vec<(JobId, char, Option<String>)>
         let unique = flow.unique.take();
         let children = std::mem::take(&mut flow.children);
         let parent_result = flow.result.clone();
+        let batch = match end {
+            'O' | 'D' => flow.batch.take(),
+            _ => flow.batch.clone(),
+        };
+        if let Some(state) = batch.and_then(|b| inner_batch(&mut inner.batches, &b)) {
+            match end {
+                'O' => state.progress.succeeded += 1,
+                'F' => state.progress.failed += 1,
+                _ => {}
+            }
+            if end == 'O' && state.progress.is_done() {
+                if let Some(then) = state.then.take() {
+                    decide_child(inner, &then, true, None, now);
+                }
+            }
+        }
+        let Some(queue) = inner.queues.get_mut(id.queue()) else {
+            continue;
+        };
         if let Some(key) = unique {
             if queue.unique.get(&key).is_some_and(|&(s, _)| s == id.seq()) {
                 queue.unique.remove(&key);
@@ -95,6 +127,10 @@ pub(super) fn ended(inner: &mut Inner, ended: Vec<(JobId, char, Option<String>)>
             flow.children = kept;
         }
     }
+}
+
+fn inner_batch<'a>(batches: &'a mut Batches, id: &JobId) -> Option<&'a mut BatchState> {
+    batches.0.get_mut(id)
 }
 
 /// Makes an awaiting continuation ready (`run`) or deletes it.
@@ -146,28 +182,7 @@ pub(super) fn continue_with(
         let rec = inner.queues.get(parent.queue())?.jobs.get(&parent.seq())?;
         (rec.state, rec.flow.as_ref().and_then(|f| f.result.clone()))
     };
-    let queue = inner.queues.entry(child.queue.clone()).or_default();
-    queue.seq += 1;
-    let seq = queue.seq;
-    let id = JobId::new(child.queue.clone(), seq);
-    queue.jobs.insert(
-        seq,
-        Record {
-            name: Arc::from(child.name.as_ref()),
-            args: child.args,
-            attempts: 0,
-            enqueued_at_ms: now,
-            state: JobState::Awaiting,
-            history: vec![StateChange::new(
-                JobState::Awaiting,
-                now,
-                Some(format!("waiting for {parent}")),
-            )],
-            lease: None,
-            score: 0,
-            flow: None,
-        },
-    );
+    let id = create_awaiting(inner, child, format!("waiting for {parent}"), now);
     match end_of(parent_state).and_then(|end| on.decide(end)) {
         Some(run) => decide_child(inner, &id, run, parent_result, now),
         None => {
@@ -300,4 +315,100 @@ fn postpone(queue: &mut Queue, seq: u64, at: u64, now: u64) {
     );
     rec.score = at;
     queue.scheduled.insert((at, seq));
+}
+
+/// Stores `child` in Awaiting and returns its id.
+fn create_awaiting(inner: &mut Inner, child: NewJob, reason: String, now: u64) -> JobId {
+    let queue = inner.queues.entry(child.queue.clone()).or_default();
+    queue.seq += 1;
+    let seq = queue.seq;
+    queue.jobs.insert(
+        seq,
+        Record {
+            name: Arc::from(child.name.as_ref()),
+            args: child.args,
+            attempts: 0,
+            enqueued_at_ms: now,
+            state: JobState::Awaiting,
+            history: vec![StateChange::new(JobState::Awaiting, now, Some(reason))],
+            lease: None,
+            score: 0,
+            flow: None,
+        },
+    );
+    JobId::new(child.queue, seq)
+}
+
+pub(super) fn enqueue_batch(
+    inner: &mut Inner,
+    jobs: Vec<NewJob>,
+    then: Option<NewJob>,
+    now: u64,
+) -> Result<Batch> {
+    let queue_name = match jobs.first() {
+        Some(j) => j.queue.clone(),
+        None => then
+            .as_ref()
+            .map_or_else(|| Arc::from("default"), |t| t.queue.clone()),
+    };
+    if jobs.iter().any(|j| j.queue != queue_name) {
+        return Err(Error::config(
+            "the jobs of a batch must all be on one queue (a batch is stored atomically, and \
+             atomicity spans one queue)",
+        ));
+    }
+    let queue = inner.queues.entry(queue_name.clone()).or_default();
+    queue.seq += 1;
+    let id = JobId::new(queue_name.clone(), queue.seq);
+    let mut members = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        queue.seq += 1;
+        let seq = queue.seq;
+        queue.jobs.insert(
+            seq,
+            Record {
+                name: Arc::from(job.name.as_ref()),
+                args: job.args,
+                attempts: 0,
+                enqueued_at_ms: now,
+                state: JobState::Enqueued,
+                history: vec![StateChange::new(JobState::Enqueued, now, None)],
+                lease: None,
+                score: 0,
+                flow: Some(Box::new(RecordFlow {
+                    batch: Some(id.clone()),
+                    ..RecordFlow::default()
+                })),
+            },
+        );
+        queue.pending.push_back(seq);
+        members.push(JobId::new(queue_name.clone(), seq));
+    }
+    let then = then.map(|t| create_awaiting(inner, t, format!("waiting for batch {id}"), now));
+    let progress = BatchProgress {
+        total: members.len() as u64,
+        succeeded: 0,
+        failed: 0,
+    };
+    if progress.is_done() {
+        if let Some(t) = &then {
+            decide_child(inner, t, true, None, now);
+        }
+    }
+    inner.batches.0.insert(
+        id.clone(),
+        BatchState {
+            progress,
+            then: then.clone().filter(|_| !progress.is_done()),
+        },
+    );
+    Ok(Batch {
+        id,
+        jobs: members,
+        then,
+    })
+}
+
+pub(super) fn batch_progress(inner: &Inner, id: &JobId) -> Option<BatchProgress> {
+    inner.batches.0.get(id).map(|b| b.progress)
 }

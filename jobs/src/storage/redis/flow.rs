@@ -11,7 +11,7 @@
 use super::{by_queue, lua_millis, record, RedisStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
-use crate::storage::{now_ms, Finish, LimitRequest, NewJob};
+use crate::storage::{now_ms, Batch, BatchProgress, Finish, LimitRequest, NewJob};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -290,5 +290,104 @@ impl RedisStorage {
             }
         }
         Ok(granted)
+    }
+
+    pub(super) async fn enqueue_batch_impl(
+        &self,
+        jobs: Vec<NewJob>,
+        then: Option<NewJob>,
+    ) -> Result<Batch> {
+        if let Some(job) = jobs
+            .iter()
+            .chain(then.iter())
+            .find(|j| j.name.contains('|'))
+        {
+            return Err(Error::config(format!(
+                "the job name `{}` contains `|`, which the Redis backend cannot store",
+                job.name
+            )));
+        }
+        let queue: Arc<str> = match jobs.first() {
+            Some(j) => j.queue.clone(),
+            None => then
+                .as_ref()
+                .map_or_else(|| Arc::from("default"), |t| t.queue.clone()),
+        };
+        if jobs.iter().any(|j| j.queue != queue) {
+            return Err(Error::config(
+                "the jobs of a batch must all be on one queue (a batch is stored atomically, \
+                 and atomicity spans one queue)",
+            ));
+        }
+        let now = now_ms();
+        // Step 1: the continuation, awaiting on its own queue (an orphan if step 2 never runs).
+        let then_id = match &then {
+            Some(t) => {
+                let ck = self.keys(&t.queue);
+                let mut inv = self.inner.scripts.continuation_create.prepare_invoke();
+                inv.key(&ck.seq)
+                    .key(&ck.jobs)
+                    .key(&ck.hist)
+                    .key(&ck.awaiting)
+                    .arg(now)
+                    .arg(record::encode(now, &t.name, &t.args))
+                    .arg("waiting for a batch");
+                let seq: u64 = inv
+                    .invoke_async(&mut self.conn())
+                    .await
+                    .map_err(self.err("enqueueing a batch"))?;
+                Some(JobId::new(t.queue.clone(), seq))
+            }
+            None => None,
+        };
+        // Step 2: the batch and its members, atomically.
+        let k = self.keys(&queue);
+        let mut inv = self.inner.scripts.enqueue_batch.prepare_invoke();
+        inv.key(&k.seq)
+            .key(&k.pending)
+            .key(&k.jobs)
+            .key(&k.wake)
+            .key(&k.hooks)
+            .key(&k.batches)
+            .key(&k.conts)
+            .key(&k.outbox)
+            .arg(then_id.as_ref().map_or("", JobId::queue))
+            .arg(then_id.as_ref().map_or(0, JobId::seq));
+        for job in &jobs {
+            inv.arg(record::encode(now, &job.name, &job.args));
+        }
+        let (batch, first, fired): (u64, u64, i64) = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("enqueueing a batch"))?;
+        if fired == 1 {
+            self.dispatch_continuations(&queue).await?;
+        }
+        Ok(Batch {
+            id: JobId::new(queue.clone(), batch),
+            jobs: (0..jobs.len() as u64)
+                .map(|i| JobId::new(queue.clone(), first + i))
+                .collect(),
+            then: then_id,
+        })
+    }
+
+    pub(super) async fn batch_progress_impl(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        let k = self.keys(id.queue());
+        let b = id.seq();
+        let (total, succeeded, failed): (Option<u64>, Option<u64>, Option<u64>) =
+            redis::cmd("HMGET")
+                .arg(&k.batches)
+                .arg(format!("{b}:t"))
+                .arg(format!("{b}:s"))
+                .arg(format!("{b}:f"))
+                .query_async(&mut self.conn())
+                .await
+                .map_err(self.err("reading a batch"))?;
+        Ok(total.map(|total| BatchProgress {
+            total,
+            succeeded: succeeded.unwrap_or(0),
+            failed: failed.unwrap_or(0),
+        }))
     }
 }

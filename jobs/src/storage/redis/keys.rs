@@ -42,6 +42,8 @@ pub(crate) struct QueueKeys {
     pub(crate) presult: String,
     /// Continuations waiting for their parent (set).
     pub(crate) awaiting: String,
+    /// Batch counters: fields `<batch>:t`, `:s`, `:f`, `:c` (hash).
+    pub(crate) batches: String,
 }
 
 impl QueueKeys {
@@ -68,6 +70,7 @@ impl QueueKeys {
             results: key("results"),
             presult: key("presult"),
             awaiting: key("awaiting"),
+            batches: key("batches"),
         }
     }
 
@@ -103,6 +106,7 @@ impl QueueKeys {
             self.results.clone(),
             self.presult.clone(),
             self.awaiting.clone(),
+            self.batches.clone(),
         ]
     }
 }

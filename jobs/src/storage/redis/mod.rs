@@ -34,6 +34,7 @@ use super::{
     now_ms, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease, LeaseToken, LimitRequest,
     NewJob, Outcome, QueueStats, Retention, Storage,
 };
+use super::{Batch, BatchProgress};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
@@ -461,6 +462,7 @@ impl Storage for RedisStorage {
                 .key(&k.outbox)
                 .key(&k.results)
                 .key(&k.presult)
+                .key(&k.batches)
                 .arg(r.succeeded_max.min(1 << 52))
                 .arg(lua_millis(r.succeeded_ttl))
                 .arg(r.deleted_max.min(1 << 52))
@@ -673,6 +675,7 @@ impl Storage for RedisStorage {
             .key(&k.outbox)
             .key(&k.results)
             .key(&k.presult)
+            .key(&k.batches)
             .arg(id.seq())
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));
@@ -748,5 +751,13 @@ impl Storage for RedisStorage {
         retry_in: Duration,
     ) -> Result<Vec<bool>> {
         self.acquire_limits_impl(requests, retry_in).await
+    }
+
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
+        self.enqueue_batch_impl(jobs, then).await
+    }
+
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        self.batch_progress_impl(id).await
     }
 }

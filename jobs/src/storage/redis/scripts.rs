@@ -36,6 +36,7 @@ pub(crate) struct Scripts {
     pub(crate) continuation_decide: Script,
     pub(crate) continuation_commit: Script,
     pub(crate) acquire_limits: Script,
+    pub(crate) enqueue_batch: Script,
 }
 
 impl Scripts {
@@ -54,6 +55,7 @@ impl Scripts {
             continuation_decide: Script::new(script!("scripts/continuation_decide.lua")),
             continuation_commit: Script::new(flow_script!("scripts/continuation_commit.lua")),
             acquire_limits: Script::new(script!("scripts/acquire_limits.lua")),
+            enqueue_batch: Script::new(script!("scripts/enqueue_batch.lua")),
         }
     }
 }

@@ -1,7 +1,7 @@
 -- Records the end of attempts whose lease is still held. Returns 1 (applied) or 0 per completion.
 -- A completion whose job has flow hooks and whose continuations must now be decided returns 2.
 -- KEYS: 1 jobs, 2 leases, 3 tokens, 4 scheduled, 5 failed, 6 succeeded, 7 deleted, 8 hist,
---       9 stats, 10 wake, 11 hooks, 12 unique, 13 outbox, 14 results, 15 presult
+--       9 stats, 10 wake, 11 hooks, 12 unique, 13 outbox, 14 results, 15 presult, 16 batches
 -- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms,
 --       then per completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason, result
 local W = 7
@@ -88,7 +88,7 @@ if redis.call('EXISTS', KEYS[11]) == 1 then
     local base = ok_at[j]
     local kind = ARGV[base + 4]
     if hooks[j] and kind ~= 'S' then
-      if hook_ended(KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], ok[j], hooks[j], kind,
+      if hook_ended(KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], ok[j], hooks[j], kind,
           ARGV[base + 7]) then
         res[res_at[j]] = 2
       end
