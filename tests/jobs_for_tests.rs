@@ -14,3 +14,10 @@ pub async fn sleepy(n: u64, ms: u64) {
 pub async fn noop(n: u64) {
     let _ = n;
 }
+
+/// Sleeps `ms` milliseconds; at most one runs at a time across all worker processes.
+#[jobs::background_job(queue = "exclusive", concurrency = 1)]
+pub async fn exclusive(n: u64, ms: u64) {
+    let _ = n;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
