@@ -298,7 +298,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Stores `child` in *Awaiting* until `parent` ends as `on` says, then makes it ready (or
     /// deletes it). When the parent already ended, the child is decided at once. Returns the
-    /// child's id, or `None` when the parent is unknown (then nothing is stored).
+    /// child's id, or `None` when the parent is unknown (then the child never runs).
     async fn continue_with(
         &self,
         parent: &JobId,
