@@ -24,3 +24,10 @@ pub async fn until_cancelled(n: u64, ctx: jobs::JobContext) -> Result<(), String
         () = ctx.cancelled() => Err("stopped: the token fired".to_owned()),
     }
 }
+
+/// Sleeps `ms` milliseconds; at most one runs at a time across all worker processes.
+#[jobs::background_job(queue = "exclusive", concurrency = 1)]
+pub async fn exclusive(n: u64, ms: u64) {
+    let _ = n;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

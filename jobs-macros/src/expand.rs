@@ -86,6 +86,65 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
         None | Some(OnExhausted::Fail) => quote!(::jobs::OnExhausted::Fail),
         Some(OnExhausted::Delete) => quote!(::jobs::OnExhausted::Delete),
     };
+    let flow = &options.flow;
+    let unique_consts = if flow.unique {
+        let window = match flow.unique_for {
+            Some(d) => {
+                let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms)))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote! {
+            const UNIQUE: bool = true;
+            const UNIQUE_FOR: ::core::option::Option<::core::time::Duration> = #window;
+        }
+    } else {
+        quote!()
+    };
+    let mut flow_error = None;
+    if let Some(key) = &flow.limit_key {
+        let named = signature
+            .params
+            .iter()
+            .any(|p| matches!(p, Param::Arg { ident, .. } if *ident == key.value().as_str()));
+        if !named {
+            flow_error = Some(
+                syn::Error::new_spanned(
+                    key,
+                    format!(
+                        "`limit_key` must name one of the job's stored arguments; `{}` is not one",
+                        key.value()
+                    ),
+                )
+                .into_compile_error(),
+            );
+        } else if flow.concurrency.is_none() && flow.rate.is_none() {
+            flow_error = Some(
+                syn::Error::new_spanned(
+                    key,
+                    "`limit_key` splits a limit per value: add `concurrency = N` or `rate = \"N/period\"`",
+                )
+                .into_compile_error(),
+            );
+        }
+    }
+    let concurrency = match flow.concurrency {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let rate = match flow.rate {
+        Some((n, per)) => {
+            let ms = u64::try_from(per.as_millis()).unwrap_or(u64::MAX);
+            quote!(::core::option::Option::Some((#n, #ms)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let limit_key = match &flow.limit_key {
+        Some(k) => quote!(::core::option::Option::Some(#k)),
+        None => quote!(::core::option::Option::None),
+    };
+    let returns_value = returns_value(&function.sig.output);
 
     let mut fields = Vec::new();
     let mut field_types = Vec::new();
@@ -144,7 +203,38 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
     }
     // Spanned on the function's name, so "future cannot be sent between threads safely" (the
     // function holds a non-`Send` value across an `.await`) points at the job function.
-    let body = if signature.is_async {
+    let body = if returns_value {
+        // Keep a serializable `Ok` value for continuations (autoref specialization picks a
+        // no-op when it is not serializable).
+        let capture = quote! {
+            #[allow(unused_imports)]
+            use ::jobs::__private::{CaptureNothing as _, CaptureSerialized as _};
+            (&::jobs::__private::Capture(&__jobs_out)).capture(&__jobs_rctx);
+        };
+        if signature.is_async {
+            quote_spanned! {fn_ident.span()=>
+                {
+                    let __jobs_rctx = ::core::clone::Clone::clone(&__jobs_ctx);
+                    ::jobs::__private::boxed(async move {
+                        let __jobs_out = #fn_ident(#(#call_args),*).await;
+                        #capture
+                        ::jobs::__private::IntoAttemptResult::into_attempt_result(__jobs_out)
+                    })
+                }
+            }
+        } else {
+            quote_spanned! {fn_ident.span()=>
+                {
+                    let __jobs_rctx = ::core::clone::Clone::clone(&__jobs_ctx);
+                    ::jobs::__private::blocking(move || {
+                        let __jobs_out = #fn_ident(#(#call_args),*);
+                        #capture
+                        ::jobs::__private::IntoAttemptResult::into_attempt_result(__jobs_out)
+                    })
+                }
+            }
+        }
+    } else if signature.is_async {
         quote_spanned! {fn_ident.span()=>
             ::jobs::__private::boxed(async move {
                 ::jobs::__private::attempt_result(&__jobs_ctx, #fn_ident(#(#call_args),*).await)
@@ -164,6 +254,8 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
     let new_ident = format_ident!("__new");
 
     quote! {
+        #flow_error
+
         // A job's parameters must be owned (they are decoded from storage), and an `async` job
         // without `.await` still runs on the async executor rather than the blocking pool, so
         // these two pedantic lints would only ask users to break their job.
@@ -202,6 +294,7 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
             const TIMEOUT: ::core::option::Option<::core::time::Duration> = #timeout_const;
             const BACKOFF: ::core::option::Option<::jobs::RetryBackoff> = #backoff;
             const ON_EXHAUSTED: ::jobs::OnExhausted = #on_exhausted;
+            #unique_consts
         }
 
         #[doc(hidden)]
@@ -272,7 +365,38 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
                     __jobs_perform,
                 )
                 .__with_retry_policy(#backoff, #on_exhausted)
+                .__with_flow(::jobs::__private::JobFlow::__new(
+                    #concurrency,
+                    #rate,
+                    #limit_key,
+                    #returns_value,
+                ))
             }
         };
+    }
+}
+
+/// Whether the function returns `Result<T, ..>` (any path ending in `Result`) with a `T` other
+/// than `()`: only then is the `Ok` value kept for continuations.
+fn returns_value(output: &ReturnType) -> bool {
+    let ReturnType::Type(_, ty) = output else {
+        return false;
+    };
+    let syn::Type::Path(path) = &**ty else {
+        return false;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    if last.ident != "Result" {
+        return false;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(syn::Type::Tuple(t))) => !t.elems.is_empty(),
+        Some(syn::GenericArgument::Type(_)) => true,
+        _ => false,
     }
 }

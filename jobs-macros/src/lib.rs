@@ -6,6 +6,7 @@
 
 mod call;
 mod expand;
+mod flow_options;
 mod options;
 mod signature;
 

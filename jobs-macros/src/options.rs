@@ -1,5 +1,5 @@
 //! The options of `#[background_job(...)]`: `name`, `queue`, `retries`, `timeout`, `backoff`,
-//! `on_exhausted`.
+//! `on_exhausted`, and the flow options `unique`, `unique_for`, `concurrency`, `rate`, `limit_key`.
 
 use proc_macro2::TokenStream;
 use std::time::Duration;
@@ -7,7 +7,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Token};
 
-const KEYS: &str = "`name`, `queue`, `retries`, `timeout`, `backoff`, `on_exhausted`";
+const KEYS: &str = "`name`, `queue`, `retries`, `timeout`, `backoff`, `on_exhausted`, `unique`, \
+                    `unique_for`, `concurrency`, `rate`, `limit_key`";
 
 /// `backoff = "..."`: the delay before each retry.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,7 @@ pub(crate) struct Options {
     pub(crate) timeout: Option<Duration>,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) on_exhausted: Option<OnExhausted>,
+    pub(crate) flow: crate::flow_options::FlowOptions,
 }
 
 impl Options {
@@ -45,6 +47,18 @@ impl Options {
         };
         let mut seen: Vec<String> = Vec::new();
         for meta in metas {
+            if let Meta::Path(path) = &meta {
+                if path.is_ident("unique") {
+                    if options.flow.unique {
+                        push(syn::Error::new_spanned(
+                            path,
+                            "`unique` is given twice; give each option once",
+                        ));
+                    }
+                    options.flow.unique = true;
+                    continue;
+                }
+            }
             let Meta::NameValue(nv) = &meta else {
                 push(syn::Error::new_spanned(
                     &meta,
@@ -59,7 +73,16 @@ impl Options {
                 .unwrap_or_default();
             if !matches!(
                 key.as_str(),
-                "name" | "queue" | "retries" | "timeout" | "backoff" | "on_exhausted"
+                "name"
+                    | "queue"
+                    | "retries"
+                    | "timeout"
+                    | "backoff"
+                    | "on_exhausted"
+                    | "unique_for"
+                    | "concurrency"
+                    | "rate"
+                    | "limit_key"
             ) {
                 push(syn::Error::new_spanned(
                     &nv.path,
@@ -102,6 +125,9 @@ impl Options {
                         Ok(())
                     }
                 }),
+                "unique_for" | "concurrency" | "rate" | "limit_key" => {
+                    options.flow.parse(&key, &nv.value)
+                }
                 "retries" => match &nv.value {
                     Expr::Lit(ExprLit {
                         lit: Lit::Int(i), ..
@@ -175,7 +201,7 @@ impl Options {
     }
 }
 
-fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
+pub(crate) fn string(value: &Expr, key: &str, example: &str) -> syn::Result<LitStr> {
     match value {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..

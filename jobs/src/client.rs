@@ -267,6 +267,11 @@ impl Client {
         self.inner.storage.stats(queue).await
     }
 
+    /// The stored form of `job` (serialized, filters run), not stored yet.
+    pub(crate) fn new_job<J: Job>(&self, job: &J) -> Result<NewJob> {
+        self.prepare(job, None)
+    }
+
     pub(crate) fn prepare<J: Job>(&self, job: &J, run_at_ms: Option<u64>) -> Result<NewJob> {
         let args = serde_json::to_string(job).map_err(|e| {
             Error::serialization(format!(
@@ -288,12 +293,19 @@ impl Client {
                 )
             })?;
         }
+        if J::UNIQUE {
+            let key = crate::unique::identical_key(J::NAME, &args);
+            let mut new_job = NewJob::new(J::QUEUE, J::NAME, args);
+            new_job.run_at_ms = run_at_ms;
+            new_job.unique = Some(crate::storage::UniqueKey::new(key, J::UNIQUE_FOR));
+            return Ok(new_job);
+        }
         let mut new_job = NewJob::new(J::QUEUE, J::NAME, args);
         new_job.run_at_ms = run_at_ms;
         Ok(new_job)
     }
 
-    fn store_one(
+    pub(crate) fn store_one(
         &self,
         prepared: Result<NewJob>,
     ) -> impl Future<Output = Result<JobId>> + Send + 'static {

@@ -126,6 +126,11 @@ pub trait Job: Serialize + Send + Sync + 'static {
     const BACKOFF: Option<crate::RetryBackoff> = None;
     /// What becomes of the job once its attempts are used up (`on_exhausted = "fail" | "delete"`).
     const ON_EXHAUSTED: crate::OnExhausted = crate::OnExhausted::Fail;
+    /// Whether an identical job (same name and arguments) that is still enqueued, scheduled or
+    /// running makes enqueueing this one return the existing job's id (`#[background_job(unique)]`).
+    const UNIQUE: bool = false;
+    /// How long at most a unique job's claim lasts (`unique_for = "10m"`); `None`: until it ends.
+    const UNIQUE_FOR: Option<Duration> = None;
 }
 
 /// What a running job can know about itself; add a `ctx: jobs::JobContext` parameter to a job
@@ -153,6 +158,7 @@ pub struct JobContext {
     cancel: CancellationToken,
     /// Set when the attempt failed with a [`Permanent`](crate::Permanent) error.
     permanent: Arc<AtomicBool>,
+    flow: Option<crate::continuation::ContextFlow>,
 }
 
 impl JobContext {
@@ -170,6 +176,7 @@ impl JobContext {
             max_attempts,
             cancel,
             permanent: Arc::new(AtomicBool::new(false)),
+            flow: None,
         }
     }
 
@@ -181,6 +188,16 @@ impl JobContext {
     /// Whether the attempt failed with a permanent error.
     pub(crate) fn failed_permanently(&self) -> bool {
         self.permanent.load(Ordering::SeqCst)
+    }
+
+    /// The same context with what continuations need (the storage, a slot for the return value).
+    pub(crate) fn with_flow(mut self, flow: crate::continuation::ContextFlow) -> Self {
+        self.flow = Some(flow);
+        self
+    }
+
+    pub(crate) fn flow(&self) -> Option<&crate::continuation::ContextFlow> {
+        self.flow.as_ref()
     }
 
     /// The id of the job being performed.

@@ -48,7 +48,9 @@
 extern crate self as jobs;
 
 mod app_state;
+mod batch;
 mod client;
+mod continuation;
 mod error;
 pub mod filter;
 mod group_commit;
@@ -59,6 +61,7 @@ pub mod registry;
 mod retry;
 mod state;
 pub mod storage;
+mod unique;
 mod worker;
 
 #[doc(hidden)]
@@ -66,7 +69,9 @@ mod worker;
 pub mod __private;
 
 pub use app_state::StateMap;
+pub use batch::BatchBuilder;
 pub use client::{Client, ClientBuilder};
+pub use continuation::ContinueWith;
 pub use error::{Error, Result};
 pub use job::{Job, JobContext, JobId, ParseJobIdError};
 pub use permanent::{permanent, Permanent};
@@ -74,7 +79,9 @@ pub use retry::{OnExhausted, RetryBackoff};
 pub use state::{JobState, StateChange};
 #[cfg(feature = "redis")]
 pub use storage::redis::{RedisStorage, RedisStorageBuilder};
+pub use storage::Finish;
 pub use storage::{MemoryStorage, Storage};
+pub use unique::Submit;
 pub use worker::{Worker, WorkerBuilder};
 
 /// Turns a function into a background job.

@@ -7,7 +7,7 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::app_state::StateMap;
-pub use crate::registry::{AttemptResult, JobDescriptor};
+pub use crate::registry::{AttemptResult, JobDescriptor, JobFlow};
 
 use crate::client::Client;
 use crate::error::Result;
@@ -224,6 +224,31 @@ pub fn attempt_result<R: IntoAttemptResult>(ctx: &JobContext, returned: R) -> At
     }
     returned.into_attempt_result()
 }
+
+/// What generated code wraps a job's return value in to keep it for continuations; see
+/// [`CaptureSerialized`].
+pub struct Capture<'a, T>(pub &'a T);
+
+/// `(&Capture(&r)).capture(&ctx)` resolves (autoref specialization) to this when `r` is a
+/// `Result<T, E>` with `T: Serialize`, storing the `Ok` value; else to [`CaptureNothing`].
+pub trait CaptureSerialized {
+    /// Keeps the value.
+    fn capture(&self, ctx: &JobContext);
+}
+impl<T: serde::Serialize, E> CaptureSerialized for Capture<'_, std::result::Result<T, E>> {
+    fn capture(&self, ctx: &JobContext) {
+        if let Ok(value) = self.0 {
+            ctx.store_result(value);
+        }
+    }
+}
+
+/// See [`CaptureSerialized`]: a return value that is not kept.
+pub trait CaptureNothing {
+    /// Nothing.
+    fn capture(&self, _ctx: &JobContext) {}
+}
+impl<T> CaptureNothing for &Capture<'_, T> {}
 
 /// Compile-time check helpers: calling these with a type fails to compile, on that type, when
 /// it does not fit. (Arguments are checked through [`CheckOk`].)

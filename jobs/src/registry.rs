@@ -55,6 +55,48 @@ pub struct JobDescriptor {
     pub backoff: Option<RetryBackoff>,
     /// What becomes of the job once its attempts are used up.
     pub on_exhausted: OnExhausted,
+    /// Concurrency and rate limits, and whether the job's return value is kept.
+    pub flow: JobFlow,
+}
+
+/// The flow options of a job function: `concurrency`, `rate`, `limit_key`, and whether it
+/// returns a value continuations may read.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct JobFlow {
+    /// At most this many run at once (per limit key), across all workers.
+    pub concurrency: Option<u32>,
+    /// At most `.0` start within any `.1` milliseconds (per limit key).
+    pub rate: Option<(u32, u64)>,
+    /// The argument whose value splits the limits into one per value.
+    pub limit_key: Option<&'static str>,
+    /// Whether the function returns `Result<T, E>` with a `T` other than `()`; its `Ok` value
+    /// is then stored (when serializable) for continuations.
+    pub returns_value: bool,
+}
+
+impl JobFlow {
+    /// Flow options; the macro's expansion calls this.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __new(
+        concurrency: Option<u32>,
+        rate: Option<(u32, u64)>,
+        limit_key: Option<&'static str>,
+        returns_value: bool,
+    ) -> Self {
+        JobFlow {
+            concurrency,
+            rate,
+            limit_key,
+            returns_value,
+        }
+    }
+
+    /// Whether the job has a concurrency or rate limit.
+    pub fn is_limited(&self) -> bool {
+        self.concurrency.is_some() || self.rate.is_some()
+    }
 }
 
 impl JobDescriptor {
@@ -83,6 +125,12 @@ impl JobDescriptor {
             perform,
             backoff: None,
             on_exhausted: OnExhausted::Fail,
+            flow: JobFlow {
+                concurrency: None,
+                rate: None,
+                limit_key: None,
+                returns_value: false,
+            },
         }
     }
 
@@ -95,6 +143,14 @@ impl JobDescriptor {
     ) -> Self {
         self.backoff = backoff;
         self.on_exhausted = on_exhausted;
+        self
+    }
+
+    /// The same descriptor with flow options; the macro's expansion calls this.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __with_flow(mut self, flow: JobFlow) -> Self {
+        self.flow = flow;
         self
     }
 

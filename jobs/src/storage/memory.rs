@@ -4,12 +4,14 @@
 //! expired leases, scheduled jobs, retention), so code that works here works there. Jobs live
 //! only as long as the process: use it for development, tests and jobs you can afford to lose.
 
+mod flow;
 mod recurring;
 
 use super::{
-    now_ms, Cancellation, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob,
-    Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
+    now_ms, Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease, LeaseToken,
+    LimitRequest, NewJob, Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
 };
+use super::{Batch, BatchProgress};
 use crate::error::Result;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
@@ -60,6 +62,10 @@ struct Inner {
     retention: Retention,
     servers: HashMap<String, u64>,
     recurring: recurring::Registry,
+    /// Concurrency and rate limit state, only for jobs that have limits.
+    limits: flow::Limits,
+    /// Batches by id.
+    batches: flow::Batches,
 }
 
 #[derive(Default)]
@@ -80,6 +86,8 @@ struct Queue {
     cancels: HashSet<u64>,
     succeeded_total: u64,
     failed_total: u64,
+    /// Unique keys: key -> (seq, claim expiry ms).
+    unique: HashMap<String, (u64, u64)>,
 }
 
 struct Record {
@@ -93,6 +101,8 @@ struct Record {
     lease: Option<(LeaseToken, u64)>,
     /// Due time while Scheduled; failure time while Failed.
     score: u64,
+    /// Unique key, continuations, results: only for jobs that use them.
+    flow: Option<Box<flow::RecordFlow>>,
 }
 
 impl Record {
@@ -249,6 +259,11 @@ impl Storage for MemoryStorage {
             let mut inner = self.lock();
             for job in jobs {
                 let queue = inner.queues.entry(job.queue.clone()).or_default();
+                if let Some(existing) = job.unique.as_ref().and_then(|u| queue.live_unique(u, now))
+                {
+                    ids.push(JobId::new(job.queue, existing));
+                    continue;
+                }
                 queue.seq += 1;
                 let seq = queue.seq;
                 let due = job.run_at_ms.filter(|&t| t > now);
@@ -270,8 +285,12 @@ impl Storage for MemoryStorage {
                         history,
                         lease: None,
                         score: due.unwrap_or(0),
+                        flow: None,
                     },
                 );
+                if let Some(u) = &job.unique {
+                    queue.claim_unique(u, seq, now);
+                }
                 match due {
                     Some(t) => {
                         queue.scheduled.insert((t, seq));
@@ -361,6 +380,7 @@ impl Storage for MemoryStorage {
         let mut inner = self.lock();
         let retention = inner.retention;
         let mut touched: Vec<Arc<str>> = Vec::new();
+        let mut ended: Vec<(JobId, char, Option<String>)> = Vec::new();
         for c in completions {
             let seq = c.lease.id.seq();
             let Some(queue) = inner.queues.get_mut(c.lease.id.queue()) else {
@@ -405,10 +425,24 @@ impl Storage for MemoryStorage {
                     queue.deleted.push_back((now, seq));
                 }
             }
+            if rec.flow.is_some() {
+                let end = match &c.outcome {
+                    Outcome::Succeeded => Some('O'),
+                    Outcome::Failed { .. } => Some('F'),
+                    Outcome::Deleted { .. } => Some('D'),
+                    Outcome::Retry { .. } => None,
+                };
+                if let Some(end) = end {
+                    ended.push((c.lease.id.clone(), end, c.result.clone()));
+                }
+            }
             applied.push(true);
             if !touched.iter().any(|q| q == c.lease.id.queue_arc()) {
                 touched.push(c.lease.id.queue_arc().clone());
             }
+        }
+        if !ended.is_empty() {
+            flow::ended(&mut inner, ended, now);
         }
         for name in touched {
             if let Some(queue) = inner.queues.get_mut(&name) {
@@ -566,11 +600,18 @@ impl Storage for MemoryStorage {
             return Ok(false);
         }
         queue.unindex(seq);
+        let mut hooked = false;
         if let Some(rec) = queue.jobs.get_mut(&seq) {
             rec.enter(JobState::Deleted, now, Some("deleted".to_owned()));
+            hooked = rec.flow.is_some();
         }
         queue.deleted.push_back((now, seq));
         queue.trim(now, &retention);
+        if hooked {
+            flow::ended(&mut inner, vec![(id.clone(), 'D', None)], now);
+            drop(inner);
+            self.shared.ready.notify_waiters();
+        }
         Ok(true)
     }
 
@@ -658,5 +699,42 @@ impl Storage for MemoryStorage {
 
     async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
         Ok(self.trigger_recurring_now(id))
+    }
+
+    // --- continuations, batches, unique jobs, limits ---
+
+    async fn continue_with(
+        &self,
+        parent: &JobId,
+        child: NewJob,
+        on: Finish,
+    ) -> Result<Option<JobId>> {
+        let id = flow::continue_with(&mut self.lock(), parent, child, on, now_ms());
+        self.shared.ready.notify_waiters();
+        Ok(id)
+    }
+
+    async fn parent_result(&self, id: &JobId) -> Result<Option<String>> {
+        Ok(flow::parent_result(&self.lock(), id))
+    }
+
+    async fn acquire_limits(
+        &self,
+        requests: &[LimitRequest],
+        retry_in: Duration,
+    ) -> Result<Vec<bool>> {
+        let granted = flow::acquire_limits(&mut self.lock(), requests, retry_in, now_ms());
+        self.shared.ready.notify_waiters();
+        Ok(granted)
+    }
+
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
+        let batch = flow::enqueue_batch(&mut self.lock(), jobs, then, now_ms())?;
+        self.shared.ready.notify_waiters();
+        Ok(batch)
+    }
+
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        Ok(flow::batch_progress(&self.lock(), id))
     }
 }

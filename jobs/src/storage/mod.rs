@@ -22,12 +22,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod cancellation;
+mod flow;
 pub mod memory;
 mod recurring;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod retention;
 pub use cancellation::Cancellation;
+pub use flow::{Batch, BatchProgress, Finish, LimitRequest, UniqueKey};
 pub use memory::MemoryStorage;
 pub use recurring::{RecurringEntry, RecurringFire};
 pub use retention::Retention;
@@ -44,6 +46,9 @@ pub struct NewJob {
     pub args: String,
     /// Not before this time, in milliseconds since the Unix epoch (`None`: now).
     pub run_at_ms: Option<u64>,
+    /// A uniqueness claim: while a live job on the queue holds the same key, the storage
+    /// returns that job's id instead of storing this one.
+    pub unique: Option<UniqueKey>,
 }
 
 impl NewJob {
@@ -58,6 +63,7 @@ impl NewJob {
             name: name.into(),
             args,
             run_at_ms: None,
+            unique: None,
         }
     }
 
@@ -172,6 +178,9 @@ pub struct Completion {
     pub started_at_ms: u64,
     /// How it ended.
     pub outcome: Outcome,
+    /// The job's return value as JSON, for continuations that ask for it (`None` for `()` and
+    /// for jobs whose `Ok` value is not serializable).
+    pub result: Option<String>,
 }
 
 impl Completion {
@@ -181,7 +190,15 @@ impl Completion {
             lease,
             started_at_ms,
             outcome,
+            result: None,
         }
+    }
+
+    /// The same completion carrying the job's JSON return value.
+    #[must_use]
+    pub fn with_result(mut self, result: Option<String>) -> Self {
+        self.result = result;
+        self
     }
 }
 
@@ -317,6 +334,45 @@ pub trait Storage: Send + Sync + 'static {
     /// Enqueues one job of a recurring job now, leaving its schedule alone (the last run becomes
     /// now). Returns its id, or `None` when there is no recurring job `id`.
     async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>>;
+
+    // --- continuations, batches, unique jobs, limits ---
+
+    /// Stores `child` in *Awaiting* until `parent` ends as `on` says, then makes it ready (or
+    /// deletes it). When the parent already ended, the child is decided at once. Returns the
+    /// child's id, or `None` when the parent is unknown (then the child never runs).
+    async fn continue_with(
+        &self,
+        parent: &JobId,
+        child: NewJob,
+        on: Finish,
+    ) -> Result<Option<JobId>>;
+
+    /// The JSON return value of the parent of continuation `id`, once the parent succeeded with
+    /// a serializable value.
+    async fn parent_result(&self, id: &JobId) -> Result<Option<String>>;
+
+    /// Asks for a slot under each request's limits, atomically per queue. A job that gets one
+    /// holds it for as long as it holds its lease (completion, release or lease expiry frees
+    /// it). A job that does not is moved from *Processing* back to *Scheduled* at `retry_in`
+    /// from now (or when the rate window frees a start, if later) without counting an attempt.
+    /// Returns, per request, whether the slot was granted.
+    async fn acquire_limits(
+        &self,
+        requests: &[LimitRequest],
+        retry_in: Duration,
+    ) -> Result<Vec<bool>>;
+
+    /// Stores `jobs` (all on one queue) as a batch, all or none, with an optional continuation
+    /// `then` (on any queue) that waits in *Awaiting* until every member succeeded. An empty
+    /// batch's continuation is enqueued at once.
+    ///
+    /// # Errors
+    ///
+    /// When the jobs are on different queues, or the storage fails.
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch>;
+
+    /// The progress of batch `id`, if the storage knows it.
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>>;
 }
 
 /// The current time in milliseconds since the Unix epoch.

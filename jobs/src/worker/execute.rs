@@ -38,10 +38,11 @@ pub(super) async fn run(
             .in_flight()
             .get(&job.id)
             .is_some_and(|f| f.cancel_requested);
+    let mut returned = None;
     let outcome = if cancelled_before_start {
         cancelled()
     } else {
-        attempt(shared, &job, &name, cancel)
+        attempt(shared, &job, &name, cancel, &mut returned)
             .instrument(span.clone())
             .await
     };
@@ -68,7 +69,7 @@ pub(super) async fn run(
                 Outcome::Deleted { reason } => tracing::info!(%reason, "job deleted"),
             });
             AckMsg::Complete {
-                completion: Completion::new(lease, started_at_ms, outcome),
+                completion: Completion::new(lease, started_at_ms, outcome).with_result(returned),
                 name,
             }
         }
@@ -97,6 +98,7 @@ async fn attempt(
     job: &FetchedJob,
     name: &Arc<str>,
     cancel: CancellationToken,
+    returned: &mut Option<String>,
 ) -> Outcome {
     let config = &shared.config;
     let Some(descriptor) = config.registry.get(&job.name) else {
@@ -124,7 +126,14 @@ async fn attempt(
         job.attempt,
         max_attempts,
         cancel.clone(),
-    );
+    )
+    .with_flow(crate::continuation::ContextFlow {
+        storage: config.storage.clone(),
+        result: descriptor
+            .flow
+            .returns_value
+            .then(|| Arc::new(std::sync::OnceLock::new())),
+    });
     config.filters.before_perform(&ctx);
     config.filters.state_change(|| StateChangeEvent {
         id: job.id.clone(),
@@ -160,7 +169,10 @@ async fn attempt(
     };
     config.filters.after_perform(&ctx, &shown);
     match result {
-        Ok(()) => Outcome::Succeeded,
+        Ok(()) => {
+            *returned = ctx.take_result();
+            Outcome::Succeeded
+        }
         Err(reason) if ctx.failed_permanently() => exhausted(
             descriptor.on_exhausted,
             format!(

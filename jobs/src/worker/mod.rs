@@ -12,6 +12,7 @@ mod cancel_watcher;
 mod execute;
 mod heartbeat;
 mod lease_keeper;
+mod limits;
 
 pub use builder::WorkerBuilder;
 
@@ -256,6 +257,7 @@ async fn fetch_loop(
             match fetched {
                 Ok(jobs) => {
                     failures = 0;
+                    let jobs = limits::admit(&shared, jobs, &ack_tx).await;
                     let mut in_flight = shared.in_flight();
                     for job in jobs {
                         in_flight.insert(

@@ -28,6 +28,7 @@ impl MemoryStorage {
                 history: vec![StateChange::new(JobState::Enqueued, now, None)],
                 lease: None,
                 score: 0,
+                flow: None,
             },
         );
         queue.pending.push_back(seq);

@@ -33,6 +33,22 @@ pub(crate) struct QueueKeys {
     pub(crate) cancels: String,
     /// Recurring jobs whose jobs go to this queue, by id (hash; see `recurring.rs`).
     pub(crate) recurring: String,
+    /// Flow data of the jobs that have any, as JSON by sequence number (hash).
+    pub(crate) hooks: String,
+    /// Unique keys: key -> `seq|claim expiry ms` (hash).
+    pub(crate) unique: String,
+    /// Ended parents whose continuations are still to be decided, `seq|end` (list).
+    pub(crate) outbox: String,
+    /// Continuations by parent sequence number, JSON `[[queue, seq, on], ..]` (hash).
+    pub(crate) conts: String,
+    /// Return values of parents with continuations, by sequence number (hash).
+    pub(crate) results: String,
+    /// Parent return values handed to continuations, by the continuation's number (hash).
+    pub(crate) presult: String,
+    /// Continuations waiting for their parent (set).
+    pub(crate) awaiting: String,
+    /// Batch counters: fields `<batch>:t`, `:s`, `:f`, `:c` (hash).
+    pub(crate) batches: String,
 }
 
 impl QueueKeys {
@@ -54,7 +70,25 @@ impl QueueKeys {
             wake: key("wake"),
             cancels: key("cancels"),
             recurring: key("recurring"),
+            hooks: key("hooks"),
+            unique: key("unique"),
+            outbox: key("outbox"),
+            conts: key("conts"),
+            results: key("results"),
+            presult: key("presult"),
+            awaiting: key("awaiting"),
+            batches: key("batches"),
         }
+    }
+
+    /// The holders of the concurrency slots of limit `key` (set of `seq|token`).
+    pub(crate) fn slots(prefix: &str, queue: &str, key: &str) -> String {
+        format!("{{{prefix}:{queue}}}:slots:{key}")
+    }
+
+    /// The recent starts under the rate limit `key` (sorted set by start time).
+    pub(crate) fn starts(prefix: &str, queue: &str, key: &str) -> String {
+        format!("{{{prefix}:{queue}}}:starts:{key}")
     }
 
     /// Every key, for inspection and tests.
@@ -74,6 +108,14 @@ impl QueueKeys {
             self.wake.clone(),
             self.cancels.clone(),
             self.recurring.clone(),
+            self.hooks.clone(),
+            self.unique.clone(),
+            self.outbox.clone(),
+            self.conts.clone(),
+            self.results.clone(),
+            self.presult.clone(),
+            self.awaiting.clone(),
+            self.batches.clone(),
         ]
     }
 }
@@ -101,5 +143,7 @@ mod tests {
             assert!(key.starts_with("{app:mail}:"), "{key}");
         }
         assert_eq!(servers("app"), "{app}:servers");
+        assert!(QueueKeys::slots("app", "mail", "k").starts_with("{app:mail}:"));
+        assert!(QueueKeys::starts("app", "mail", "k").starts_with("{app:mail}:"));
     }
 }

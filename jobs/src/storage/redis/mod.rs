@@ -23,6 +23,7 @@
 //! jobs leased by a script whose reply was lost come back when their lease expires.
 
 mod config;
+mod flow;
 mod keys;
 mod record;
 mod recurring;
@@ -31,9 +32,10 @@ mod scripts;
 pub use config::RedisStorageBuilder;
 
 use super::{
-    now_ms, Cancellation, Completion, FetchRequest, FetchedJob, JobInfo, Lease, LeaseToken, NewJob,
-    Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
+    now_ms, Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease, LeaseToken,
+    LimitRequest, NewJob, Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
 };
+use super::{Batch, BatchProgress};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
@@ -374,6 +376,13 @@ impl Storage for RedisStorage {
         let mut ids: Vec<Option<JobId>> = vec![None; jobs.len()];
         // One script call per queue: all or none within a queue (queues are different slots).
         for (queue, positions) in by_queue(&jobs, |j| &j.queue) {
+            if positions.iter().any(|&i| jobs[i].unique.is_some()) {
+                let stored = self.enqueue_unique(&queue, &jobs, &positions, now).await?;
+                for (id, &i) in stored.into_iter().zip(&positions) {
+                    ids[i] = Some(id);
+                }
+                continue;
+            }
             let k = self.keys(&queue);
             let mut inv = self.inner.scripts.enqueue.prepare_invoke();
             inv.key(&k.seq)
@@ -464,6 +473,12 @@ impl Storage for RedisStorage {
                 .key(&k.hist)
                 .key(&k.stats)
                 .key(&k.wake)
+                .key(&k.hooks)
+                .key(&k.unique)
+                .key(&k.outbox)
+                .key(&k.results)
+                .key(&k.presult)
+                .key(&k.batches)
                 .key(&k.cancels)
                 .arg(r.succeeded_max.min(1 << 52))
                 .arg(lua_millis(r.succeeded_ttl))
@@ -477,14 +492,20 @@ impl Storage for RedisStorage {
                     .arg(c.started_at_ms.min(1 << 52))
                     .arg(kind)
                     .arg(at)
-                    .arg(reason);
+                    .arg(reason)
+                    .arg(c.result.as_deref().unwrap_or(""));
             }
             let res: Vec<i64> = inv
                 .invoke_async(&mut self.conn())
                 .await
                 .map_err(self.err("acknowledging jobs"))?;
+            let mut fired = false;
             for (&i, ok) in positions.iter().zip(res) {
-                applied[i] = ok == 1;
+                applied[i] = ok >= 1;
+                fired |= ok == 2;
+            }
+            if fired {
+                self.dispatch_continuations(&queue).await?;
             }
         }
         Ok(applied)
@@ -535,7 +556,7 @@ impl Storage for RedisStorage {
         let k = self.keys(id.queue());
         let seq = id.seq();
         #[allow(clippy::type_complexity)]
-        let (rec, hist, leased, scheduled, failed, succeeded, deleted): (
+        let (rec, hist, leased, scheduled, failed, succeeded, deleted, awaiting): (
             Option<Vec<u8>>,
             Option<Vec<u8>>,
             bool,
@@ -543,6 +564,7 @@ impl Storage for RedisStorage {
             Option<f64>,
             Option<f64>,
             Option<f64>,
+            bool,
         ) = redis::pipe()
             .hget(&k.jobs, seq)
             .hget(&k.hist, seq)
@@ -551,10 +573,13 @@ impl Storage for RedisStorage {
             .zscore(&k.failed, seq)
             .zscore(&k.succeeded, seq)
             .zscore(&k.deleted, seq)
+            .sismember(&k.awaiting, seq)
             .query_async(&mut self.conn())
             .await
             .map_err(self.err("reading a job"))?;
-        let state = if leased {
+        let state = if awaiting {
+            JobState::Awaiting
+        } else if leased {
             JobState::Processing
         } else if scheduled.is_some() {
             JobState::Scheduled
@@ -662,6 +687,12 @@ impl Storage for RedisStorage {
             .key(&k.hist)
             .key(&k.tokens)
             .key(&k.succeeded)
+            .key(&k.hooks)
+            .key(&k.unique)
+            .key(&k.outbox)
+            .key(&k.results)
+            .key(&k.presult)
+            .key(&k.batches)
             .arg(id.seq())
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));
@@ -669,7 +700,10 @@ impl Storage for RedisStorage {
             .invoke_async(&mut self.conn())
             .await
             .map_err(self.err("deleting a job"))?;
-        Ok(done == 1)
+        if done == 2 {
+            self.dispatch_continuations(id.queue_arc()).await?;
+        }
+        Ok(done >= 1)
     }
 
     async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()> {
@@ -789,5 +823,36 @@ impl Storage for RedisStorage {
 
     async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
         self.trigger_recurring_in_redis(id).await
+    }
+
+    // --- continuations, batches, unique jobs, limits ---
+
+    async fn continue_with(
+        &self,
+        parent: &JobId,
+        child: NewJob,
+        on: Finish,
+    ) -> Result<Option<JobId>> {
+        self.continue_with_impl(parent, child, on).await
+    }
+
+    async fn parent_result(&self, id: &JobId) -> Result<Option<String>> {
+        self.parent_result_impl(id).await
+    }
+
+    async fn acquire_limits(
+        &self,
+        requests: &[LimitRequest],
+        retry_in: Duration,
+    ) -> Result<Vec<bool>> {
+        self.acquire_limits_impl(requests, retry_in).await
+    }
+
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
+        self.enqueue_batch_impl(jobs, then).await
+    }
+
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        self.batch_progress_impl(id).await
     }
 }

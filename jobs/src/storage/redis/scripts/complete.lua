@@ -1,23 +1,27 @@
 -- Records the end of attempts whose lease is still held. Returns 1 (applied) or 0 per completion.
+-- A completion whose job has flow hooks and whose continuations must now be decided returns 2.
 -- KEYS: 1 jobs, 2 leases, 3 tokens, 4 scheduled, 5 failed, 6 succeeded, 7 deleted, 8 hist,
---       9 stats, 10 wake, 11 cancels
+--       9 stats, 10 wake, 11 hooks, 12 unique, 13 outbox, 14 results, 15 presult, 16 batches, 17 cancels
 -- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms,
---       then per completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason
+--       then per completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason, result
+local W = 7
 local now = now_ms()
-local n = (#ARGV - 4) / 6
+local n = (#ARGV - 4) / W
 local ids = {}
 for i = 1, n do
-  ids[i] = ARGV[4 + (i - 1) * 6 + 1]
+  ids[i] = ARGV[4 + (i - 1) * W + 1]
 end
 local held = hmget(KEYS[3], ids)
 local res, ok, ok_at, seen = {}, {}, {}, {}
+local res_at = {}
 for i = 1, n do
-  local base = 4 + (i - 1) * 6
+  local base = 4 + (i - 1) * W
   if held[i] and held[i] == ARGV[base + 2] and not seen[ids[i]] then
     seen[ids[i]] = true
     res[i] = 1
     ok[#ok + 1] = ids[i]
     ok_at[#ok_at + 1] = base
+    res_at[#ok] = i
   else
     res[i] = 0
   end
@@ -28,7 +32,7 @@ end
 batched('ZREM', KEYS[2], ok)
 batched('HDEL', KEYS[3], ok)
 -- The attempt is over, so is any cancel request made while it ran.
-batched('HDEL', KEYS[11], ok)
+batched('HDEL', KEYS[17], ok)
 local recs = hmget(KEYS[1], ok)
 local jobs, entries, succeeded, scheduled, failed, deleted = {}, {}, {}, {}, {}, {}
 local bump = function(a) return a + 1 end
@@ -78,5 +82,19 @@ trim(KEYS[6], KEYS[1], KEYS[8], tonumber(ARGV[1]), tonumber(ARGV[2]), now, bound
 trim(KEYS[7], KEYS[1], KEYS[8], tonumber(ARGV[3]), tonumber(ARGV[4]), now, bound)
 if #scheduled > 0 then
   wake(KEYS[10])
+end
+-- Flow hooks: only queues that hold jobs with hooks pay more than this EXISTS.
+if redis.call('EXISTS', KEYS[11]) == 1 then
+  local hooks = hmget(KEYS[11], ok)
+  for j = 1, #ok do
+    local base = ok_at[j]
+    local kind = ARGV[base + 4]
+    if hooks[j] and kind ~= 'S' then
+      if hook_ended(KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], ok[j], hooks[j], kind,
+          ARGV[base + 7]) then
+        res[res_at[j]] = 2
+      end
+    end
+  end
 end
 return res

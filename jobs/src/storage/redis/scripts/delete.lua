@@ -1,5 +1,7 @@
 -- Deletes a job that is enqueued, scheduled or failed. Returns 1 or 0.
--- KEYS: 1 jobs, 2 pending, 3 scheduled, 4 failed, 5 deleted, 6 hist, 7 tokens, 8 succeeded
+-- Returns 2 when continuations wait on the job and must now be decided.
+-- KEYS: 1 jobs, 2 pending, 3 scheduled, 4 failed, 5 deleted, 6 hist, 7 tokens, 8 succeeded,
+--       9 hooks, 10 unique, 11 outbox, 12 results, 13 presult, 14 batches
 -- ARGV: 1 id, 2 deleted_max, 3 deleted_ttl_ms
 local id = ARGV[1]
 local rec = redis.call('HGET', KEYS[1], id)
@@ -21,4 +23,8 @@ local now = now_ms()
 redis.call('ZADD', KEYS[5], now, id)
 append_history(KEYS[6], {id}, {rec}, entry('D', now, 'deleted'))
 trim(KEYS[5], KEYS[1], KEYS[6], tonumber(ARGV[2]), tonumber(ARGV[3]), now, 100)
+local hook = redis.call('HGET', KEYS[9], id)
+if hook and hook_ended(KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], id, hook, 'D', '') then
+  return 2
+end
 return 1

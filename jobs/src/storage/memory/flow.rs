@@ -1,0 +1,414 @@
+//! Flow features of the in-memory backend: unique keys, continuations and limits. Everything
+//! here runs under the storage's one lock, so each operation is atomic.
+
+use super::{Inner, Queue, Record};
+use crate::error::{Error, Result};
+use crate::job::JobId;
+use crate::state::{JobState, StateChange};
+use crate::storage::{Batch, BatchProgress, Finish, LimitRequest, NewJob, UniqueKey};
+use foldhash::HashMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// The flow data of one job, boxed so plain jobs pay one pointer.
+#[derive(Default)]
+pub(super) struct RecordFlow {
+    /// The unique key this job claimed.
+    unique: Option<String>,
+    /// Continuations waiting on this job.
+    children: Vec<(JobId, Finish)>,
+    /// This job's JSON return value, kept while continuations may ask for it.
+    result: Option<String>,
+    /// For a continuation: its parent's JSON return value.
+    parent_result: Option<String>,
+    /// The batch this job belongs to.
+    batch: Option<JobId>,
+}
+
+/// One batch: its progress and the continuation waiting for it.
+struct BatchState {
+    progress: BatchProgress,
+    then: Option<JobId>,
+}
+
+/// Batches by id.
+#[derive(Default)]
+pub(super) struct Batches(HashMap<JobId, BatchState>);
+
+/// A limit: (queue, key).
+type LimitId = (Arc<str>, String);
+
+/// Concurrency slots and rate windows by (queue, key).
+#[derive(Default)]
+pub(super) struct Limits {
+    /// Holders of concurrency slots: (seq, lease token).
+    slots: HashMap<LimitId, Vec<(u64, u64)>>,
+    /// Start times within the current rate window, oldest first.
+    starts: HashMap<LimitId, VecDeque<u64>>,
+}
+
+fn flow_of(rec: &mut Record) -> &mut RecordFlow {
+    rec.flow.get_or_insert_with(Box::default)
+}
+
+impl Queue {
+    /// The seq of a live job holding `u`'s key, if its claim has not lapsed.
+    pub(super) fn live_unique(&self, u: &UniqueKey, now: u64) -> Option<u64> {
+        let &(seq, expires) = self.unique.get(&u.key)?;
+        let rec = self.jobs.get(&seq)?;
+        let live = !rec.state.is_final() && expires > now;
+        live.then_some(seq)
+    }
+
+    pub(super) fn claim_unique(&mut self, u: &UniqueKey, seq: u64, now: u64) {
+        let expires = u.window.map_or(u64::MAX, |w| {
+            now.saturating_add(u64::try_from(w.as_millis()).unwrap_or(u64::MAX))
+        });
+        self.unique.insert(u.key.clone(), (seq, expires));
+        if let Some(rec) = self.jobs.get_mut(&seq) {
+            flow_of(rec).unique = Some(u.key.clone());
+        }
+    }
+}
+
+/// Applies the end (`O`, `F`, `D`) of jobs that have flow data: releases their unique keys and
+/// runs, deletes or keeps their continuations.
+pub(super) fn ended(inner: &mut Inner, ended: Vec<(JobId, char, Option<String>)>, now: u64) {
+    for (id, end, result) in ended {
+        let Some(queue) = inner.queues.get_mut(id.queue()) else {
+            continue;
+        };
+        let Some(flow) = queue.jobs.get_mut(&id.seq()).and_then(|r| r.flow.as_mut()) else {
+            continue;
+        };
+        if end == 'O' {
+            flow.result = result;
+        }
+        let unique = flow.unique.take();
+        let children = std::mem::take(&mut flow.children);
+        let parent_result = flow.result.clone();
+        let batch = match end {
+            'O' | 'D' => flow.batch.take(),
+            _ => flow.batch.clone(),
+        };
+        if let Some(state) = batch.and_then(|b| inner_batch(&mut inner.batches, &b)) {
+            match end {
+                'O' => state.progress.succeeded += 1,
+                'F' => state.progress.failed += 1,
+                _ => {}
+            }
+            if end == 'O' && state.progress.is_done() {
+                if let Some(then) = state.then.take() {
+                    decide_child(inner, &then, true, None, now);
+                }
+            }
+        }
+        let Some(queue) = inner.queues.get_mut(id.queue()) else {
+            continue;
+        };
+        if let Some(key) = unique {
+            if queue.unique.get(&key).is_some_and(|&(s, _)| s == id.seq()) {
+                queue.unique.remove(&key);
+            }
+        }
+        let mut kept = Vec::new();
+        for (child, on) in children {
+            match on.decide(end) {
+                None => kept.push((child, on)),
+                Some(run) => decide_child(inner, &child, run, parent_result.clone(), now),
+            }
+        }
+        if let Some(flow) = inner
+            .queues
+            .get_mut(id.queue())
+            .and_then(|q| q.jobs.get_mut(&id.seq()))
+            .and_then(|r| r.flow.as_mut())
+        {
+            flow.children = kept;
+        }
+    }
+}
+
+fn inner_batch<'a>(batches: &'a mut Batches, id: &JobId) -> Option<&'a mut BatchState> {
+    batches.0.get_mut(id)
+}
+
+/// Makes an awaiting continuation ready (`run`) or deletes it.
+fn decide_child(inner: &mut Inner, child: &JobId, run: bool, result: Option<String>, now: u64) {
+    let Some(queue) = inner.queues.get_mut(child.queue()) else {
+        return;
+    };
+    let seq = child.seq();
+    let Some(rec) = queue.jobs.get_mut(&seq) else {
+        return;
+    };
+    if rec.state != JobState::Awaiting {
+        return;
+    }
+    if run {
+        if result.is_some() {
+            flow_of(rec).parent_result = result;
+        }
+        rec.enter(JobState::Enqueued, now, Some("parent finished".to_owned()));
+        queue.pending.push_back(seq);
+    } else {
+        rec.enter(
+            JobState::Deleted,
+            now,
+            Some("parent ended without meeting the continuation's condition".to_owned()),
+        );
+        queue.deleted.push_back((now, seq));
+    }
+}
+
+/// The end a parent in `state` already reached, as the code [`Finish::decide`] takes.
+fn end_of(state: JobState) -> Option<char> {
+    match state {
+        JobState::Succeeded => Some('O'),
+        JobState::Failed => Some('F'),
+        JobState::Deleted => Some('D'),
+        _ => None,
+    }
+}
+
+pub(super) fn continue_with(
+    inner: &mut Inner,
+    parent: &JobId,
+    child: NewJob,
+    on: Finish,
+    now: u64,
+) -> Option<JobId> {
+    let (parent_state, parent_result) = {
+        let rec = inner.queues.get(parent.queue())?.jobs.get(&parent.seq())?;
+        (rec.state, rec.flow.as_ref().and_then(|f| f.result.clone()))
+    };
+    let id = create_awaiting(inner, child, format!("waiting for {parent}"), now);
+    match end_of(parent_state).and_then(|end| on.decide(end)) {
+        Some(run) => decide_child(inner, &id, run, parent_result, now),
+        None => {
+            if let Some(rec) = inner
+                .queues
+                .get_mut(parent.queue())
+                .and_then(|q| q.jobs.get_mut(&parent.seq()))
+            {
+                flow_of(rec).children.push((id.clone(), on));
+            }
+        }
+    }
+    Some(id)
+}
+
+pub(super) fn parent_result(inner: &Inner, id: &JobId) -> Option<String> {
+    inner
+        .queues
+        .get(id.queue())?
+        .jobs
+        .get(&id.seq())?
+        .flow
+        .as_ref()?
+        .parent_result
+        .clone()
+}
+
+pub(super) fn acquire_limits(
+    inner: &mut Inner,
+    requests: &[LimitRequest],
+    retry_in: std::time::Duration,
+    now: u64,
+) -> Vec<bool> {
+    let retry_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
+    let mut granted = Vec::with_capacity(requests.len());
+    for req in requests {
+        let queue_name = req.lease.id.queue_arc().clone();
+        let seq = req.lease.id.seq();
+        let held = inner
+            .queues
+            .get(&queue_name)
+            .and_then(|q| q.jobs.get(&seq))
+            .is_some_and(|r| {
+                r.state == JobState::Processing
+                    && r.lease.is_some_and(|(t, _)| t == req.lease.token)
+            });
+        if !held {
+            granted.push(false);
+            continue;
+        }
+        let slot_key = (queue_name.clone(), req.key.clone());
+        let mut wait_until = None;
+        if let Some(max) = req.concurrency {
+            let queues = &inner.queues;
+            let holders = inner.limits.slots.entry(slot_key.clone()).or_default();
+            // A slot is held exactly as long as its holder's lease: completion, release and
+            // lease expiry all free it, so a crashed holder cannot block the key.
+            holders.retain(|&(s, token)| {
+                queues
+                    .get(&queue_name)
+                    .and_then(|q| q.jobs.get(&s))
+                    .is_some_and(|r| {
+                        r.state == JobState::Processing
+                            && r.lease
+                                .is_some_and(|(t, deadline)| t.0 == token && deadline > now)
+                    })
+            });
+            if holders.len() >= max as usize {
+                wait_until = Some(now.saturating_add(retry_ms));
+            }
+        }
+        if let Some((count, per)) = req.rate {
+            let per = u64::try_from(per.as_millis()).unwrap_or(u64::MAX);
+            let starts = inner.limits.starts.entry(slot_key.clone()).or_default();
+            while starts
+                .front()
+                .is_some_and(|&t| t.saturating_add(per) <= now)
+            {
+                starts.pop_front();
+            }
+            if starts.len() >= count as usize {
+                let free_at = starts.front().map_or(now, |&t| t.saturating_add(per));
+                let at = free_at.max(now.saturating_add(retry_ms.min(per)));
+                wait_until = Some(wait_until.map_or(at, |w: u64| w.max(at)));
+            }
+        }
+        match wait_until {
+            None => {
+                if req.concurrency.is_some() {
+                    inner
+                        .limits
+                        .slots
+                        .entry(slot_key.clone())
+                        .or_default()
+                        .push((seq, req.lease.token.0));
+                }
+                if req.rate.is_some() {
+                    inner
+                        .limits
+                        .starts
+                        .entry(slot_key)
+                        .or_default()
+                        .push_back(now);
+                }
+                granted.push(true);
+            }
+            Some(at) => {
+                if let Some(queue) = inner.queues.get_mut(&queue_name) {
+                    postpone(queue, seq, at, now);
+                }
+                granted.push(false);
+            }
+        }
+    }
+    granted
+}
+
+/// Moves a leased job back to Scheduled at `at` without counting an attempt.
+fn postpone(queue: &mut Queue, seq: u64, at: u64, now: u64) {
+    let Some(rec) = queue.jobs.get_mut(&seq) else {
+        return;
+    };
+    if let Some((_, deadline)) = rec.lease.take() {
+        queue.leases.remove(&(deadline, seq));
+    }
+    rec.enter(
+        JobState::Scheduled,
+        now,
+        Some("waiting for a concurrency or rate limit slot".to_owned()),
+    );
+    rec.score = at;
+    queue.scheduled.insert((at, seq));
+}
+
+/// Stores `child` in Awaiting and returns its id.
+fn create_awaiting(inner: &mut Inner, child: NewJob, reason: String, now: u64) -> JobId {
+    let queue = inner.queues.entry(child.queue.clone()).or_default();
+    queue.seq += 1;
+    let seq = queue.seq;
+    queue.jobs.insert(
+        seq,
+        Record {
+            name: Arc::from(child.name.as_ref()),
+            args: child.args,
+            attempts: 0,
+            enqueued_at_ms: now,
+            state: JobState::Awaiting,
+            history: vec![StateChange::new(JobState::Awaiting, now, Some(reason))],
+            lease: None,
+            score: 0,
+            flow: None,
+        },
+    );
+    JobId::new(child.queue, seq)
+}
+
+pub(super) fn enqueue_batch(
+    inner: &mut Inner,
+    jobs: Vec<NewJob>,
+    then: Option<NewJob>,
+    now: u64,
+) -> Result<Batch> {
+    let queue_name = match jobs.first() {
+        Some(j) => j.queue.clone(),
+        None => then
+            .as_ref()
+            .map_or_else(|| Arc::from("default"), |t| t.queue.clone()),
+    };
+    if jobs.iter().any(|j| j.queue != queue_name) {
+        return Err(Error::config(
+            "the jobs of a batch must all be on one queue (a batch is stored atomically, and \
+             atomicity spans one queue)",
+        ));
+    }
+    let queue = inner.queues.entry(queue_name.clone()).or_default();
+    queue.seq += 1;
+    let id = JobId::new(queue_name.clone(), queue.seq);
+    let mut members = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        queue.seq += 1;
+        let seq = queue.seq;
+        queue.jobs.insert(
+            seq,
+            Record {
+                name: Arc::from(job.name.as_ref()),
+                args: job.args,
+                attempts: 0,
+                enqueued_at_ms: now,
+                state: JobState::Enqueued,
+                history: vec![StateChange::new(JobState::Enqueued, now, None)],
+                lease: None,
+                score: 0,
+                flow: Some(Box::new(RecordFlow {
+                    batch: Some(id.clone()),
+                    ..RecordFlow::default()
+                })),
+            },
+        );
+        queue.pending.push_back(seq);
+        members.push(JobId::new(queue_name.clone(), seq));
+    }
+    let then = then.map(|t| create_awaiting(inner, t, format!("waiting for batch {id}"), now));
+    let progress = BatchProgress {
+        total: members.len() as u64,
+        succeeded: 0,
+        failed: 0,
+    };
+    if progress.is_done() {
+        if let Some(t) = &then {
+            decide_child(inner, t, true, None, now);
+        }
+    }
+    inner.batches.0.insert(
+        id.clone(),
+        BatchState {
+            progress,
+            then: then.clone().filter(|_| !progress.is_done()),
+        },
+    );
+    Ok(Batch {
+        id,
+        jobs: members,
+        then,
+    })
+}
+
+pub(super) fn batch_progress(inner: &Inner, id: &JobId) -> Option<BatchProgress> {
+    inner.batches.0.get(id).map(|b| b.progress)
+}

@@ -1,0 +1,393 @@
+//! Flow features of the Redis backend: unique jobs, continuations and limits.
+//!
+//! Everything a script touches is a key of one queue (one hash tag). A continuation crosses
+//! queues, so it is decided in idempotent steps: the parent's completion appends `seq|end` to its
+//! queue's outbox in the same script that records the end; then the outbox entries are read,
+//! each child queue decides its children (a child no longer awaiting is left alone), and the
+//! outbox entries are removed. A crash between steps leaves the entries in the outbox, where the
+//! next dispatch of that queue (after any completion or deletion of a job with continuations)
+//! picks them up.
+
+use super::{by_queue, lua_millis, record, RedisStorage};
+use crate::error::{Error, Result};
+use crate::job::JobId;
+use crate::storage::{now_ms, Batch, BatchProgress, Finish, LimitRequest, NewJob};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Outbox entries handled per round of a dispatch.
+const DISPATCH_BATCH: isize = 100;
+
+impl RedisStorage {
+    /// Stores the jobs at `positions` (all of `queue`), honouring their unique keys.
+    pub(super) async fn enqueue_unique(
+        &self,
+        queue: &Arc<str>,
+        jobs: &[NewJob],
+        positions: &[usize],
+        now: u64,
+    ) -> Result<Vec<JobId>> {
+        let k = self.keys(queue);
+        let mut inv = self.inner.scripts.enqueue_unique.prepare_invoke();
+        inv.key(&k.seq)
+            .key(&k.pending)
+            .key(&k.jobs)
+            .key(&k.scheduled)
+            .key(&k.hist)
+            .key(&k.wake)
+            .key(&k.unique)
+            .key(&k.hooks)
+            .key(&k.succeeded)
+            .key(&k.failed)
+            .key(&k.deleted)
+            .arg(now);
+        for &i in positions {
+            let job = &jobs[i];
+            let (key, window) = job.unique.as_ref().map_or(("", 0), |u| {
+                (u.key.as_str(), u.window.map_or(0, |w| lua_millis(w).max(1)))
+            });
+            inv.arg(job.run_at_ms.unwrap_or(0).min(1 << 52))
+                .arg(record::encode(now, &job.name, &job.args))
+                .arg(key)
+                .arg(window);
+        }
+        let seqs: Vec<u64> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("enqueueing unique jobs"))?;
+        Ok(seqs
+            .into_iter()
+            .map(|seq| JobId::new(queue.clone(), seq))
+            .collect())
+    }
+
+    /// Decides the continuations of the parents in `queue`'s outbox.
+    pub(super) async fn dispatch_continuations(&self, queue: &Arc<str>) -> Result<()> {
+        let k = self.keys(queue);
+        loop {
+            let mut conn = self.conn();
+            let entries: Vec<String> = redis::cmd("LRANGE")
+                .arg(&k.outbox)
+                .arg(0)
+                .arg(DISPATCH_BATCH - 1)
+                .query_async(&mut conn)
+                .await
+                .map_err(self.err("dispatching continuations"))?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let parents: Vec<&str> = entries
+                .iter()
+                .map(|e| e.split('|').next().unwrap_or(""))
+                .collect();
+            let (conts, results): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+                .cmd("HMGET")
+                .arg(&k.conts)
+                .arg(&parents)
+                .cmd("HMGET")
+                .arg(&k.results)
+                .arg(&parents)
+                .query_async(&mut conn)
+                .await
+                .map_err(self.err("dispatching continuations"))?;
+            // (child queue, child seq, run, parent result)
+            let mut decisions: Vec<(Arc<str>, String, bool, String)> = Vec::new();
+            for ((entry, cont), result) in entries.iter().zip(conts).zip(results) {
+                let end = entry.rsplit('|').next().and_then(|e| e.chars().next());
+                let (Some(end), Some(cont)) = (end, cont) else {
+                    continue;
+                };
+                let children: Vec<(String, String, String)> =
+                    serde_json::from_str(&cont).unwrap_or_default();
+                for (cq, cseq, on) in children {
+                    let Some(run) = Finish::from_code(&on).and_then(|on| on.decide(end)) else {
+                        continue;
+                    };
+                    let result = if run && end == 'O' {
+                        result.clone().unwrap_or_default()
+                    } else {
+                        String::new()
+                    };
+                    decisions.push((Arc::from(cq), cseq, run, result));
+                }
+            }
+            for (cq, positions) in by_queue(&decisions, |d| &d.0) {
+                let items: Vec<(&str, bool, &str)> = positions
+                    .iter()
+                    .map(|&i| {
+                        let d = &decisions[i];
+                        (d.1.as_str(), d.2, d.3.as_str())
+                    })
+                    .collect();
+                self.decide_children(&cq, &items).await?;
+            }
+            let mut inv = self.inner.scripts.continuation_commit.prepare_invoke();
+            inv.key(&k.outbox)
+                .key(&k.conts)
+                .key(&k.hooks)
+                .key(&k.results);
+            for e in &entries {
+                inv.arg(e);
+            }
+            let _: i64 = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(self.err("dispatching continuations"))?;
+            if entries.len() < DISPATCH_BATCH as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Makes awaiting children of `queue` ready or deletes them: (seq, run, parent result).
+    async fn decide_children(&self, queue: &str, items: &[(&str, bool, &str)]) -> Result<()> {
+        let k = self.keys(queue);
+        let mut inv = self.inner.scripts.continuation_decide.prepare_invoke();
+        inv.key(&k.awaiting)
+            .key(&k.pending)
+            .key(&k.jobs)
+            .key(&k.hist)
+            .key(&k.wake)
+            .key(&k.deleted)
+            .key(&k.presult)
+            .key(&k.hooks);
+        for &(seq, run, result) in items {
+            inv.arg(seq).arg(if run { "1" } else { "0" }).arg(result);
+        }
+        let _: i64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("deciding continuations"))?;
+        Ok(())
+    }
+
+    pub(super) async fn continue_with_impl(
+        &self,
+        parent: &JobId,
+        child: NewJob,
+        on: Finish,
+    ) -> Result<Option<JobId>> {
+        if child.name.contains('|') {
+            return Err(Error::config(format!(
+                "the job name `{}` contains `|`, which the Redis backend cannot store",
+                child.name
+            )));
+        }
+        let pk = self.keys(parent.queue());
+        let exists: bool = redis::cmd("HEXISTS")
+            .arg(&pk.jobs)
+            .arg(parent.seq())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("adding a continuation"))?;
+        if !exists {
+            return Ok(None);
+        }
+        // Step 1: the child, awaiting, on its own queue.
+        let ck = self.keys(&child.queue);
+        let now = now_ms();
+        let mut inv = self.inner.scripts.continuation_create.prepare_invoke();
+        inv.key(&ck.seq)
+            .key(&ck.jobs)
+            .key(&ck.hist)
+            .key(&ck.awaiting)
+            .arg(now)
+            .arg(record::encode(now, &child.name, &child.args))
+            .arg(format!("waiting for {parent}"));
+        let seq: u64 = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("adding a continuation"))?;
+        let id = JobId::new(child.queue.clone(), seq);
+        // Step 2: attach it to the parent, unless the parent's end already decides it.
+        let mut inv = self.inner.scripts.continuation_attach.prepare_invoke();
+        inv.key(&pk.jobs)
+            .key(&pk.hooks)
+            .key(&pk.conts)
+            .key(&pk.succeeded)
+            .key(&pk.failed)
+            .key(&pk.deleted)
+            .key(&pk.results)
+            .arg(parent.seq())
+            .arg(&*child.queue)
+            .arg(seq)
+            .arg(on.code());
+        let reply: Vec<String> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("adding a continuation"))?;
+        let end = reply.first().map_or("", String::as_str);
+        let seq_s = seq.to_string();
+        match end {
+            "" => {}
+            "-" => {
+                // The parent vanished (retention) between the check and the attach.
+                self.decide_children(&child.queue, &[(&seq_s, false, "")])
+                    .await?;
+                return Ok(None);
+            }
+            e => {
+                let run = e.chars().next().and_then(|c| on.decide(c)).unwrap_or(false);
+                let result = if run && e == "O" {
+                    reply.get(1).map_or("", String::as_str)
+                } else {
+                    ""
+                };
+                self.decide_children(&child.queue, &[(&seq_s, run, result)])
+                    .await?;
+            }
+        }
+        Ok(Some(id))
+    }
+
+    pub(super) async fn parent_result_impl(&self, id: &JobId) -> Result<Option<String>> {
+        let k = self.keys(id.queue());
+        redis::cmd("HGET")
+            .arg(&k.presult)
+            .arg(id.seq())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("reading a parent's result"))
+    }
+
+    pub(super) async fn acquire_limits_impl(
+        &self,
+        requests: &[LimitRequest],
+        retry_in: Duration,
+    ) -> Result<Vec<bool>> {
+        let mut granted = vec![false; requests.len()];
+        for (queue, positions) in by_queue(requests, |r| r.lease.id.queue_arc()) {
+            let k = self.keys(&queue);
+            let prefix = &self.inner.prefix;
+            let mut inv = self.inner.scripts.acquire_limits.prepare_invoke();
+            inv.key(&k.leases)
+                .key(&k.tokens)
+                .key(&k.scheduled)
+                .key(&k.jobs)
+                .key(&k.hist)
+                .key(&k.wake);
+            for &i in &positions {
+                let r = &requests[i];
+                inv.key(super::keys::QueueKeys::slots(prefix, &queue, &r.key))
+                    .key(super::keys::QueueKeys::starts(prefix, &queue, &r.key));
+            }
+            inv.arg(lua_millis(retry_in));
+            for &i in &positions {
+                let r = &requests[i];
+                let (count, per) = r.rate.map_or((0, 0), |(c, p)| (c, lua_millis(p).max(1)));
+                inv.arg(r.lease.id.seq())
+                    .arg(r.lease.token.0)
+                    .arg(r.concurrency.unwrap_or(0))
+                    .arg(count)
+                    .arg(per);
+            }
+            let res: Vec<i64> = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(self.err("acquiring limit slots"))?;
+            for (&i, ok) in positions.iter().zip(res) {
+                granted[i] = ok == 1;
+            }
+        }
+        Ok(granted)
+    }
+
+    pub(super) async fn enqueue_batch_impl(
+        &self,
+        jobs: Vec<NewJob>,
+        then: Option<NewJob>,
+    ) -> Result<Batch> {
+        if let Some(job) = jobs
+            .iter()
+            .chain(then.iter())
+            .find(|j| j.name.contains('|'))
+        {
+            return Err(Error::config(format!(
+                "the job name `{}` contains `|`, which the Redis backend cannot store",
+                job.name
+            )));
+        }
+        let queue: Arc<str> = match jobs.first() {
+            Some(j) => j.queue.clone(),
+            None => then
+                .as_ref()
+                .map_or_else(|| Arc::from("default"), |t| t.queue.clone()),
+        };
+        if jobs.iter().any(|j| j.queue != queue) {
+            return Err(Error::config(
+                "the jobs of a batch must all be on one queue (a batch is stored atomically, \
+                 and atomicity spans one queue)",
+            ));
+        }
+        let now = now_ms();
+        // Step 1: the continuation, awaiting on its own queue (an orphan if step 2 never runs).
+        let then_id = match &then {
+            Some(t) => {
+                let ck = self.keys(&t.queue);
+                let mut inv = self.inner.scripts.continuation_create.prepare_invoke();
+                inv.key(&ck.seq)
+                    .key(&ck.jobs)
+                    .key(&ck.hist)
+                    .key(&ck.awaiting)
+                    .arg(now)
+                    .arg(record::encode(now, &t.name, &t.args))
+                    .arg("waiting for a batch");
+                let seq: u64 = inv
+                    .invoke_async(&mut self.conn())
+                    .await
+                    .map_err(self.err("enqueueing a batch"))?;
+                Some(JobId::new(t.queue.clone(), seq))
+            }
+            None => None,
+        };
+        // Step 2: the batch and its members, atomically.
+        let k = self.keys(&queue);
+        let mut inv = self.inner.scripts.enqueue_batch.prepare_invoke();
+        inv.key(&k.seq)
+            .key(&k.pending)
+            .key(&k.jobs)
+            .key(&k.wake)
+            .key(&k.hooks)
+            .key(&k.batches)
+            .key(&k.conts)
+            .key(&k.outbox)
+            .arg(then_id.as_ref().map_or("", JobId::queue))
+            .arg(then_id.as_ref().map_or(0, JobId::seq));
+        for job in &jobs {
+            inv.arg(record::encode(now, &job.name, &job.args));
+        }
+        let (batch, first, fired): (u64, u64, i64) = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("enqueueing a batch"))?;
+        if fired == 1 {
+            self.dispatch_continuations(&queue).await?;
+        }
+        Ok(Batch {
+            id: JobId::new(queue.clone(), batch),
+            jobs: (0..jobs.len() as u64)
+                .map(|i| JobId::new(queue.clone(), first + i))
+                .collect(),
+            then: then_id,
+        })
+    }
+
+    pub(super) async fn batch_progress_impl(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        let k = self.keys(id.queue());
+        let b = id.seq();
+        let (total, succeeded, failed): (Option<u64>, Option<u64>, Option<u64>) =
+            redis::cmd("HMGET")
+                .arg(&k.batches)
+                .arg(format!("{b}:t"))
+                .arg(format!("{b}:s"))
+                .arg(format!("{b}:f"))
+                .query_async(&mut self.conn())
+                .await
+                .map_err(self.err("reading a batch"))?;
+        Ok(total.map(|total| BatchProgress {
+            total,
+            succeeded: succeeded.unwrap_or(0),
+            failed: failed.unwrap_or(0),
+        }))
+    }
+}

@@ -1,0 +1,71 @@
+-- Helpers of the flow scripts (unique jobs, continuations, limits). `hooks` maps a job to a JSON
+-- object of the flow data it has: `u` its unique key, `c` continuations wait on it, `r` it holds
+-- its parent's result, `b` the batch it belongs to. A batch's counters live in the batches hash
+-- as fields `<batch>:t` (total), `:s` (succeeded), `:f` (failed), `:c` (has a continuation).
+-- Plain jobs have no entry, so they cost the hot path nothing but one
+-- EXISTS per completed batch.
+
+-- Whether the continuation condition `on` (s, a, d) is met by the end `e` (O, F, D):
+-- 1 run it, 0 delete it, nil keep waiting.
+local function decide(on, e)
+  if e == 'O' then
+    if on == 'd' then return 0 end
+    return 1
+  end
+  if e == 'D' then
+    if on == 's' then return 0 end
+    return 1
+  end
+  if e == 'F' and on == 'a' then
+    return 1
+  end
+  return nil
+end
+
+-- Applies the end `e` of job `id` whose hook is `hook` (JSON): frees its unique key, drops its
+-- parent result, queues its continuations in the outbox. Returns whether the outbox grew.
+-- Keys: hooks, unique, outbox, results, presult, batches. `result` is its JSON return value or ''.
+local function hook_ended(hooks, unique, outbox, results, presult, batches, id, hook, e, result)
+  local h = cjson.decode(hook)
+  local fired = false
+  if h.b then
+    local b = tostring(h.b)
+    if e == 'O' then
+      local done = redis.call('HINCRBY', batches, b .. ':s', 1)
+      local total = tonumber(redis.call('HGET', batches, b .. ':t') or '0')
+      if done == total and redis.call('HGET', batches, b .. ':c') == '1' then
+        redis.call('RPUSH', outbox, b .. '|O')
+        fired = true
+      end
+      h.b = nil
+    elseif e == 'F' then
+      redis.call('HINCRBY', batches, b .. ':f', 1)
+    else
+      h.b = nil
+    end
+  end
+  if h.u then
+    local cur = redis.call('HGET', unique, h.u)
+    if cur and string.match(cur, '^(%d+)|') == id then
+      redis.call('HDEL', unique, h.u)
+    end
+    h.u = nil
+  end
+  if h.r then
+    redis.call('HDEL', presult, id)
+    h.r = nil
+  end
+  if h.c then
+    if e == 'O' and result ~= '' then
+      redis.call('HSET', results, id, result)
+    end
+    redis.call('RPUSH', outbox, id .. '|' .. e)
+    fired = true
+  end
+  if next(h) == nil then
+    redis.call('HDEL', hooks, id)
+  else
+    redis.call('HSET', hooks, id, cjson.encode(h))
+  end
+  return fired
+end
