@@ -324,6 +324,12 @@ impl RedisStorage {
             Some(r) => (r.name, r.args, r.attempts, r.enqueued_at_ms),
             None => (String::new(), text.into_owned(), 0, 0),
         };
+        // A success does not rewrite the record (see complete.lua): count its attempt here.
+        let attempts = if state == JobState::Succeeded {
+            attempts.saturating_add(1)
+        } else {
+            attempts
+        };
         let history = match hist {
             Some(h) => record::decode_history(&h),
             None => vec![StateChange::new(JobState::Enqueued, enqueued, None)],

@@ -6,6 +6,8 @@
 --       then per completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason, result
 local W = 7
 local now = now_ms()
+-- Formatted once: scores handed to Redis as Lua numbers are formatted per element.
+local now_s = fmt(now)
 local n = (#ARGV - 4) / W
 local ids = {}
 for i = 1, n do
@@ -32,36 +34,41 @@ end
 batched('ZREM', KEYS[2], ok)
 batched('HDEL', KEYS[3], ok)
 -- The attempt is over, so is any cancel request made while it ran.
-batched('HDEL', KEYS[17], ok)
+if redis.call('EXISTS', KEYS[17]) == 1 then
+  batched('HDEL', KEYS[17], ok)
+end
 local recs = hmget(KEYS[1], ok)
 local jobs, entries, succeeded, scheduled, failed, deleted = {}, {}, {}, {}, {}, {}
 local bump = function(a) return a + 1 end
+local done_entry = entry('O', now_s, '')
 for j = 1, #ok do
   local base = ok_at[j]
   local id = ok[j]
   local kind = ARGV[base + 4]
   local reason = ARGV[base + 6]
-  if recs[j] then
+  -- A succeeded job keeps its record as it was: its attempt count is the stored one plus the
+  -- attempt that succeeded (the reader adds it), which saves rewriting the record.
+  if recs[j] and kind ~= 'O' then
     jobs[#jobs + 1] = id
     jobs[#jobs + 1] = with_attempts(recs[j], bump)
   end
-  local e = entry('P', tonumber(ARGV[base + 3]), '')
+  local e = entry('P', ARGV[base + 3], '')
   if kind == 'O' then
-    succeeded[#succeeded + 1] = now
+    succeeded[#succeeded + 1] = now_s
     succeeded[#succeeded + 1] = id
-    e = e .. entry('O', now, '')
+    e = e .. done_entry
   elseif kind == 'S' then
-    scheduled[#scheduled + 1] = tonumber(ARGV[base + 5])
+    scheduled[#scheduled + 1] = ARGV[base + 5]
     scheduled[#scheduled + 1] = id
-    e = e .. entry('S', now, reason)
+    e = e .. entry('S', now_s, reason)
   elseif kind == 'F' then
-    failed[#failed + 1] = now
+    failed[#failed + 1] = now_s
     failed[#failed + 1] = id
-    e = e .. entry('F', now, reason)
+    e = e .. entry('F', now_s, reason)
   else
-    deleted[#deleted + 1] = now
+    deleted[#deleted + 1] = now_s
     deleted[#deleted + 1] = id
-    e = e .. entry('D', now, reason)
+    e = e .. entry('D', now_s, reason)
   end
   entries[j] = e
 end

@@ -1,7 +1,7 @@
 -- Extends leases still held. Returns 1 (held) or 0 per lease.
 -- KEYS: 1 leases, 2 tokens
 -- ARGV: 1 lease_ms, then per lease: id, token
-local deadline = now_ms() + tonumber(ARGV[1])
+local deadline = fmt(now_ms() + tonumber(ARGV[1]))
 local n = (#ARGV - 1) / 2
 local ids = {}
 for i = 1, n do
