@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 /// The most jobs stored in one coalesced call.
 const MAX_BATCH: usize = 512;
 /// How many coalesced calls may be in flight at once.
-const IN_FLIGHT: usize = 2;
+const IN_FLIGHT: usize = 1;
 
 type Reply = oneshot::Sender<Result<JobId>>;
 

@@ -83,6 +83,8 @@ struct Inner {
     prefix: String,
     retention: Retention,
     maintenance_batch: usize,
+    /// When each queue was last maintained (due jobs promoted, expired leases reaped) by a fetch.
+    maintained: Mutex<HashMap<Arc<str>, std::time::Instant>>,
     /// Where Redis is, without credentials, for error messages.
     display_url: String,
 }
@@ -95,6 +97,10 @@ impl fmt::Debug for RedisStorage {
             .finish_non_exhaustive()
     }
 }
+
+/// How often a busy worker's fetches promote due jobs and reap expired leases (see
+/// `due_for_maintenance`); a due job waits at most this much longer while workers are busy.
+const MAINTENANCE_EVERY: Duration = Duration::from_millis(20);
 
 /// The URL without a password.
 fn redact(url: &str) -> String {
@@ -158,6 +164,7 @@ impl RedisStorage {
                 prefix: b.prefix,
                 retention: b.retention,
                 maintenance_batch: b.maintenance_batch,
+                maintained: Mutex::new(HashMap::new()),
                 display_url,
             }),
         })
@@ -191,6 +198,29 @@ impl RedisStorage {
             .await
             .map_err(self.err("checking the connection (PING)"))?;
         Ok(())
+    }
+
+    /// Whether a fetch on `queue` should promote due jobs and reap expired leases: at most every
+    /// `MAINTENANCE_EVERY` while a worker fetches back to back (the maintenance is a fixed cost
+    /// per call that small batches would pay again and again), and always before waiting.
+    fn due_for_maintenance(&self, queue: &Arc<str>) -> bool {
+        let mut maintained = self
+            .inner
+            .maintained
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match maintained.get_mut(queue) {
+            Some(at) if now.duration_since(*at) < MAINTENANCE_EVERY => false,
+            Some(at) => {
+                *at = now;
+                true
+            }
+            None => {
+                maintained.insert(queue.clone(), now);
+                true
+            }
+        }
     }
 
     fn keys(&self, queue: &str) -> QueueKeys {
@@ -261,6 +291,7 @@ impl RedisStorage {
         queue: &Arc<str>,
         max: usize,
         lease: Duration,
+        maintain: bool,
         out: &mut Vec<FetchedJob>,
     ) -> Result<(u64, Option<u64>)> {
         let k = self.keys(queue);
@@ -276,7 +307,8 @@ impl RedisStorage {
             .key(&k.wake)
             .arg(max)
             .arg(lua_millis(lease))
-            .arg(self.inner.maintenance_batch);
+            .arg(self.inner.maintenance_batch)
+            .arg(if maintain { "1" } else { "0" });
         let reply: Vec<Value> = inv
             .invoke_async(&mut self.conn())
             .await
@@ -417,15 +449,19 @@ impl Storage for RedisStorage {
     async fn fetch(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         let give_up_at = tokio::time::Instant::now() + req.wait;
         let max = req.max.max(1);
+        let mut force_maintenance = false;
         loop {
             let mut out = Vec::new();
             let mut next_in: Option<u64> = None;
+            let mut skipped_maintenance = false;
             for queue in req.queues {
                 if out.len() >= max {
                     break;
                 }
+                let maintain = force_maintenance || self.due_for_maintenance(queue);
+                skipped_maintenance |= !maintain;
                 let (now, next) = self
-                    .fetch_queue(queue, max - out.len(), req.lease, &mut out)
+                    .fetch_queue(queue, max - out.len(), req.lease, maintain, &mut out)
                     .await?;
                 if let Some(t) = next {
                     let wait = t.saturating_sub(now);
@@ -434,6 +470,11 @@ impl Storage for RedisStorage {
             }
             if !out.is_empty() || req.queues.is_empty() {
                 return Ok(out);
+            }
+            if skipped_maintenance {
+                // Nothing ready: promote and reap before deciding how long to wait.
+                force_maintenance = true;
+                continue;
             }
             let now = tokio::time::Instant::now();
             if now >= give_up_at {

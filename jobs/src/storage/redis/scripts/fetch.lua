@@ -1,20 +1,27 @@
 -- Leases up to `max` jobs of one queue, after promoting due scheduled jobs and reaping expired
 -- leases (at most `limit` of each). Returns {now, next event ms or -1, id, token, record, ...}.
 -- KEYS: 1 pending, 2 jobs, 3 leases, 4 tokens, 5 scheduled, 6 hist, 7 failed, 8 stats, 9 wake
--- ARGV: 1 max, 2 lease_ms, 3 limit
+-- ARGV: 1 max, 2 lease_ms, 3 limit, 4 maintain ('1': promote, reap and report the next event;
+--       '0': only lease, for back-to-back fetches of a busy worker — the caller maintains every
+--       few milliseconds and always before it waits)
 local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+local maintain = ARGV[4] ~= '0'
 local now = now_ms()
 
-local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, limit)
+local due = {}
+local expired = {}
+if maintain then
+  due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, limit)
+  expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
+end
 if #due > 0 then
   batched('ZREM', KEYS[5], due)
   batched('RPUSH', KEYS[1], due)
   append_history(KEYS[6], due, {}, entry('E', now, ''))
 end
 
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
 if #expired > 0 then
   batched('ZREM', KEYS[3], expired)
   batched('HDEL', KEYS[4], expired)
@@ -80,13 +87,15 @@ else
 end
 
 local nxt = -1
-local s = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-if s[2] then
-  nxt = tonumber(s[2])
-end
-local l = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-if l[2] and (nxt < 0 or tonumber(l[2]) < nxt) then
-  nxt = tonumber(l[2])
+if maintain then
+  local s = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+  if s[2] then
+    nxt = tonumber(s[2])
+  end
+  local l = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if l[2] and (nxt < 0 or tonumber(l[2]) < nxt) then
+    nxt = tonumber(l[2])
+  end
 end
 out[2] = nxt
 return out
