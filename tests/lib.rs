@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod backends;
 pub mod jobs_for_tests;
 
 /// A Redis the tests can use: a private server, or the one at `REDIS_URL`.

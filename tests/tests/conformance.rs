@@ -5,60 +5,11 @@ use jobs::storage::{
     now_ms, Completion, FetchRequest, FetchedJob, Lease, LeaseToken, NewJob, Outcome, Retention,
 };
 use jobs::{JobState, Storage};
-use jobs_tests::TestRedis;
+use jobs_tests::backends::{backend, Kind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Memory,
-    Redis,
-}
-
-struct Backend {
-    storage: Arc<dyn Storage>,
-    _redis: Option<TestRedis>,
-}
-
-fn backend(kind: Kind, test: &str, retention: Retention) -> Option<Backend> {
-    match kind {
-        Kind::Memory => Some(Backend {
-            storage: Arc::new(jobs::MemoryStorage::with_retention(retention)),
-            _redis: None,
-        }),
-        Kind::Redis => {
-            let redis = TestRedis::start(test)?;
-            let storage = Arc::new(redis.storage(test, retention));
-            Some(Backend {
-                storage,
-                _redis: Some(redis),
-            })
-        }
-    }
-}
-
-macro_rules! conformance {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Kind::Memory).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Kind::Redis).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+jobs_tests::on_both_backends!(
     enqueue_fetch_complete,
     stale_tokens_are_refused,
     lease_expiry_reaps_and_counts_an_attempt,

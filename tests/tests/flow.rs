@@ -6,61 +6,13 @@ use jobs::storage::{
     UniqueKey,
 };
 use jobs::{Client, JobState, Storage, Worker};
-use jobs_tests::{eventually, TestRedis};
+use jobs_tests::backends::{backend, Kind};
+use jobs_tests::eventually;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Memory,
-    Redis,
-}
-
-struct Backend {
-    storage: Arc<dyn Storage>,
-    _redis: Option<TestRedis>,
-}
-
-fn backend(kind: Kind, test: &str) -> Option<Backend> {
-    match kind {
-        Kind::Memory => Some(Backend {
-            storage: Arc::new(jobs::MemoryStorage::new()),
-            _redis: None,
-        }),
-        Kind::Redis => {
-            let redis = TestRedis::start(test)?;
-            let storage = Arc::new(redis.storage(test, Retention::default()));
-            Some(Backend {
-                storage,
-                _redis: Some(redis),
-            })
-        }
-    }
-}
-
-macro_rules! both {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Kind::Memory).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Kind::Redis).await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+jobs_tests::on_both_backends!(
     identical_unique_jobs_share_one_id_while_live,
     unique_keys_and_windows,
     continuations_follow_their_condition,
@@ -105,7 +57,7 @@ async fn refresh(account: u64) {
 }
 
 async fn identical_unique_jobs_share_one_id_while_live(kind: Kind) {
-    let Some(b) = backend(kind, "unique") else {
+    let Some(b) = backend(kind, "unique", Retention::default()) else {
         return;
     };
     let s = &*b.storage;
@@ -135,7 +87,7 @@ async fn identical_unique_jobs_share_one_id_while_live(kind: Kind) {
 }
 
 async fn unique_keys_and_windows(kind: Kind) {
-    let Some(b) = backend(kind, "unique-keys") else {
+    let Some(b) = backend(kind, "unique-keys", Retention::default()) else {
         return;
     };
     let s = &*b.storage;
@@ -182,7 +134,7 @@ async fn unique_keys_and_windows(kind: Kind) {
 // ---- continuations ----
 
 async fn continuations_follow_their_condition(kind: Kind) {
-    let Some(b) = backend(kind, "continuations") else {
+    let Some(b) = backend(kind, "continuations", Retention::default()) else {
         return;
     };
     let s = &*b.storage;
@@ -256,7 +208,7 @@ async fn continuations_follow_their_condition(kind: Kind) {
 }
 
 async fn continuation_of_an_ended_parent_is_decided_at_once(kind: Kind) {
-    let Some(b) = backend(kind, "continuation-late") else {
+    let Some(b) = backend(kind, "continuation-late", Retention::default()) else {
         return;
     };
     let s = &*b.storage;
@@ -294,7 +246,7 @@ async fn consume(run: u64, ctx: jobs::JobContext) -> Result<(), String> {
 }
 
 async fn continuation_runs_with_the_parent_result(kind: Kind) {
-    let Some(b) = backend(kind, "continuation-result") else {
+    let Some(b) = backend(kind, "continuation-result", Retention::default()) else {
         return;
     };
     let run = match kind {
@@ -366,7 +318,7 @@ async fn limited(run: u64, n: u64) {
 }
 
 async fn concurrency_limit_holds_across_workers(kind: Kind) {
-    let Some(b) = backend(kind, "concurrency") else {
+    let Some(b) = backend(kind, "concurrency", Retention::default()) else {
         return;
     };
     let run = match kind {
@@ -411,7 +363,7 @@ fn tokio_util_stop() -> Arc<tokio::sync::Notify> {
 }
 
 async fn expired_lease_frees_its_slot(kind: Kind) {
-    let Some(b) = backend(kind, "limit-crash") else {
+    let Some(b) = backend(kind, "limit-crash", Retention::default()) else {
         return;
     };
     let s = &*b.storage;
@@ -456,7 +408,7 @@ async fn expired_lease_frees_its_slot(kind: Kind) {
 }
 
 async fn limit_keys_and_rates(kind: Kind) {
-    let Some(b) = backend(kind, "limit-keys") else {
+    let Some(b) = backend(kind, "limit-keys", Retention::default()) else {
         return;
     };
     let s = &*b.storage;
@@ -501,7 +453,7 @@ async fn limit_keys_and_rates(kind: Kind) {
 // ---- batches ----
 
 async fn batches_run_their_continuation_once_all_succeeded(kind: Kind) {
-    let Some(b) = backend(kind, "batch") else {
+    let Some(b) = backend(kind, "batch", Retention::default()) else {
         return;
     };
     let s = &*b.storage;

@@ -8,16 +8,11 @@ use jobs::storage::{now_ms, Cancellation, JobInfo, Retention};
 use jobs::{
     background_job, permanent, Client, JobContext, JobId, JobState, RetryBackoff, Storage, Worker,
 };
+use jobs_tests::backends::Kind;
 use jobs_tests::{eventually, unique_prefix, TestRedis};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Memory,
-    Redis,
-}
 
 /// A storage for one test, and a second handle on the same jobs (another connection on
 /// Redis), to act as "another process".
@@ -59,28 +54,7 @@ fn backend(kind: Kind, test: &str) -> Option<Backend> {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Kind::Memory).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Kind::Redis).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+jobs_tests::on_both_backends!(
     a_delayed_job_starts_at_its_time_not_before,
     a_job_scheduled_at_a_time_starts_then,
     queued_and_scheduled_jobs_are_deleted_or_cancelled,

@@ -5,60 +5,12 @@
 use jobs::recurring::{Misfire, RecurringEntry};
 use jobs::storage::{now_ms, RecurringFire, Retention};
 use jobs::{Client, JobState, Storage};
-use jobs_tests::{eventually, TestRedis};
+use jobs_tests::backends::{backend, Kind};
+use jobs_tests::eventually;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Memory,
-    Redis,
-}
-
-struct Backend {
-    storage: Arc<dyn Storage>,
-    _redis: Option<TestRedis>,
-}
-
-fn backend(kind: Kind, test: &str) -> Option<Backend> {
-    match kind {
-        Kind::Memory => Some(Backend {
-            storage: Arc::new(jobs::MemoryStorage::new()),
-            _redis: None,
-        }),
-        Kind::Redis => {
-            let redis = TestRedis::start(test)?;
-            let storage = Arc::new(redis.storage(test, Retention::default()));
-            Some(Backend {
-                storage,
-                _redis: Some(redis),
-            })
-        }
-    }
-}
-
-macro_rules! both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Kind::Memory).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(super::Kind::Redis).await;
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+jobs_tests::on_both_backends!(
     register_update_list_remove,
     invalid_schedules_store_nothing,
     fire_is_a_compare_and_set,
@@ -89,7 +41,7 @@ async fn entry(s: &dyn Storage, id: &str) -> Option<RecurringEntry> {
 }
 
 async fn register_update_list_remove(kind: Kind) {
-    let Some(b) = backend(kind, "rec-register") else {
+    let Some(b) = backend(kind, "rec-register", Retention::default()) else {
         return;
     };
     let client = Client::from_shared(b.storage.clone());
@@ -164,7 +116,7 @@ async fn register_update_list_remove(kind: Kind) {
 }
 
 async fn invalid_schedules_store_nothing(kind: Kind) {
-    let Some(b) = backend(kind, "rec-invalid") else {
+    let Some(b) = backend(kind, "rec-invalid", Retention::default()) else {
         return;
     };
     let client = Client::from_shared(b.storage.clone());
@@ -217,7 +169,7 @@ async fn register_at(
 }
 
 async fn fire_is_a_compare_and_set(kind: Kind) {
-    let Some(b) = backend(kind, "rec-cas") else {
+    let Some(b) = backend(kind, "rec-cas", Retention::default()) else {
         return;
     };
     let s = &*b.storage;
@@ -262,7 +214,7 @@ async fn fire_is_a_compare_and_set(kind: Kind) {
 }
 
 async fn racing_fires_enqueue_a_tick_once(kind: Kind) {
-    let Some(b) = backend(kind, "rec-race") else {
+    let Some(b) = backend(kind, "rec-race", Retention::default()) else {
         return;
     };
     let s = b.storage.clone();
@@ -287,7 +239,7 @@ async fn racing_fires_enqueue_a_tick_once(kind: Kind) {
 }
 
 async fn trigger_runs_now_and_keeps_the_schedule(kind: Kind) {
-    let Some(b) = backend(kind, "rec-trigger") else {
+    let Some(b) = backend(kind, "rec-trigger", Retention::default()) else {
         return;
     };
     let client = Client::from_shared(b.storage.clone());
@@ -312,7 +264,7 @@ async fn trigger_runs_now_and_keeps_the_schedule(kind: Kind) {
 }
 
 async fn moving_to_another_queue(kind: Kind) {
-    let Some(b) = backend(kind, "rec-move") else {
+    let Some(b) = backend(kind, "rec-move", Retention::default()) else {
         return;
     };
     let client = Client::from_shared(b.storage.clone());
@@ -376,7 +328,7 @@ async fn catch_up(s: &Arc<dyn Storage>, id: &str) -> RecurringEntry {
 }
 
 async fn misfire_run_once_after_downtime(kind: Kind) {
-    let Some(b) = backend(kind, "rec-once") else {
+    let Some(b) = backend(kind, "rec-once", Retention::default()) else {
         return;
     };
     let now = now_ms();
@@ -389,7 +341,7 @@ async fn misfire_run_once_after_downtime(kind: Kind) {
 }
 
 async fn misfire_run_all_after_downtime(kind: Kind) {
-    let Some(b) = backend(kind, "rec-all") else {
+    let Some(b) = backend(kind, "rec-all", Retention::default()) else {
         return;
     };
     let now = now_ms();
@@ -402,7 +354,7 @@ async fn misfire_run_all_after_downtime(kind: Kind) {
 }
 
 async fn misfire_skip_after_downtime(kind: Kind) {
-    let Some(b) = backend(kind, "rec-skip") else {
+    let Some(b) = backend(kind, "rec-skip", Retention::default()) else {
         return;
     };
     let now = now_ms();
@@ -415,7 +367,7 @@ async fn misfire_skip_after_downtime(kind: Kind) {
 }
 
 async fn two_schedulers_enqueue_each_tick_once(kind: Kind) {
-    let Some(b) = backend(kind, "rec-two") else {
+    let Some(b) = backend(kind, "rec-two", Retention::default()) else {
         return;
     };
     let client = Client::from_shared(b.storage.clone());

@@ -1,0 +1,66 @@
+//! One test, both storage backends: `on_both_backends!(test_a, test_b)` runs each
+//! `async fn test_a(kind: Kind)` once on `MemoryStorage` and once on a private Redis.
+
+use crate::TestRedis;
+use jobs::storage::Retention;
+use jobs::Storage;
+use std::sync::Arc;
+
+/// Which backend a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// `MemoryStorage`.
+    Memory,
+    /// `RedisStorage` on the test's own `redis-server`.
+    Redis,
+}
+
+/// A storage for one test, with the Redis server it runs on (stopped when dropped).
+pub struct Backend {
+    /// The storage under test.
+    pub storage: Arc<dyn Storage>,
+    _redis: Option<TestRedis>,
+}
+
+/// A fresh storage of `kind` for the test named `test`; `None` when Redis is unavailable and
+/// not required (the test then skips).
+pub fn backend(kind: Kind, test: &str, retention: Retention) -> Option<Backend> {
+    match kind {
+        Kind::Memory => Some(Backend {
+            storage: Arc::new(jobs::MemoryStorage::with_retention(retention)),
+            _redis: None,
+        }),
+        Kind::Redis => {
+            let redis = TestRedis::start(test)?;
+            let storage = Arc::new(redis.storage(test, retention));
+            Some(Backend {
+                storage,
+                _redis: Some(redis),
+            })
+        }
+    }
+}
+
+/// Declares, for each named `async fn(Kind)`, a test on each backend (modules `memory` and
+/// `redis`).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::backends::Kind::Memory).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::backends::Kind::Redis).await;
+                }
+            )*
+        }
+    };
+}
