@@ -237,3 +237,43 @@ async fn a_pending_job_is_compact() {
     // The measurement proper is `examples/redis_memory.rs`; this only catches a regression.
     assert!(per_job < 300, "{per_job} bytes per pending job");
 }
+
+/// A worker shutting down gracefully, whose running job outlives the shutdown timeout, cancels
+/// it and hands it straight back to its queue on Redis: Enqueued again, no attempt counted,
+/// no lease left, so the next worker takes it without waiting for the lease to run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_hands_running_jobs_back_at_once() {
+    let Some(r) = TestRedis::start("handback") else {
+        return;
+    };
+    let storage: Arc<dyn Storage> = Arc::new(r.storage("handback", Retention::default()));
+    let client = jobs::Client::from_shared(storage.clone());
+    let id = jobs::enqueue!(&client, jobs_tests::jobs_for_tests::until_cancelled(1))
+        .await
+        .unwrap();
+    let probe = storage.clone();
+    let watched = id.clone();
+    jobs::Worker::builder_shared(storage.clone())
+        .queues(["cancel"])
+        .lease(Duration::from_secs(60))
+        .shutdown_timeout(Duration::from_millis(100))
+        .run_recurring(false)
+        .build()
+        .unwrap()
+        .run_until(async move {
+            while probe.job(&watched).await.unwrap().unwrap().state != JobState::Processing {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+    let job = storage.job(&id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Enqueued, "{:?}", job.history);
+    assert_eq!(job.attempts, 0, "a handed-back attempt is not counted");
+    assert_eq!(
+        job.last_reason(),
+        Some("handed back by a worker shutting down")
+    );
+    let st = storage.stats("cancel").await.unwrap();
+    assert_eq!((st.enqueued, st.processing), (1, 0), "no lease left behind");
+}
