@@ -106,6 +106,30 @@ struct Record {
 }
 
 impl Record {
+    /// A job just stored in `state` (its first history entry, with `reason`), due at `score`.
+    fn new(
+        name: &str,
+        args: String,
+        state: JobState,
+        reason: Option<String>,
+        now: u64,
+        score: u64,
+    ) -> Self {
+        let mut history = Vec::with_capacity(4);
+        history.push(StateChange::new(state, now, reason));
+        Record {
+            name: Arc::from(name),
+            args,
+            attempts: 0,
+            enqueued_at_ms: now,
+            state,
+            history,
+            lease: None,
+            score,
+            flow: None,
+        }
+    }
+
     fn enter(&mut self, state: JobState, at_ms: u64, reason: Option<String>) {
         self.state = state;
         self.history.push(StateChange::new(state, at_ms, reason));
@@ -272,21 +296,9 @@ impl Storage for MemoryStorage {
                 } else {
                     JobState::Enqueued
                 };
-                let mut history = Vec::with_capacity(4);
-                history.push(StateChange::new(state, now, None));
                 queue.jobs.insert(
                     seq,
-                    Record {
-                        name: Arc::from(job.name.as_ref()),
-                        args: job.args,
-                        attempts: 0,
-                        enqueued_at_ms: now,
-                        state,
-                        history,
-                        lease: None,
-                        score: due.unwrap_or(0),
-                        flow: None,
-                    },
+                    Record::new(&job.name, job.args, state, None, now, due.unwrap_or(0)),
                 );
                 if let Some(u) = &job.unique {
                     queue.claim_unique(u, seq, now);

@@ -324,17 +324,14 @@ fn create_awaiting(inner: &mut Inner, child: NewJob, reason: String, now: u64) -
     let seq = queue.seq;
     queue.jobs.insert(
         seq,
-        Record {
-            name: Arc::from(child.name.as_ref()),
-            args: child.args,
-            attempts: 0,
-            enqueued_at_ms: now,
-            state: JobState::Awaiting,
-            history: vec![StateChange::new(JobState::Awaiting, now, Some(reason))],
-            lease: None,
-            score: 0,
-            flow: None,
-        },
+        Record::new(
+            &child.name,
+            child.args,
+            JobState::Awaiting,
+            Some(reason),
+            now,
+            0,
+        ),
     );
     JobId::new(child.queue, seq)
 }

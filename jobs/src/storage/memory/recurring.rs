@@ -3,10 +3,9 @@
 
 use super::{MemoryStorage, Record};
 use crate::job::JobId;
-use crate::state::{JobState, StateChange};
+use crate::state::JobState;
 use crate::storage::{now_ms, RecurringEntry, RecurringFire};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The registered recurring jobs, by id.
 pub(super) type Registry = BTreeMap<String, RecurringEntry>;
@@ -19,17 +18,14 @@ impl MemoryStorage {
         let seq = queue.seq;
         queue.jobs.insert(
             seq,
-            Record {
-                name: Arc::from(entry.name.as_str()),
-                args: entry.args.clone(),
-                attempts: 0,
-                enqueued_at_ms: now,
-                state: JobState::Enqueued,
-                history: vec![StateChange::new(JobState::Enqueued, now, None)],
-                lease: None,
-                score: 0,
-                flow: None,
-            },
+            Record::new(
+                &entry.name,
+                entry.args.clone(),
+                JobState::Enqueued,
+                None,
+                now,
+                0,
+            ),
         );
         queue.pending.push_back(seq);
         JobId::new(entry.queue.clone(), seq)
