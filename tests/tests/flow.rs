@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 jobs_tests::on_both_backends!(
+    cancelling_a_parent_decides_its_continuations,
     identical_unique_jobs_share_one_id_while_live,
     unique_keys_and_windows,
     continuations_follow_their_condition,
@@ -227,6 +228,33 @@ async fn continuation_of_an_ended_parent_is_decided_at_once(kind: Kind) {
         .unwrap();
     assert_eq!(state(s, &run).await, JobState::Enqueued);
     assert_eq!(state(s, &dropped).await, JobState::Deleted);
+}
+
+/// Cancelling an enqueued parent deletes it, and its continuations are decided as for any
+/// deletion: its on-deletion continuation runs.
+async fn cancelling_a_parent_decides_its_continuations(kind: Kind) {
+    let Some(b) = backend(kind, "continuation-cancel", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let client = Client::from_shared(b.storage.clone());
+    let parent = s.enqueue(vec![plain("pc", 1)]).await.unwrap().remove(0);
+    let on_deleted = s
+        .continue_with(&parent, plain("c", 3), Finish::Deleted)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state(s, &on_deleted).await, JobState::Awaiting);
+    assert_eq!(
+        client.cancel(&parent).await.unwrap(),
+        jobs::storage::Cancellation::Deleted
+    );
+    assert_eq!(state(s, &parent).await, JobState::Deleted);
+    assert_eq!(
+        state(s, &on_deleted).await,
+        JobState::Enqueued,
+        "the on-deletion continuation of a cancelled parent runs"
+    );
 }
 
 #[jobs::background_job(queue = "cr")]

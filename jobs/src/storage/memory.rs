@@ -663,11 +663,19 @@ impl Storage for MemoryStorage {
         match state {
             JobState::Enqueued | JobState::Scheduled => {
                 queue.unindex(seq);
+                let mut hooked = false;
                 if let Some(rec) = queue.jobs.get_mut(&seq) {
                     rec.enter(JobState::Deleted, now, Some("cancelled".to_owned()));
+                    hooked = rec.flow.is_some();
                 }
                 queue.deleted.push_back((now, seq));
                 queue.trim(now, &retention);
+                if hooked {
+                    // Like a deletion: free its unique key, decide its continuations.
+                    flow::ended(&mut inner, vec![(id.clone(), 'D', None)], now);
+                    drop(inner);
+                    self.shared.ready.notify_waiters();
+                }
                 Ok(Cancellation::Deleted)
             }
             JobState::Processing => {

@@ -809,6 +809,12 @@ impl Storage for RedisStorage {
             .key(&k.tokens)
             .key(&k.succeeded)
             .key(&k.cancels)
+            .key(&k.hooks)
+            .key(&k.unique)
+            .key(&k.outbox)
+            .key(&k.results)
+            .key(&k.presult)
+            .key(&k.batches)
             .arg(id.seq())
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));
@@ -816,8 +822,11 @@ impl Storage for RedisStorage {
             .invoke_async(&mut self.conn())
             .await
             .map_err(self.err("cancelling a job"))?;
+        if done == 4 {
+            self.dispatch_continuations(id.queue_arc()).await?;
+        }
         Ok(match done {
-            1 => Cancellation::Deleted,
+            1 | 4 => Cancellation::Deleted,
             2 => Cancellation::Requested,
             3 => Cancellation::Finished,
             _ => Cancellation::NotFound,

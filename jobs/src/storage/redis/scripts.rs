@@ -52,7 +52,7 @@ impl Scripts {
             release: Script::new(script!("scripts/release.lua")),
             requeue: Script::new(script!("scripts/requeue.lua")),
             delete: Script::new(flow_script!("scripts/delete.lua")),
-            cancel: Script::new(script!("scripts/cancel.lua")),
+            cancel: Script::new(flow_script!("scripts/cancel.lua")),
             recurring_put: Script::new(script!("scripts/recurring_put.lua")),
             recurring_fire: Script::new(script!("scripts/recurring_fire.lua")),
             enqueue_unique: Script::new(script!("scripts/enqueue_unique.lua")),
