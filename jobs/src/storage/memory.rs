@@ -149,6 +149,16 @@ impl MemoryStorage {
         storage
     }
 
+    /// After a deletion: frees the job's unique key and decides its continuations, if it has
+    /// any, waking fetches for the continuations that became ready.
+    fn deletion_ended(&self, mut inner: MutexGuard<'_, Inner>, id: &JobId, hooked: bool, now: u64) {
+        if hooked {
+            flow::ended(&mut inner, vec![(id.clone(), 'D', None)], now);
+            drop(inner);
+            self.shared.ready.notify_waiters();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a record half-written in a way later
         // calls misread (every mutation is a few field writes), so keep going on poison.
@@ -227,6 +237,20 @@ impl Queue {
                 break;
             }
         }
+    }
+
+    /// Moves a job to Deleted with `reason` and trims the deleted jobs kept. Returns whether
+    /// the job has flow data (unique key, continuations) to settle with `flow::ended`.
+    fn delete_now(&mut self, seq: u64, reason: &str, now: u64, retention: &Retention) -> bool {
+        self.unindex(seq);
+        let mut hooked = false;
+        if let Some(rec) = self.jobs.get_mut(&seq) {
+            rec.enter(JobState::Deleted, now, Some(reason.to_owned()));
+            hooked = rec.flow.is_some();
+        }
+        self.deleted.push_back((now, seq));
+        self.trim(now, retention);
+        hooked
     }
 
     /// Takes a job out of whichever index its state keeps it in.
@@ -611,19 +635,8 @@ impl Storage for MemoryStorage {
         ) {
             return Ok(false);
         }
-        queue.unindex(seq);
-        let mut hooked = false;
-        if let Some(rec) = queue.jobs.get_mut(&seq) {
-            rec.enter(JobState::Deleted, now, Some("deleted".to_owned()));
-            hooked = rec.flow.is_some();
-        }
-        queue.deleted.push_back((now, seq));
-        queue.trim(now, &retention);
-        if hooked {
-            flow::ended(&mut inner, vec![(id.clone(), 'D', None)], now);
-            drop(inner);
-            self.shared.ready.notify_waiters();
-        }
+        let hooked = queue.delete_now(seq, "deleted", now, &retention);
+        self.deletion_ended(inner, id, hooked, now);
         Ok(true)
     }
 
@@ -662,20 +675,8 @@ impl Storage for MemoryStorage {
         };
         match state {
             JobState::Enqueued | JobState::Scheduled => {
-                queue.unindex(seq);
-                let mut hooked = false;
-                if let Some(rec) = queue.jobs.get_mut(&seq) {
-                    rec.enter(JobState::Deleted, now, Some("cancelled".to_owned()));
-                    hooked = rec.flow.is_some();
-                }
-                queue.deleted.push_back((now, seq));
-                queue.trim(now, &retention);
-                if hooked {
-                    // Like a deletion: free its unique key, decide its continuations.
-                    flow::ended(&mut inner, vec![(id.clone(), 'D', None)], now);
-                    drop(inner);
-                    self.shared.ready.notify_waiters();
-                }
+                let hooked = queue.delete_now(seq, "cancelled", now, &retention);
+                self.deletion_ended(inner, id, hooked, now);
                 Ok(Cancellation::Deleted)
             }
             JobState::Processing => {

@@ -386,6 +386,20 @@ fn outcome_args(o: &Outcome) -> (&'static str, u64, &str) {
     }
 }
 
+/// Adds the keys of a queue's flow data (unique keys, continuations, results, batches), in the
+/// order the scripts that settle a job's end (`complete`, `delete`, `cancel`) expect them.
+fn with_flow_keys<'a, 's>(
+    inv: &'a mut redis::ScriptInvocation<'s>,
+    k: &QueueKeys,
+) -> &'a mut redis::ScriptInvocation<'s> {
+    inv.key(&k.hooks)
+        .key(&k.unique)
+        .key(&k.outbox)
+        .key(&k.results)
+        .key(&k.presult)
+        .key(&k.batches)
+}
+
 /// Groups items by queue, keeping each item's position.
 fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<str>, Vec<usize>)> {
     let mut groups: Vec<(Arc<str>, Vec<usize>)> = Vec::new();
@@ -519,13 +533,8 @@ impl Storage for RedisStorage {
                 .key(&k.deleted)
                 .key(&k.hist)
                 .key(&k.stats)
-                .key(&k.wake)
-                .key(&k.hooks)
-                .key(&k.unique)
-                .key(&k.outbox)
-                .key(&k.results)
-                .key(&k.presult)
-                .key(&k.batches)
+                .key(&k.wake);
+            with_flow_keys(&mut inv, &k)
                 .key(&k.cancels)
                 .arg(r.succeeded_max.min(1 << 52))
                 .arg(lua_millis(r.succeeded_ttl))
@@ -733,13 +742,8 @@ impl Storage for RedisStorage {
             .key(&k.deleted)
             .key(&k.hist)
             .key(&k.tokens)
-            .key(&k.succeeded)
-            .key(&k.hooks)
-            .key(&k.unique)
-            .key(&k.outbox)
-            .key(&k.results)
-            .key(&k.presult)
-            .key(&k.batches)
+            .key(&k.succeeded);
+        with_flow_keys(&mut inv, &k)
             .arg(id.seq())
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));
@@ -808,13 +812,8 @@ impl Storage for RedisStorage {
             .key(&k.hist)
             .key(&k.tokens)
             .key(&k.succeeded)
-            .key(&k.cancels)
-            .key(&k.hooks)
-            .key(&k.unique)
-            .key(&k.outbox)
-            .key(&k.results)
-            .key(&k.presult)
-            .key(&k.batches)
+            .key(&k.cancels);
+        with_flow_keys(&mut inv, &k)
             .arg(id.seq())
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));
