@@ -83,6 +83,7 @@ async fn store(storage: &Arc<dyn Storage>, jobs: Vec<NewJob>, replies: Vec<Reply
         }
         return;
     }
+    // Kept to store each job on its own if the backend refuses the batch because of one job.
     let singles = jobs.clone();
     match storage.enqueue(jobs).await {
         Ok(ids) if ids.len() == replies.len() => {
@@ -90,10 +91,29 @@ async fn store(storage: &Arc<dyn Storage>, jobs: Vec<NewJob>, replies: Vec<Reply
                 let _ = reply.send(Ok(id));
             }
         }
-        // The jobs of independent callers must not fail each other: when a coalesced call is
-        // refused (e.g. for one job the backend cannot store, or the storage is down), store each
-        // on its own, so every caller gets its own answer with its own error.
-        Ok(_) | Err(_) => {
+        Ok(ids) => {
+            let message = format!(
+                "the storage returned {} ids for {} stored jobs",
+                ids.len(),
+                replies.len()
+            );
+            for reply in replies {
+                let _ = reply.send(Err(Error::storage(message.clone())));
+            }
+        }
+        // The storage failed (unreachable, or refused the write). Part of the batch may be stored
+        // (one write per queue), so storing the jobs again could duplicate them: every caller
+        // gets the error and decides.
+        Err(e) if e.is_storage() => {
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(Error::storage(message.clone())));
+            }
+        }
+        // The backend refused the batch before writing anything, because of what one job holds:
+        // the jobs of independent callers must not fail each other, so store each on its own and
+        // every caller gets its own answer.
+        Err(_) => {
             for (job, reply) in singles.into_iter().zip(replies) {
                 let result = storage.enqueue(vec![job]).await.and_then(first_id);
                 let _ = reply.send(result);

@@ -277,3 +277,56 @@ async fn a_graceful_shutdown_hands_running_jobs_back_at_once() {
     let st = storage.stats("cancel").await.unwrap();
     assert_eq!((st.enqueued, st.processing), (1, 0), "no lease left behind");
 }
+
+/// A job name the Redis backend cannot store (it holds `|`).
+#[jobs::background_job(name = "bad|name", queue = "gc")]
+async fn bad_name(n: u64) {
+    let _ = n;
+}
+
+/// A job the Redis backend stores.
+#[jobs::background_job(queue = "gc")]
+async fn good_name(n: u64) {
+    let _ = n;
+}
+
+/// Concurrent `enqueue!` calls are coalesced into one storage call (group commit); a job the
+/// backend refuses fails only its own caller, and every other job of the batch is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_job_fails_only_its_caller_in_a_coalesced_batch() {
+    let Some(r) = TestRedis::start("group-commit") else {
+        return;
+    };
+    let storage: Arc<dyn Storage> = Arc::new(r.storage("group-commit", Retention::default()));
+    let client = jobs::Client::from_shared(storage.clone());
+    let mut calls = Vec::new();
+    for n in 0..40u64 {
+        let client = client.clone();
+        calls.push(tokio::spawn(async move {
+            if n % 10 == 5 {
+                jobs::enqueue!(&client, bad_name(n)).await
+            } else {
+                jobs::enqueue!(&client, good_name(n)).await
+            }
+        }));
+    }
+    let mut stored = Vec::new();
+    for (n, call) in calls.into_iter().enumerate() {
+        match call.await.unwrap() {
+            Ok(id) => {
+                assert_ne!(n % 10, 5, "the bad job was refused");
+                stored.push(id);
+            }
+            Err(e) => {
+                assert_eq!(n % 10, 5, "job {n} failed: {e}");
+                assert!(e.is_config(), "{e:?}");
+                assert!(e.to_string().contains("bad|name"), "{e}");
+            }
+        }
+    }
+    assert_eq!(stored.len(), 36);
+    stored.sort();
+    stored.dedup();
+    assert_eq!(stored.len(), 36, "each job stored once");
+    assert_eq!(storage.stats("gc").await.unwrap().enqueued, 36);
+}
