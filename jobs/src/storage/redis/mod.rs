@@ -362,10 +362,15 @@ impl RedisStorage {
         } else {
             attempts
         };
-        let history = match hist {
-            Some(h) => record::decode_history(&h),
-            None => vec![StateChange::new(JobState::Enqueued, enqueued, None)],
-        };
+        let mut history = hist.map(|h| record::decode_history(&h)).unwrap_or_default();
+        // The first entry is implicit until the job leaves its first state, and stays implicit
+        // when that happens by starting an attempt that succeeds (see complete.lua).
+        if history
+            .first()
+            .is_none_or(|c| c.state == JobState::Processing)
+        {
+            history.insert(0, StateChange::new(JobState::Enqueued, enqueued, None));
+        }
         Some(JobInfo {
             id,
             name,
@@ -540,7 +545,20 @@ impl Storage for RedisStorage {
                 .arg(lua_millis(r.succeeded_ttl))
                 .arg(r.deleted_max.min(1 << 52))
                 .arg(lua_millis(r.deleted_ttl));
-            for &i in &positions {
+            // Plain successes (the common case) first, in a shorter form; the script answers in
+            // this order.
+            let (plain, other): (Vec<usize>, Vec<usize>) = positions.iter().partition(|&&i| {
+                let c = &completions[i];
+                matches!(c.outcome, Outcome::Succeeded) && c.result.is_none()
+            });
+            inv.arg(plain.len());
+            for &i in &plain {
+                let c = &completions[i];
+                inv.arg(c.lease.id.seq())
+                    .arg(c.lease.token.0)
+                    .arg(c.started_at_ms.min(1 << 52));
+            }
+            for &i in &other {
                 let c = &completions[i];
                 let (kind, at, reason) = outcome_args(&c.outcome);
                 inv.arg(c.lease.id.seq())
@@ -556,7 +574,7 @@ impl Storage for RedisStorage {
                 .await
                 .map_err(self.err("acknowledging jobs"))?;
             let mut fired = false;
-            for (&i, ok) in positions.iter().zip(res) {
+            for (&i, ok) in plain.iter().chain(&other).zip(res) {
                 applied[i] = ok >= 1;
                 fired |= ok == 2;
             }

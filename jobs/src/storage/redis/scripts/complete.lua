@@ -2,22 +2,32 @@
 -- A completion whose job has flow hooks and whose continuations must now be decided returns 2.
 -- KEYS: 1 jobs, 2 leases, 3 tokens, 4 scheduled, 5 failed, 6 succeeded, 7 deleted, 8 hist,
 --       9 stats, 10 wake, 11 hooks, 12 unique, 13 outbox, 14 results, 15 presult, 16 batches, 17 cancels
--- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms,
---       then per completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason, result
+-- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms, 5 the number S of
+--       plain successes, then per plain success (no result to keep): id, token, started_ms;
+--       then per other completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason, result
 local W = 7
+local S = tonumber(ARGV[5])
+local HEAD = 5 + 3 * S
 local now = now_ms()
 -- Formatted once: scores handed to Redis as Lua numbers are formatted per element.
 local now_s = fmt(now)
-local n = (#ARGV - 4) / W
+local n = S + (#ARGV - HEAD) / W
+-- Where completion i's id sits in ARGV (its token and start follow it).
+local function at(i)
+  if i <= S then
+    return 6 + 3 * (i - 1)
+  end
+  return HEAD + 1 + (i - S - 1) * W
+end
 local ids = {}
 for i = 1, n do
-  ids[i] = ARGV[4 + (i - 1) * W + 1]
+  ids[i] = ARGV[at(i)]
 end
 local held = hmget(KEYS[3], ids)
 local res, ok, ok_at, seen = {}, {}, {}, {}
 local res_at = {}
 for i = 1, n do
-  local base = 4 + (i - 1) * W
+  local base = at(i) - 1
   if held[i] and held[i] == ARGV[base + 2] and not seen[ids[i]] then
     seen[ids[i]] = true
     res[i] = 1
@@ -37,43 +47,72 @@ batched('HDEL', KEYS[3], ok)
 if redis.call('EXISTS', KEYS[17]) == 1 then
   batched('HDEL', KEYS[17], ok)
 end
-local recs = hmget(KEYS[1], ok)
-local jobs, entries, succeeded, scheduled, failed, deleted = {}, {}, {}, {}, {}, {}
-local bump = function(a) return a + 1 end
-local done_entry = entry('O', now_s, '')
+-- A success reads and rewrites neither the record nor its implicit first history entry: its
+-- attempt count is the stored one plus the attempt that succeeded (the reader adds it), and a
+-- history that starts with the start of an attempt was enqueued at the record's time (the reader
+-- prepends that entry). Only its own entries are appended. Other ends rewrite the record.
+local done_ids, done_tail, other_ids, other_at = {}, {}, {}, {}
+local succeeded, scheduled, failed, deleted = {}, {}, {}, {}
+local done_entry = 'O' .. now_s .. ',0:'
+local kinds = {}
 for j = 1, #ok do
   local base = ok_at[j]
-  local id = ok[j]
-  local kind = ARGV[base + 4]
-  local reason = ARGV[base + 6]
-  -- A succeeded job keeps its record as it was: its attempt count is the stored one plus the
-  -- attempt that succeeded (the reader adds it), which saves rewriting the record.
-  if recs[j] and kind ~= 'O' then
-    jobs[#jobs + 1] = id
-    jobs[#jobs + 1] = with_attempts(recs[j], bump)
+  local kind = 'O'
+  if res_at[j] > S then
+    kind = ARGV[base + 4]
   end
-  local e = entry('P', ARGV[base + 3], '')
+  kinds[j] = kind
   if kind == 'O' then
+    done_ids[#done_ids + 1] = ok[j]
+    done_tail[#done_tail + 1] = 'P' .. ARGV[base + 3] .. ',0:' .. done_entry
     succeeded[#succeeded + 1] = now_s
-    succeeded[#succeeded + 1] = id
-    e = e .. done_entry
-  elseif kind == 'S' then
-    scheduled[#scheduled + 1] = ARGV[base + 5]
-    scheduled[#scheduled + 1] = id
-    e = e .. entry('S', now_s, reason)
-  elseif kind == 'F' then
-    failed[#failed + 1] = now_s
-    failed[#failed + 1] = id
-    e = e .. entry('F', now_s, reason)
+    succeeded[#succeeded + 1] = ok[j]
   else
-    deleted[#deleted + 1] = now_s
-    deleted[#deleted + 1] = id
-    e = e .. entry('D', now_s, reason)
+    other_ids[#other_ids + 1] = ok[j]
+    other_at[#other_at + 1] = base
   end
-  entries[j] = e
 end
-batched('HSET', KEYS[1], jobs)
-append_history(KEYS[8], ok, recs, entries)
+if #done_ids > 0 then
+  local hs = hmget(KEYS[8], done_ids)
+  local kv = {}
+  for i = 1, #done_ids do
+    kv[#kv + 1] = done_ids[i]
+    kv[#kv + 1] = (hs[i] or '') .. done_tail[i]
+  end
+  batched('HSET', KEYS[8], kv)
+end
+if #other_ids > 0 then
+  local recs = hmget(KEYS[1], other_ids)
+  local jobs, entries = {}, {}
+  local bump = function(a) return a + 1 end
+  for j = 1, #other_ids do
+    local base = other_at[j]
+    local id = other_ids[j]
+    local kind = ARGV[base + 4]
+    local reason = ARGV[base + 6]
+    if recs[j] then
+      jobs[#jobs + 1] = id
+      jobs[#jobs + 1] = with_attempts(recs[j], bump)
+    end
+    local e = entry('P', ARGV[base + 3], '')
+    if kind == 'S' then
+      scheduled[#scheduled + 1] = ARGV[base + 5]
+      scheduled[#scheduled + 1] = id
+      e = e .. entry('S', now_s, reason)
+    elseif kind == 'F' then
+      failed[#failed + 1] = now_s
+      failed[#failed + 1] = id
+      e = e .. entry('F', now_s, reason)
+    else
+      deleted[#deleted + 1] = now_s
+      deleted[#deleted + 1] = id
+      e = e .. entry('D', now_s, reason)
+    end
+    entries[j] = e
+  end
+  batched('HSET', KEYS[1], jobs)
+  append_history(KEYS[8], other_ids, recs, entries)
+end
 batched('ZADD', KEYS[6], succeeded)
 batched('ZADD', KEYS[4], scheduled)
 batched('ZADD', KEYS[5], failed)
@@ -95,10 +134,14 @@ if redis.call('EXISTS', KEYS[11]) == 1 then
   local hooks = hmget(KEYS[11], ok)
   for j = 1, #ok do
     local base = ok_at[j]
-    local kind = ARGV[base + 4]
+    local kind = kinds[j]
+    local result = ''
+    if res_at[j] > S then
+      result = ARGV[base + 7]
+    end
     if hooks[j] and kind ~= 'S' then
       if hook_ended(KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], ok[j], hooks[j], kind,
-          ARGV[base + 7]) then
+          result) then
         res[res_at[j]] = 2
       end
     end

@@ -1,6 +1,8 @@
 -- Helpers prepended to every script. A job record is `attempts|enqueued_ms|name|args`; a history
 -- is a string of entries `<state char><at_ms>,<reason length>:<reason>` (E enqueued, S scheduled,
 -- P processing, O succeeded, F failed, D deleted), written only once a job leaves its first state.
+-- A history that starts with `P` (a first attempt that succeeded) has an implicit first entry
+-- `E<enqueued_ms>` the reader prepends.
 
 -- No call unpacks more than this many values (Lua's stack limit is near 8,000).
 local CHUNK = 500
