@@ -367,7 +367,7 @@ impl RedisStorage {
         // when that happens by starting an attempt that succeeds (see complete.lua).
         if history
             .first()
-            .is_none_or(|c| c.state == JobState::Processing)
+            .map_or(true, |c| c.state == JobState::Processing)
         {
             history.insert(0, StateChange::new(JobState::Enqueued, enqueued, None));
         }
