@@ -91,6 +91,7 @@ async fn a_malformed_record_fails_that_job_only() {
         .enqueue(vec![
             jobs::storage::NewJob::new("q", "good", "{}".to_owned()),
             jobs::storage::NewJob::new("q", "good", "{}".to_owned()),
+            jobs::storage::NewJob::new("q", "good", "{}".to_owned()),
         ])
         .await
         .unwrap();
@@ -99,6 +100,10 @@ async fn a_malformed_record_fails_that_job_only() {
     let mut raw = r.raw();
     let _: () = raw
         .hset(&jobs_key, ids[0].seq(), "this is not a job record")
+        .unwrap();
+    // Not even UTF-8.
+    let _: () = raw
+        .hset(&jobs_key, ids[2].seq(), &[0u8, 0xff, 0xfe, b'|'][..])
         .unwrap();
     let q: Vec<Arc<str>> = vec![Arc::from("q")];
     let got = s
@@ -113,12 +118,15 @@ async fn a_malformed_record_fails_that_job_only() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].id, ids[1]);
     let failed = s.failed("q", 10).await.unwrap();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].id, ids[0]);
-    let reason = failed[0].last_reason().unwrap();
-    assert!(reason.starts_with("malformed job record: "), "{reason}");
+    let mut failed_ids: Vec<_> = failed.iter().map(|f| f.id.clone()).collect();
+    failed_ids.sort_by_key(jobs::JobId::seq);
+    assert_eq!(failed_ids, [ids[0].clone(), ids[2].clone()]);
+    for f in &failed {
+        let reason = f.last_reason().unwrap();
+        assert!(reason.starts_with("malformed job record: "), "{reason}");
+    }
     let st = s.stats("q").await.unwrap();
-    assert_eq!((st.failed, st.failed_total), (1, 1));
+    assert_eq!((st.failed, st.failed_total), (2, 2));
     assert_eq!(
         s.job(&ids[0]).await.unwrap().unwrap().state,
         JobState::Failed

@@ -302,7 +302,6 @@ impl RedisStorage {
             .key(&k.tokens)
             .key(&k.scheduled)
             .key(&k.hist)
-            .key(&k.failed)
             .key(&k.stats)
             .key(&k.wake)
             .arg(max)
@@ -323,22 +322,41 @@ impl RedisStorage {
             .next()
             .and_then(|v| redis::from_redis_value(v).ok())
             .ok_or_else(bad)?;
+        let mut malformed = Vec::new();
+        // Jobs of one batch mostly share a name: one allocation for each run of them.
+        let mut last_name: Option<Arc<str>> = None;
         while let (Some(id), Some(token), Some(rec)) = (it.next(), it.next(), it.next()) {
             let seq: u64 = redis::from_redis_value(id).map_err(|_| bad())?;
             let token: u64 = redis::from_redis_value(token).map_err(|_| bad())?;
-            let rec: String = redis::from_redis_value(rec).map_err(|_| bad())?;
-            // The script checked the shape; a record that is not UTF-8 still decodes lossily.
-            let Some(r) = record::decode(&rec) else {
-                continue;
-            };
-            out.push(FetchedJob {
-                id: JobId::new(queue.clone(), seq),
-                name: Arc::from(r.name),
-                args: r.args,
-                attempt: r.attempts.saturating_add(1),
-                enqueued_at_ms: r.enqueued_at_ms,
-                token: LeaseToken(token),
-            });
+            let rec: Vec<u8> = redis::from_redis_value(rec).map_err(|_| bad())?;
+            let id = JobId::new(queue.clone(), seq);
+            let token = LeaseToken(token);
+            match std::str::from_utf8(&rec).ok().and_then(record::decode) {
+                Some(r) => out.push(FetchedJob {
+                    id,
+                    name: match &last_name {
+                        Some(n) if **n == *r.name => n.clone(),
+                        _ => last_name.insert(Arc::from(r.name)).clone(),
+                    },
+                    args: r.args.to_owned(),
+                    attempt: r.attempts.saturating_add(1),
+                    enqueued_at_ms: r.enqueued_at_ms,
+                    token,
+                }),
+                None => malformed.push(Completion::new(
+                    Lease { id, token },
+                    u64::try_from(now).unwrap_or(0),
+                    Outcome::Failed {
+                        reason: record::malformed_reason(&rec),
+                    },
+                )),
+            }
+        }
+        if !malformed.is_empty() {
+            // Leased but impossible to perform: failed through the normal path, so the job is
+            // kept for inspection and its continuations are decided.
+            tracing::warn!(jobs = malformed.len(), queue = %queue, "failing malformed job records");
+            self.complete(&malformed).await?;
         }
         let now = u64::try_from(now).unwrap_or(0);
         Ok((now, u64::try_from(next).ok()))
@@ -353,7 +371,12 @@ impl RedisStorage {
         let rec = rec?;
         let text = String::from_utf8_lossy(&rec);
         let (name, args, attempts, enqueued) = match record::decode(&text) {
-            Some(r) => (r.name, r.args, r.attempts, r.enqueued_at_ms),
+            Some(r) => (
+                r.name.to_owned(),
+                r.args.to_owned(),
+                r.attempts,
+                r.enqueued_at_ms,
+            ),
             None => (String::new(), text.into_owned(), 0, 0),
         };
         // A success does not rewrite the record (see complete.lua): count its attempt here.

@@ -3,13 +3,13 @@
 
 use crate::state::{JobState, StateChange};
 
-/// A decoded job record.
+/// A decoded job record, borrowing from the stored text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record {
+pub(crate) struct Record<'a> {
     pub(crate) attempts: u32,
     pub(crate) enqueued_at_ms: u64,
-    pub(crate) name: String,
-    pub(crate) args: String,
+    pub(crate) name: &'a str,
+    pub(crate) args: &'a str,
 }
 
 /// The record of a new job.
@@ -25,18 +25,25 @@ pub(crate) fn encode(enqueued_at_ms: u64, name: &str, args: &str) -> String {
 }
 
 /// Decodes a record; `None` when it is not `attempts|enqueued_ms|name|args`.
-pub(crate) fn decode(rec: &str) -> Option<Record> {
+pub(crate) fn decode(rec: &str) -> Option<Record<'_>> {
     let mut parts = rec.splitn(4, '|');
     let attempts = parts.next()?.parse().ok()?;
     let enqueued_at_ms = parts.next()?.parse().ok()?;
-    let name = parts.next()?.to_owned();
-    let args = parts.next()?.to_owned();
+    let name = parts.next()?;
+    let args = parts.next()?;
     Some(Record {
         attempts,
         enqueued_at_ms,
         name,
         args,
     })
+}
+
+/// Why a stored record that [`decode`] refuses cannot be performed, quoting its start.
+pub(crate) fn malformed_reason(rec: &[u8]) -> String {
+    let text = String::from_utf8_lossy(rec);
+    let start: String = text.chars().take(80).collect();
+    format!("malformed job record: expected `attempts|enqueued_ms|name|args`, found `{start}`")
 }
 
 fn state_of(c: u8) -> Option<JobState> {
