@@ -84,12 +84,15 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
             let worker = worker(args, &storage)?;
             let start = Instant::now();
             let running = tokio::spawn(worker.run_until(completed(storage.clone(), args.jobs)));
-            produce(&client, args.jobs, args.producers).await?;
+            let produced = produce(&client, args.jobs, args.producers).await?;
             running.await??;
             report("e2e")
                 .rate(args.jobs, start.elapsed())
                 .with("concurrency", args.concurrency)
                 .with("producers", args.producers)
+                // When the last enqueue returned: tells whether producers or the worker bound
+                // the run.
+                .with("produced_s", format!("{:.3}", produced.as_secs_f64()))
         }
         Scenario::Latency => latency(args, &storage, report("latency")).await?,
         Scenario::Work => {

@@ -55,6 +55,12 @@ impl Error {
         self
     }
 
+    /// The same error for another of several callers it failed: same kind, and the full text
+    /// (the source cannot be cloned, so its description goes into the message).
+    pub(crate) fn for_each_caller(&self) -> Self {
+        Error::new(self.kind, self.to_string())
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Error::new(Kind::Config, message)
     }

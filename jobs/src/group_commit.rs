@@ -33,6 +33,8 @@ impl GroupCommit {
             tokio::spawn(run(storage.clone(), rx));
             tx
         });
+        // A job the storage refuses fails here, alone, instead of failing the batch it would join.
+        storage.check(&job)?;
         let (reply, answer) = oneshot::channel();
         if tx.send((job, reply)).is_err() {
             return Err(Error::storage(
@@ -76,15 +78,6 @@ async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::UnboundedReceiver<(NewJob,
 }
 
 async fn store(storage: &Arc<dyn Storage>, jobs: Vec<NewJob>, replies: Vec<Reply>) {
-    if jobs.len() == 1 {
-        let result = storage.enqueue(jobs).await.and_then(first_id);
-        if let Some(reply) = replies.into_iter().next() {
-            let _ = reply.send(result);
-        }
-        return;
-    }
-    // Kept to store each job on its own if the backend refuses the batch because of one job.
-    let singles = jobs.clone();
     match storage.enqueue(jobs).await {
         Ok(ids) if ids.len() == replies.len() => {
             for (reply, id) in replies.into_iter().zip(ids) {
@@ -101,29 +94,14 @@ async fn store(storage: &Arc<dyn Storage>, jobs: Vec<NewJob>, replies: Vec<Reply
                 let _ = reply.send(Err(Error::storage(message.clone())));
             }
         }
-        // The storage failed (unreachable, or refused the write). Part of the batch may be stored
-        // (one write per queue), so storing the jobs again could duplicate them: every caller
-        // gets the error and decides.
-        Err(e) if e.is_storage() => {
-            let message = e.to_string();
+        // Each job passed `Storage::check`, so this is about the call, not one job: the storage
+        // failed (unreachable, or refused the write), and part of the batch may be stored (one
+        // write per queue), so storing the jobs again could duplicate them. Every caller gets
+        // the error and decides.
+        Err(e) => {
             for reply in replies {
-                let _ = reply.send(Err(Error::storage(message.clone())));
-            }
-        }
-        // The backend refused the batch before writing anything, because of what one job holds:
-        // the jobs of independent callers must not fail each other, so store each on its own and
-        // every caller gets its own answer.
-        Err(_) => {
-            for (job, reply) in singles.into_iter().zip(replies) {
-                let result = storage.enqueue(vec![job]).await.and_then(first_id);
-                let _ = reply.send(result);
+                let _ = reply.send(Err(e.for_each_caller()));
             }
         }
     }
-}
-
-fn first_id(ids: Vec<JobId>) -> Result<JobId> {
-    ids.into_iter()
-        .next()
-        .ok_or_else(|| Error::storage("the storage returned no id for the stored job"))
 }

@@ -255,6 +255,18 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores the jobs, all or none, and returns their ids in order.
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>>;
 
+    /// Refuses, before anything is written, a job this storage could never store (e.g. a name
+    /// its format cannot hold). Concurrent enqueues that share one storage call check each job
+    /// first, so one refused job fails only its own caller. The default accepts every job.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error saying why the job cannot be stored.
+    fn check(&self, job: &NewJob) -> Result<()> {
+        let _ = job;
+        Ok(())
+    }
+
     /// Leases up to `req.max` ready jobs, taking from queues in priority order. Scheduled jobs
     /// that came due are made ready first and expired leases are reaped back to their queue.
     /// When nothing is ready it waits (without polling) up to `req.wait`.

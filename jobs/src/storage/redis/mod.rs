@@ -445,12 +445,19 @@ fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<
 
 #[async_trait]
 impl Storage for RedisStorage {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
-        if let Some(job) = jobs.iter().find(|j| j.name.contains('|')) {
+    fn check(&self, job: &NewJob) -> Result<()> {
+        if job.name.contains('|') {
             return Err(Error::config(format!(
                 "the job name `{}` contains `|`, which the Redis backend cannot store",
                 job.name
             )));
+        }
+        Ok(())
+    }
+
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        for job in &jobs {
+            self.check(job)?;
         }
         let now = now_ms();
         let mut ids: Vec<Option<JobId>> = vec![None; jobs.len()];
