@@ -85,6 +85,8 @@ struct Inner {
     maintenance_batch: usize,
     /// When each queue was last maintained (due jobs promoted, expired leases reaped) by a fetch.
     maintained: Mutex<HashMap<Arc<str>, std::time::Instant>>,
+    /// The key names of each queue used so far, built once (every call names a dozen keys).
+    queue_keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
     /// Where Redis is, without credentials, for error messages.
     display_url: String,
 }
@@ -165,6 +167,7 @@ impl RedisStorage {
                 retention: b.retention,
                 maintenance_batch: b.maintenance_batch,
                 maintained: Mutex::new(HashMap::new()),
+                queue_keys: Mutex::new(HashMap::new()),
                 display_url,
             }),
         })
@@ -223,8 +226,18 @@ impl RedisStorage {
         }
     }
 
-    fn keys(&self, queue: &str) -> QueueKeys {
-        QueueKeys::new(&self.inner.prefix, queue)
+    fn keys(&self, queue: &str) -> Arc<QueueKeys> {
+        let mut known = self
+            .inner
+            .queue_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(k) = known.get(queue) {
+            return k.clone();
+        }
+        let k = Arc::new(QueueKeys::new(&self.inner.prefix, queue));
+        known.insert(queue.to_owned(), k.clone());
+        k
     }
 
     fn conn(&self) -> ConnectionManager {
@@ -267,7 +280,7 @@ impl RedisStorage {
         };
         let mut cmd = redis::cmd("BLPOP");
         for q in queues {
-            cmd.arg(self.keys(q).wake);
+            cmd.arg(&self.keys(q).wake);
         }
         // Whole milliseconds, at least one (0 would block forever).
         let secs = timeout.as_millis().max(1) as f64 / 1000.0;
@@ -888,7 +901,7 @@ impl Storage for RedisStorage {
         // One round trip: an `HMGET` per queue, pipelined (each touches one queue's slot).
         let mut pipe = redis::pipe();
         for (queue, positions) in &groups {
-            pipe.cmd("HMGET").arg(self.keys(queue).cancels);
+            pipe.cmd("HMGET").arg(&self.keys(queue).cancels);
             for &i in positions {
                 pipe.arg(ids[i].seq());
             }
