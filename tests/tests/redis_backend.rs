@@ -338,3 +338,89 @@ async fn a_refused_job_fails_only_its_caller_in_a_coalesced_batch() {
     assert_eq!(stored.len(), 36, "each job stored once");
     assert_eq!(storage.stats("gc").await.unwrap().enqueued, 36);
 }
+
+/// A fetch dropped while its script runs (a worker shutting down mid-fetch) leaves no job
+/// leased: what the script leased after its caller went away goes straight back to the queue,
+/// long before the 30 s lease would have run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_dropped_mid_flight_leaves_no_job_leased() {
+    let Some(r) = TestRedis::start("dropped-fetch") else {
+        return;
+    };
+    let s = r.storage("dropped-fetch", Retention::default());
+    let q: Vec<Arc<str>> = vec![Arc::from("q")];
+    // Load the fetch script first, as any running worker has.
+    let none = s
+        .fetch(FetchRequest::new(
+            &q,
+            1,
+            Duration::from_secs(30),
+            Duration::ZERO,
+        ))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let n = 20u64;
+    s.enqueue(
+        (0..n)
+            .map(|i| jobs::storage::NewJob::new("q", "good", format!("{{\"n\":{i}}}")))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        // Keep Redis busy with a slow script on another connection, so the fetch's request is
+        // sent and waits in Redis; then drop the fetch before Redis gets to run it.
+        let mut busy = r.raw();
+        let slow = std::thread::spawn(move || {
+            let _: i64 = redis::cmd("EVAL")
+                .arg(
+                    "local t0 = redis.call('TIME') \
+                     while true do \
+                       local t = redis.call('TIME') \
+                       if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 300000 then return 1 end \
+                     end",
+                )
+                .arg(0)
+                .query(&mut busy)
+                .unwrap();
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let fetch = s.fetch(FetchRequest::new(
+            &q,
+            100,
+            Duration::from_secs(30),
+            Duration::ZERO,
+        ));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(30), fetch)
+                .await
+                .is_err(),
+            "the fetch was meant to be dropped while Redis was busy"
+        );
+        slow.join().unwrap();
+        let back = eventually(Duration::from_secs(5), || async {
+            let st = s.stats("q").await.unwrap();
+            (st.enqueued, st.processing) == (n, 0)
+        })
+        .await;
+        let st = s.stats("q").await.unwrap();
+        assert!(
+            back,
+            "jobs left leased by a dropped fetch: enqueued {} processing {}",
+            st.enqueued, st.processing
+        );
+    }
+    // And they are fetched normally afterwards, with no attempt spent.
+    let got = s
+        .fetch(FetchRequest::new(
+            &q,
+            100,
+            Duration::from_secs(30),
+            Duration::ZERO,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), n as usize);
+    assert!(got.iter().all(|j| j.attempt == 1));
+}

@@ -1,0 +1,288 @@
+//! Fetching: lease rounds over a worker's queues, and the blocking wait between them.
+//!
+//! A lease round runs on a task of its own and hands its jobs over through a channel: if the
+//! fetch that asked for it is dropped meanwhile (its worker is shutting down), the round hands
+//! the jobs it leased straight back to their queues instead of leaving them leased until their
+//! lease runs out.
+
+use super::{lua_millis, record, RedisStorage, MAINTENANCE_EVERY};
+use crate::error::{Error, Result};
+use crate::job::JobId;
+use crate::storage::{Completion, FetchRequest, FetchedJob, Lease, LeaseToken, Outcome, Storage};
+use redis::{AsyncConnectionConfig, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// What one lease round over a worker's queues found.
+struct Round {
+    jobs: Vec<FetchedJob>,
+    /// In how many milliseconds the earliest scheduled job or lease deadline comes due.
+    next_in: Option<u64>,
+    /// Whether some queue skipped its maintenance (see `due_for_maintenance`).
+    skipped_maintenance: bool,
+}
+
+impl RedisStorage {
+    /// Leases up to `req.max` jobs over `req.queues`, waiting up to `req.wait` for some.
+    pub(super) async fn fetch_jobs(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
+        let give_up_at = tokio::time::Instant::now() + req.wait;
+        let max = req.max.max(1);
+        let mut force_maintenance = false;
+        loop {
+            let round = self
+                .lease_round_detached(req.queues, max, req.lease, force_maintenance)
+                .await?;
+            if !round.jobs.is_empty() || req.queues.is_empty() {
+                return Ok(round.jobs);
+            }
+            if round.skipped_maintenance {
+                // Nothing ready: promote and reap before deciding how long to wait.
+                force_maintenance = true;
+                continue;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= give_up_at {
+                return Ok(Vec::new());
+            }
+            let mut timeout = give_up_at - now;
+            let mut due_in = None;
+            if let Some(ms) = round.next_in {
+                // A little past the event, so the next script sees it due.
+                let until = Duration::from_millis(ms.saturating_add(2));
+                if until < timeout {
+                    timeout = until;
+                    due_in = Some(until);
+                }
+            }
+            match due_in {
+                // Redis checks blocking timeouts only every 1/hz (100 ms by default), so a job
+                // coming due is waited for with a local timer (the `BLPOP` still returns early
+                // on an enqueue). Dropping the wait drops its connection: one reconnect per due
+                // event while idle.
+                Some(due_in) => tokio::select! {
+                    r = self.wait(req.queues, timeout) => r?,
+                    () = tokio::time::sleep(due_in) => {}
+                },
+                None => self.wait(req.queues, timeout).await?,
+            }
+        }
+    }
+
+    /// Runs [`lease_round`](Self::lease_round) on its own task, so that dropping this future
+    /// never strands leased jobs: whatever the round leased after its caller went away is
+    /// handed back at once.
+    async fn lease_round_detached(
+        &self,
+        queues: &[Arc<str>],
+        max: usize,
+        lease: Duration,
+        force_maintenance: bool,
+    ) -> Result<Round> {
+        let this = self.clone();
+        let queues = queues.to_vec();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let round = this
+                .lease_round(&queues, max, lease, force_maintenance)
+                .await;
+            if let Err(Ok(round)) = tx.send(round) {
+                let leases: Vec<Lease> = round.jobs.iter().map(FetchedJob::lease).collect();
+                if !leases.is_empty() {
+                    tracing::debug!(
+                        jobs = leases.len(),
+                        "the fetch was dropped after leasing jobs: handing them back"
+                    );
+                    if let Err(e) = this.release(&leases).await {
+                        tracing::warn!(error = %e, "could not hand back jobs of a dropped fetch; they run again once their lease runs out");
+                    }
+                }
+            }
+        });
+        rx.await.map_err(|_| {
+            Error::storage("fetching jobs: the fetch task stopped (its runtime shut down)")
+        })?
+    }
+
+    /// One pass over the queues in order, leasing up to `max` jobs in all. A queue that fails
+    /// after others leased jobs ends the pass with those jobs (the next fetch tries it again).
+    async fn lease_round(
+        &self,
+        queues: &[Arc<str>],
+        max: usize,
+        lease: Duration,
+        force_maintenance: bool,
+    ) -> Result<Round> {
+        let mut round = Round {
+            jobs: Vec::new(),
+            next_in: None,
+            skipped_maintenance: false,
+        };
+        for queue in queues {
+            if round.jobs.len() >= max {
+                break;
+            }
+            let maintain = force_maintenance || self.due_for_maintenance(queue);
+            round.skipped_maintenance |= !maintain;
+            let want = max - round.jobs.len();
+            match self
+                .fetch_queue(queue, want, lease, maintain, &mut round.jobs)
+                .await
+            {
+                Ok((now, next)) => {
+                    if let Some(t) = next {
+                        let wait = t.saturating_sub(now);
+                        round.next_in = Some(round.next_in.map_or(wait, |n| n.min(wait)));
+                    }
+                }
+                Err(e) if round.jobs.is_empty() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, queue = %queue, "fetching from a queue failed; going on with the jobs leased so far");
+                    break;
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Whether a fetch on `queue` should promote due jobs and reap expired leases: at most every
+    /// `MAINTENANCE_EVERY` while a worker fetches back to back (the maintenance is a fixed cost
+    /// per call that small batches would pay again and again), and always before waiting.
+    fn due_for_maintenance(&self, queue: &Arc<str>) -> bool {
+        let mut maintained = self
+            .inner
+            .maintained
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match maintained.get_mut(queue) {
+            Some(at) if now.duration_since(*at) < MAINTENANCE_EVERY => false,
+            Some(at) => {
+                *at = now;
+                true
+            }
+            None => {
+                maintained.insert(queue.clone(), now);
+                true
+            }
+        }
+    }
+
+    /// Blocks until one of `queues` is signalled or `timeout` passes, on a dedicated connection.
+    async fn wait(&self, queues: &[Arc<str>], timeout: Duration) -> Result<()> {
+        let pooled = self
+            .inner
+            .waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(None);
+                self.inner
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(self.err("waiting for jobs"))?
+            }
+        };
+        let mut cmd = redis::cmd("BLPOP");
+        for q in queues {
+            cmd.arg(&self.keys(q).wake);
+        }
+        // Whole milliseconds, at least one (0 would block forever).
+        let secs = timeout.as_millis().max(1) as f64 / 1000.0;
+        cmd.arg(format!("{secs:.3}"));
+        // If this future is dropped here the connection is dropped with it (never reused with a
+        // reply outstanding); a signal it consumed is re-created by the next fetch.
+        let _: Value = cmd
+            .query_async(&mut conn)
+            .await
+            .map_err(self.err("waiting for jobs"))?;
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(conn);
+        Ok(())
+    }
+
+    async fn fetch_queue(
+        &self,
+        queue: &Arc<str>,
+        max: usize,
+        lease: Duration,
+        maintain: bool,
+        out: &mut Vec<FetchedJob>,
+    ) -> Result<(u64, Option<u64>)> {
+        let k = self.keys(queue);
+        let mut inv = self.inner.scripts.fetch.prepare_invoke();
+        inv.key(&k.pending)
+            .key(&k.jobs)
+            .key(&k.leases)
+            .key(&k.tokens)
+            .key(&k.scheduled)
+            .key(&k.hist)
+            .key(&k.stats)
+            .key(&k.wake)
+            .arg(max)
+            .arg(lua_millis(lease))
+            .arg(self.inner.maintenance_batch)
+            .arg(if maintain { "1" } else { "0" });
+        let reply: Vec<Value> = inv
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(self.err("fetching jobs"))?;
+        let bad = || Error::storage("fetching jobs: the fetch script returned an unexpected reply");
+        let mut it = reply.into_iter();
+        let now: i64 = it
+            .next()
+            .and_then(|v| redis::from_redis_value(v).ok())
+            .ok_or_else(bad)?;
+        let next: i64 = it
+            .next()
+            .and_then(|v| redis::from_redis_value(v).ok())
+            .ok_or_else(bad)?;
+        let mut malformed = Vec::new();
+        // Jobs of one batch mostly share a name: one allocation for each run of them.
+        let mut last_name: Option<Arc<str>> = None;
+        while let (Some(id), Some(token), Some(rec)) = (it.next(), it.next(), it.next()) {
+            let seq: u64 = redis::from_redis_value(id).map_err(|_| bad())?;
+            let token: u64 = redis::from_redis_value(token).map_err(|_| bad())?;
+            let rec: Vec<u8> = redis::from_redis_value(rec).map_err(|_| bad())?;
+            let id = JobId::new(queue.clone(), seq);
+            let token = LeaseToken(token);
+            match std::str::from_utf8(&rec).ok().and_then(record::decode) {
+                Some(r) => out.push(FetchedJob {
+                    id,
+                    name: match &last_name {
+                        Some(n) if **n == *r.name => n.clone(),
+                        _ => last_name.insert(Arc::from(r.name)).clone(),
+                    },
+                    args: r.args.to_owned(),
+                    attempt: r.attempts.saturating_add(1),
+                    enqueued_at_ms: r.enqueued_at_ms,
+                    token,
+                }),
+                None => malformed.push(Completion::new(
+                    Lease { id, token },
+                    u64::try_from(now).unwrap_or(0),
+                    Outcome::Failed {
+                        reason: record::malformed_reason(&rec),
+                    },
+                )),
+            }
+        }
+        if !malformed.is_empty() {
+            // Leased but impossible to perform: failed through the normal path, so the job is
+            // kept for inspection and its continuations are decided.
+            tracing::warn!(jobs = malformed.len(), queue = %queue, "failing malformed job records");
+            self.complete(&malformed).await?;
+        }
+        let now = u64::try_from(now).unwrap_or(0);
+        Ok((now, u64::try_from(next).ok()))
+    }
+}
