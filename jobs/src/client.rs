@@ -295,12 +295,12 @@ impl Client {
         }
         if J::UNIQUE {
             let key = crate::unique::identical_key(J::NAME, &args);
-            let mut new_job = NewJob::new(J::QUEUE, J::NAME, args);
+            let mut new_job = NewJob::new(queue_name(J::QUEUE), J::NAME, args);
             new_job.run_at_ms = run_at_ms;
             new_job.unique = Some(crate::storage::UniqueKey::new(key, J::UNIQUE_FOR));
             return Ok(new_job);
         }
-        let mut new_job = NewJob::new(J::QUEUE, J::NAME, args);
+        let mut new_job = NewJob::new(queue_name(J::QUEUE), J::NAME, args);
         new_job.run_at_ms = run_at_ms;
         Ok(new_job)
     }
@@ -360,4 +360,21 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client").finish_non_exhaustive()
     }
+}
+
+/// The shared name of a job type's queue: one allocation per queue and thread, not one per job.
+fn queue_name(queue: &'static str) -> Arc<str> {
+    thread_local! {
+        static NAMES: std::cell::RefCell<Vec<(&'static str, Arc<str>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((_, arc)) = names.iter().find(|(q, _)| *q == queue) {
+            return arc.clone();
+        }
+        let arc: Arc<str> = Arc::from(queue);
+        names.push((queue, arc.clone()));
+        arc
+    })
 }

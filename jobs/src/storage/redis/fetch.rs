@@ -5,6 +5,7 @@
 //! the jobs it leased straight back to their queues instead of leaving them leased until their
 //! lease runs out.
 
+use super::scripts::ScriptCall;
 use super::{lua_millis, record, RedisStorage, MAINTENANCE_EVERY};
 use crate::error::{Error, Result};
 use crate::job::JobId;
@@ -219,7 +220,7 @@ impl RedisStorage {
         out: &mut Vec<FetchedJob>,
     ) -> Result<(u64, Option<u64>)> {
         let k = self.keys(queue);
-        let mut inv = self.inner.scripts.fetch.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.fetch);
         inv.key(&k.pending)
             .key(&k.jobs)
             .key(&k.leases)
@@ -233,7 +234,7 @@ impl RedisStorage {
             .arg(self.inner.maintenance_batch)
             .arg(if maintain { "1" } else { "0" });
         let reply: Vec<Value> = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("fetching jobs"))?;
         let bad = || Error::storage("fetching jobs: the fetch script returned an unexpected reply");

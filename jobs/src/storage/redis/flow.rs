@@ -8,6 +8,7 @@
 //! next dispatch of that queue (after any completion or deletion of a job with continuations)
 //! picks them up.
 
+use super::scripts::ScriptCall;
 use super::{by_queue, lua_millis, record, RedisStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
@@ -28,7 +29,7 @@ impl RedisStorage {
         now: u64,
     ) -> Result<Vec<JobId>> {
         let k = self.keys(queue);
-        let mut inv = self.inner.scripts.enqueue_unique.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.enqueue_unique);
         inv.key(&k.seq)
             .key(&k.pending)
             .key(&k.jobs)
@@ -52,7 +53,7 @@ impl RedisStorage {
                 .arg(window);
         }
         let seqs: Vec<u64> = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("enqueueing unique jobs"))?;
         Ok(seqs
@@ -121,7 +122,7 @@ impl RedisStorage {
                     .collect();
                 self.decide_children(&cq, &items).await?;
             }
-            let mut inv = self.inner.scripts.continuation_commit.prepare_invoke();
+            let mut inv = ScriptCall::new(&self.inner.scripts.continuation_commit);
             inv.key(&k.outbox)
                 .key(&k.conts)
                 .key(&k.hooks)
@@ -130,7 +131,7 @@ impl RedisStorage {
                 inv.arg(e);
             }
             let _: i64 = inv
-                .invoke_async(&mut self.conn())
+                .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("dispatching continuations"))?;
             if entries.len() < DISPATCH_BATCH as usize {
@@ -142,7 +143,7 @@ impl RedisStorage {
     /// Makes awaiting children of `queue` ready or deletes them: (seq, run, parent result).
     async fn decide_children(&self, queue: &str, items: &[(&str, bool, &str)]) -> Result<()> {
         let k = self.keys(queue);
-        let mut inv = self.inner.scripts.continuation_decide.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.continuation_decide);
         inv.key(&k.awaiting)
             .key(&k.pending)
             .key(&k.jobs)
@@ -155,7 +156,7 @@ impl RedisStorage {
             inv.arg(seq).arg(if run { "1" } else { "0" }).arg(result);
         }
         let _: i64 = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("deciding continuations"))?;
         Ok(())
@@ -186,7 +187,7 @@ impl RedisStorage {
         // Step 1: the child, awaiting, on its own queue.
         let ck = self.keys(&child.queue);
         let now = now_ms();
-        let mut inv = self.inner.scripts.continuation_create.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.continuation_create);
         inv.key(&ck.seq)
             .key(&ck.jobs)
             .key(&ck.hist)
@@ -195,12 +196,12 @@ impl RedisStorage {
             .arg(record::encode(now, &child.name, &child.args))
             .arg(format!("waiting for {parent}"));
         let seq: u64 = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("adding a continuation"))?;
         let id = JobId::new(child.queue.clone(), seq);
         // Step 2: attach it to the parent, unless the parent's end already decides it.
-        let mut inv = self.inner.scripts.continuation_attach.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.continuation_attach);
         inv.key(&pk.jobs)
             .key(&pk.hooks)
             .key(&pk.conts)
@@ -213,7 +214,7 @@ impl RedisStorage {
             .arg(seq)
             .arg(on.code());
         let reply: Vec<String> = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("adding a continuation"))?;
         let end = reply.first().map_or("", String::as_str);
@@ -259,7 +260,7 @@ impl RedisStorage {
         for (queue, positions) in by_queue(requests, |r| r.lease.id.queue_arc()) {
             let k = self.keys(&queue);
             let prefix = &self.inner.prefix;
-            let mut inv = self.inner.scripts.acquire_limits.prepare_invoke();
+            let mut inv = ScriptCall::new(&self.inner.scripts.acquire_limits);
             inv.key(&k.leases)
                 .key(&k.tokens)
                 .key(&k.scheduled)
@@ -282,7 +283,7 @@ impl RedisStorage {
                     .arg(per);
             }
             let res: Vec<i64> = inv
-                .invoke_async(&mut self.conn())
+                .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("acquiring limit slots"))?;
             for (&i, ok) in positions.iter().zip(res) {
@@ -324,7 +325,7 @@ impl RedisStorage {
         let then_id = match &then {
             Some(t) => {
                 let ck = self.keys(&t.queue);
-                let mut inv = self.inner.scripts.continuation_create.prepare_invoke();
+                let mut inv = ScriptCall::new(&self.inner.scripts.continuation_create);
                 inv.key(&ck.seq)
                     .key(&ck.jobs)
                     .key(&ck.hist)
@@ -333,7 +334,7 @@ impl RedisStorage {
                     .arg(record::encode(now, &t.name, &t.args))
                     .arg("waiting for a batch");
                 let seq: u64 = inv
-                    .invoke_async(&mut self.conn())
+                    .invoke(&mut self.conn())
                     .await
                     .map_err(self.err("enqueueing a batch"))?;
                 Some(JobId::new(t.queue.clone(), seq))
@@ -342,7 +343,7 @@ impl RedisStorage {
         };
         // Step 2: the batch and its members, atomically.
         let k = self.keys(&queue);
-        let mut inv = self.inner.scripts.enqueue_batch.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.enqueue_batch);
         inv.key(&k.seq)
             .key(&k.pending)
             .key(&k.jobs)
@@ -357,7 +358,7 @@ impl RedisStorage {
             inv.arg(record::encode(now, &job.name, &job.args));
         }
         let (batch, first, fired): (u64, u64, i64) = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("enqueueing a batch"))?;
         if fired == 1 {

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use keys::QueueKeys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::RedisError;
-use scripts::Scripts;
+use scripts::{ScriptCall, Scripts};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -289,10 +289,7 @@ fn outcome_args(o: &Outcome) -> (&'static str, u64, &str) {
 
 /// Adds the keys of a queue's flow data (unique keys, continuations, results, batches), in the
 /// order the scripts that settle a job's end (`complete`, `delete`, `cancel`) expect them.
-fn with_flow_keys<'a, 's>(
-    inv: &'a mut redis::ScriptInvocation<'s>,
-    k: &QueueKeys,
-) -> &'a mut redis::ScriptInvocation<'s> {
+fn with_flow_keys<'a, 'k>(inv: &'a mut ScriptCall<'k>, k: &'k QueueKeys) -> &'a mut ScriptCall<'k> {
     inv.key(&k.hooks)
         .key(&k.unique)
         .key(&k.outbox)
@@ -303,8 +300,14 @@ fn with_flow_keys<'a, 's>(
 
 /// Groups items by queue, keeping each item's position.
 fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<str>, Vec<usize>)> {
+    // Most calls carry jobs of one queue: group them without hashing.
+    if let Some(first) = items.first().map(&queue) {
+        if items.iter().all(|i| queue(i) == first) {
+            return vec![(first.clone(), (0..items.len()).collect())];
+        }
+    }
     let mut groups: Vec<(Arc<str>, Vec<usize>)> = Vec::new();
-    let mut index: HashMap<&'a str, usize> = HashMap::new();
+    let mut index: foldhash::HashMap<&'a str, usize> = foldhash::HashMap::default();
     for (i, item) in items.iter().enumerate() {
         let q = queue(item);
         let g = *index.entry(q.as_ref()).or_insert_with(|| {
@@ -344,21 +347,28 @@ impl Storage for RedisStorage {
                 continue;
             }
             let k = self.keys(&queue);
-            let mut inv = self.inner.scripts.enqueue.prepare_invoke();
+            let mut inv = ScriptCall::new(&self.inner.scripts.enqueue);
             inv.key(&k.seq)
                 .key(&k.pending)
                 .key(&k.jobs)
                 .key(&k.scheduled)
                 .key(&k.hist)
                 .key(&k.wake)
-                .arg(now);
+                .arg(now)
+                .reserve(
+                    2 * positions.len(),
+                    positions
+                        .iter()
+                        .map(|&i| jobs[i].name.len() + jobs[i].args.len() + 40)
+                        .sum(),
+                );
             for &i in &positions {
                 let job = &jobs[i];
                 inv.arg(job.run_at_ms.unwrap_or(0).min(1 << 52))
                     .arg(record::encode(now, &job.name, &job.args));
             }
             let first: u64 = inv
-                .invoke_async(&mut self.conn())
+                .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("enqueueing jobs"))?;
             for (n, &i) in positions.iter().enumerate() {
@@ -377,7 +387,7 @@ impl Storage for RedisStorage {
         let r = &self.inner.retention;
         for (queue, positions) in by_queue(completions, |c| c.lease.id.queue_arc()) {
             let k = self.keys(&queue);
-            let mut inv = self.inner.scripts.complete.prepare_invoke();
+            let mut inv = ScriptCall::new(&self.inner.scripts.complete);
             inv.key(&k.jobs)
                 .key(&k.leases)
                 .key(&k.tokens)
@@ -400,7 +410,8 @@ impl Storage for RedisStorage {
                 let c = &completions[i];
                 matches!(c.outcome, Outcome::Succeeded) && c.result.is_none()
             });
-            inv.arg(plain.len());
+            inv.arg(plain.len())
+                .reserve(3 * plain.len(), 48 * plain.len());
             for &i in &plain {
                 let c = &completions[i];
                 inv.arg(c.lease.id.seq())
@@ -419,7 +430,7 @@ impl Storage for RedisStorage {
                     .arg(c.result.as_deref().unwrap_or(""));
             }
             let res: Vec<i64> = inv
-                .invoke_async(&mut self.conn())
+                .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("acknowledging jobs"))?;
             let mut fired = false;
@@ -438,13 +449,13 @@ impl Storage for RedisStorage {
         let mut held = vec![false; leases.len()];
         for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
             let k = self.keys(&queue);
-            let mut inv = self.inner.scripts.renew.prepare_invoke();
+            let mut inv = ScriptCall::new(&self.inner.scripts.renew);
             inv.key(&k.leases).key(&k.tokens).arg(lua_millis(lease));
             for &i in &positions {
                 inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
             }
             let res: Vec<i64> = inv
-                .invoke_async(&mut self.conn())
+                .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("renewing leases"))?;
             for (&i, ok) in positions.iter().zip(res) {
@@ -457,7 +468,7 @@ impl Storage for RedisStorage {
     async fn release(&self, leases: &[Lease]) -> Result<()> {
         for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
             let k = self.keys(&queue);
-            let mut inv = self.inner.scripts.release.prepare_invoke();
+            let mut inv = ScriptCall::new(&self.inner.scripts.release);
             inv.key(&k.leases)
                 .key(&k.tokens)
                 .key(&k.pending)
@@ -468,7 +479,7 @@ impl Storage for RedisStorage {
                 inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
             }
             let _: i64 = inv
-                .invoke_async(&mut self.conn())
+                .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("handing jobs back"))?;
         }
@@ -583,7 +594,7 @@ impl Storage for RedisStorage {
 
     async fn requeue(&self, id: &JobId) -> Result<bool> {
         let k = self.keys(id.queue());
-        let mut inv = self.inner.scripts.requeue.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.requeue);
         inv.key(&k.jobs)
             .key(&k.failed)
             .key(&k.deleted)
@@ -592,7 +603,7 @@ impl Storage for RedisStorage {
             .key(&k.wake)
             .arg(id.seq());
         let done: i64 = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("requeueing a job"))?;
         Ok(done == 1)
@@ -601,7 +612,7 @@ impl Storage for RedisStorage {
     async fn delete(&self, id: &JobId) -> Result<bool> {
         let k = self.keys(id.queue());
         let r = &self.inner.retention;
-        let mut inv = self.inner.scripts.delete.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.delete);
         inv.key(&k.jobs)
             .key(&k.pending)
             .key(&k.scheduled)
@@ -615,7 +626,7 @@ impl Storage for RedisStorage {
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));
         let done: i64 = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("deleting a job"))?;
         if done == 2 {
@@ -670,7 +681,7 @@ impl Storage for RedisStorage {
     async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
         let k = self.keys(id.queue());
         let r = &self.inner.retention;
-        let mut inv = self.inner.scripts.cancel.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.cancel);
         inv.key(&k.jobs)
             .key(&k.pending)
             .key(&k.scheduled)
@@ -685,7 +696,7 @@ impl Storage for RedisStorage {
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));
         let done: i64 = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("cancelling a job"))?;
         if done == 4 {

@@ -2,6 +2,8 @@
 //! Lua to bump the attempt count), and the history string the scripts append to.
 
 use crate::state::{JobState, StateChange};
+use redis::{RedisWrite, ToRedisArgs};
+use std::io::Write;
 
 /// A decoded job record, borrowing from the stored text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,16 +14,37 @@ pub(crate) struct Record<'a> {
     pub(crate) args: &'a str,
 }
 
+/// The record of a new job: `0|enqueued_ms|name|args`, written straight into a command's next
+/// argument (or turned into bytes with [`ToRedisArgs::to_redis_args`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewRecord<'a> {
+    enqueued_at_ms: u64,
+    name: &'a str,
+    args: &'a str,
+}
+
 /// The record of a new job.
-pub(crate) fn encode(enqueued_at_ms: u64, name: &str, args: &str) -> String {
-    let mut out = String::with_capacity(name.len() + args.len() + 20);
-    out.push_str("0|");
-    out.push_str(&enqueued_at_ms.to_string());
-    out.push('|');
-    out.push_str(name);
-    out.push('|');
-    out.push_str(args);
-    out
+pub(crate) fn encode<'a>(enqueued_at_ms: u64, name: &'a str, args: &'a str) -> NewRecord<'a> {
+    NewRecord {
+        enqueued_at_ms,
+        name,
+        args,
+    }
+}
+
+impl ToRedisArgs for NewRecord<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut at = itoa::Buffer::new();
+        let mut w = out.writer_for_next_arg();
+        // Writing into a command buffer cannot fail.
+        let _ = w
+            .write_all(b"0|")
+            .and_then(|()| w.write_all(at.format(self.enqueued_at_ms).as_bytes()))
+            .and_then(|()| w.write_all(b"|"))
+            .and_then(|()| w.write_all(self.name.as_bytes()))
+            .and_then(|()| w.write_all(b"|"))
+            .and_then(|()| w.write_all(self.args.as_bytes()));
+    }
 }
 
 /// Decodes a record; `None` when it is not `attempts|enqueued_ms|name|args`.
@@ -102,7 +125,8 @@ mod tests {
 
     #[test]
     fn records_round_trip_with_bars_in_args() {
-        let rec = encode(1_700_000_000_000, "mail::send", r#"{"s":"a|b"}"#);
+        let rec = encode(1_700_000_000_000, "mail::send", r#"{"s":"a|b"}"#).to_redis_args();
+        let rec = String::from_utf8(rec.concat()).unwrap();
         assert_eq!(rec, r#"0|1700000000000|mail::send|{"s":"a|b"}"#);
         let d = decode(&rec).unwrap();
         assert_eq!(d.attempts, 0);

@@ -15,6 +15,7 @@
 //! that stopped half-way is completed by registering again. Listing trusts the index: an entry
 //! on a queue the index does not name for it is ignored.
 
+use super::scripts::ScriptCall;
 use super::{keys, RedisStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
@@ -157,13 +158,14 @@ impl RedisStorage {
                 entry.last_run_ms = old.last_run_ms;
             }
             entry.revision = expected.max(old.as_ref().map_or(0, |e| e.revision)) + 1;
-            let mut inv = self.inner.scripts.recurring_put.prepare_invoke();
-            inv.key(&self.keys(&entry.queue).recurring)
+            let k = self.keys(&entry.queue);
+            let mut inv = ScriptCall::new(&self.inner.scripts.recurring_put);
+            inv.key(&k.recurring)
                 .arg(&entry.id)
                 .arg(expected)
                 .arg(encode(&entry)?);
             let stored: i64 = inv
-                .invoke_async(&mut self.conn())
+                .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("registering a recurring job"))?;
             if stored != 1 {
@@ -254,10 +256,10 @@ impl RedisStorage {
         queue: &Arc<str>,
         id: &str,
         cas: Cas,
-        records: &[String],
+        records: &[super::record::NewRecord<'_>],
     ) -> Result<Option<Vec<JobId>>> {
         let k = self.keys(queue);
-        let mut inv = self.inner.scripts.recurring_fire.prepare_invoke();
+        let mut inv = ScriptCall::new(&self.inner.scripts.recurring_fire);
         inv.key(&k.recurring)
             .key(&k.seq)
             .key(&k.pending)
@@ -270,10 +272,10 @@ impl RedisStorage {
             .arg(cas.new_last)
             .arg(now_ms());
         for r in records {
-            inv.arg(r);
+            inv.arg(*r);
         }
         let first: i64 = inv
-            .invoke_async(&mut self.conn())
+            .invoke(&mut self.conn())
             .await
             .map_err(self.err("enqueueing a recurring job"))?;
         let Ok(first) = u64::try_from(first) else {

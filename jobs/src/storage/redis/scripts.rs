@@ -1,7 +1,12 @@
 //! The Lua scripts, each prefixed with the shared helpers of `scripts/lib.lua`. They run with
 //! `EVALSHA` and are loaded again after a `NOSCRIPT` reply (e.g. after a Redis restart).
 
-use redis::Script;
+use redis::aio::ConnectionLike;
+use redis::{
+    Arg, Cmd, ErrorKind, FromRedisValue, RedisResult, RedisWrite, Script, ServerErrorKind,
+    ToRedisArgs,
+};
+use std::borrow::Cow;
 
 macro_rules! script {
     ($file:literal) => {
@@ -62,6 +67,79 @@ impl Scripts {
             continuation_commit: Script::new(flow_script!("scripts/continuation_commit.lua")),
             acquire_limits: Script::new(script!("scripts/acquire_limits.lua")),
             enqueue_batch: Script::new(script!("scripts/enqueue_batch.lua")),
+        }
+    }
+}
+
+/// One call of a script: keys and arguments are written into command buffers as they come (no
+/// allocation per argument), sent with `EVALSHA`, and the script is loaded again after a
+/// `NOSCRIPT` reply.
+pub(crate) struct ScriptCall<'a> {
+    script: &'a Script,
+    keys: Vec<Cow<'a, str>>,
+    args: Cmd,
+}
+
+impl<'a> ScriptCall<'a> {
+    pub(crate) fn new(script: &'a Script) -> Self {
+        ScriptCall {
+            script,
+            keys: Vec::with_capacity(24),
+            args: Cmd::new(),
+        }
+    }
+
+    /// Makes room for `count` more arguments of about `bytes` bytes in all, so that writing many
+    /// arguments does not grow the buffer again and again.
+    pub(crate) fn reserve(&mut self, count: usize, bytes: usize) -> &mut Self {
+        self.args
+            .reserve_space_for_args(std::iter::once(bytes).chain(std::iter::repeat(0).take(count)));
+        self
+    }
+
+    /// Adds a key (`KEYS[n]`, in call order).
+    pub(crate) fn key(&mut self, key: impl Into<Cow<'a, str>>) -> &mut Self {
+        self.keys.push(key.into());
+        self
+    }
+
+    /// Adds an argument (`ARGV[n]`, in call order).
+    pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        self.args.arg(arg);
+        self
+    }
+
+    /// Runs the script and converts its reply.
+    pub(crate) async fn invoke<T: FromRedisValue>(
+        &self,
+        conn: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
+        let (mut count, mut bytes) = (3 + self.keys.len(), 64);
+        for arg in self.args.args_iter() {
+            count += 1;
+            if let Arg::Simple(b) = arg {
+                bytes += b.len();
+            }
+        }
+        bytes += self.keys.iter().map(|k| k.len()).sum::<usize>();
+        let mut cmd = Cmd::with_capacity(count, bytes);
+        cmd.arg("EVALSHA")
+            .arg(self.script.get_hash())
+            .arg(self.keys.len());
+        for key in &self.keys {
+            cmd.arg(key.as_ref());
+        }
+        for arg in self.args.args_iter() {
+            if let Arg::Simple(bytes) = arg {
+                cmd.arg(bytes);
+            }
+        }
+        match cmd.query_async(conn).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.script.load_async(conn).await?;
+                cmd.query_async(conn).await
+            }
+            result => result,
         }
     }
 }
