@@ -1,21 +1,26 @@
 //! Group commit: concurrent single-job enqueues coalesced into one storage call.
 //!
 //! Every `enqueue!` hands its job to a committer task. The task takes whatever is waiting (up to
-//! a bound) and stores it in one `Storage::enqueue` call; while calls are in flight, new jobs
+//! a bound) and stores it in one `Storage::enqueue` call; while a call is in flight, new jobs
 //! pile up and go in the next call. A lone enqueue is stored at once — nothing ever waits for
 //! company — so it costs one channel hop more than a direct call, while many concurrent enqueues
-//! cost one storage round trip per batch instead of one per job.
+//! cost one storage round trip per batch instead of one per job. After answering a batch of
+//! several callers the committer waits up to `REJOIN_WAIT` (yielding, not sleeping) for them to
+//! come back, which keeps a steady stream of callers in one call instead of two alternating
+//! halves (measured in `jobs-bench e2e`: batches of 16 instead of 8, about 40 % more jobs/s).
 
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::storage::{NewJob, Storage};
 use std::sync::{Arc, OnceLock};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 /// The most jobs stored in one coalesced call.
 const MAX_BATCH: usize = 512;
-/// How many coalesced calls may be in flight at once.
-const IN_FLIGHT: usize = 1;
+/// How long the committer waits, after answering a batch of several callers, for them to
+/// enqueue again before it sends what is waiting (never after answering a lone call).
+const REJOIN_WAIT: Duration = Duration::from_micros(50);
 
 type Reply = oneshot::Sender<Result<JobId>>;
 
@@ -48,11 +53,7 @@ impl GroupCommit {
 }
 
 async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::UnboundedReceiver<(NewJob, Reply)>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let Some(first) = rx.recv().await else {
             return;
         };
@@ -69,16 +70,24 @@ async fn run(storage: Arc<dyn Storage>, mut rx: mpsc::UnboundedReceiver<(NewJob,
                 Err(_) => break,
             }
         }
-        let storage = storage.clone();
-        tokio::spawn(async move {
-            store(&storage, jobs, replies).await;
-            drop(permit);
-        });
+        let answered = replies.len();
+        let result = storage.enqueue(jobs).await;
+        let arrived = rx.len();
+        answer(replies, result);
+        // Callers of a concurrent batch often enqueue again at once (a loop, a burst). Give them
+        // a moment to join the next call, so N callers in a steady stream travel in one call of
+        // N, not in two alternating calls of N/2 that each wait for the other.
+        if answered >= 2 {
+            let until = Instant::now() + REJOIN_WAIT;
+            while rx.len() < arrived + answered && Instant::now() < until {
+                tokio::task::yield_now().await;
+            }
+        }
     }
 }
 
-async fn store(storage: &Arc<dyn Storage>, jobs: Vec<NewJob>, replies: Vec<Reply>) {
-    match storage.enqueue(jobs).await {
+fn answer(replies: Vec<Reply>, result: Result<Vec<JobId>>) {
+    match result {
         Ok(ids) if ids.len() == replies.len() => {
             for (reply, id) in replies.into_iter().zip(ids) {
                 let _ = reply.send(Ok(id));
