@@ -334,7 +334,7 @@ impl RedisStorage {
             out.push(FetchedJob {
                 id: JobId::new(queue.clone(), seq),
                 name: Arc::from(r.name),
-                args: r.args,
+                args: Arc::from(r.args),
                 attempt: r.attempts.saturating_add(1),
                 enqueued_at_ms: r.enqueued_at_ms,
                 token: LeaseToken(token),
