@@ -1,10 +1,10 @@
 //! What a job is: its id, the [`Job`] trait the macro implements, and the [`JobContext`] a
 //! running job can ask for.
 
+use crate::attempt_signals::AttemptSignals;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -155,9 +155,8 @@ pub struct JobContext {
     name: Arc<str>,
     attempt: u32,
     max_attempts: u32,
-    cancel: CancellationToken,
-    /// Set when the attempt failed with a [`Permanent`](crate::Permanent) error.
-    permanent: Arc<AtomicBool>,
+    /// Cancellation, and whether the attempt failed with a [`Permanent`](crate::Permanent) error.
+    signals: AttemptSignals,
     flow: Option<crate::continuation::ContextFlow>,
 }
 
@@ -167,27 +166,26 @@ impl JobContext {
         name: Arc<str>,
         attempt: u32,
         max_attempts: u32,
-        cancel: CancellationToken,
+        signals: AttemptSignals,
     ) -> Self {
         JobContext {
             id,
             name,
             attempt,
             max_attempts,
-            cancel,
-            permanent: Arc::new(AtomicBool::new(false)),
+            signals,
             flow: None,
         }
     }
 
     /// Records that this attempt failed with a permanent error (so it is not retried).
     pub(crate) fn mark_permanent(&self) {
-        self.permanent.store(true, Ordering::SeqCst);
+        self.signals.mark_permanent();
     }
 
     /// Whether the attempt failed with a permanent error.
     pub(crate) fn failed_permanently(&self) -> bool {
-        self.permanent.load(Ordering::SeqCst)
+        self.signals.failed_permanently()
     }
 
     /// The same context with what continuations need (the storage, a slot for the return value).
@@ -228,16 +226,18 @@ impl JobContext {
     /// Whether the job was asked to stop: it was cancelled ([`Client::cancel`](crate::Client::cancel)),
     /// timed out, or the worker is shutting down and its grace period ran out.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.signals.is_cancelled()
     }
 
     /// Completes when the job is asked to stop; `select!` on it in long jobs.
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await;
+        if !self.signals.is_cancelled() {
+            self.signals.token().cancelled().await;
+        }
     }
 
     /// The cancellation token itself, to hand to libraries that take one.
     pub fn cancellation_token(&self) -> &CancellationToken {
-        &self.cancel
+        self.signals.token()
     }
 }

@@ -2,8 +2,10 @@
 //! the outcome (success, retry, failure, deletion when cancelled or as the job's `on_exhausted`
 //! policy says) and hands it to the acker.
 
+use super::ack_queue::AckSender;
 use super::acker::AckMsg;
 use super::{panic_message, Shared};
+use crate::attempt_signals::AttemptSignals;
 use crate::filter::{AttemptOutcome, StateChangeEvent};
 use crate::job::JobContext;
 use crate::retry::OnExhausted;
@@ -13,15 +15,13 @@ use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub(super) async fn run(
     shared: &Shared,
     job: FetchedJob,
-    cancel: CancellationToken,
-    ack_tx: &mpsc::UnboundedSender<AckMsg>,
+    cancel: AttemptSignals,
+    ack_tx: &AckSender,
 ) {
     let started_at_ms = now_ms();
     let lease = job.lease();
@@ -74,9 +74,7 @@ pub(super) async fn run(
             }
         }
     };
-    // The acker only goes away once every job task is done, so this cannot fail in practice;
-    // if it did, the lease would run out and the job would run again.
-    let _ = ack_tx.send(msg);
+    ack_tx.send(msg);
 }
 
 fn cancelled() -> Outcome {
@@ -97,7 +95,7 @@ async fn attempt(
     shared: &Shared,
     job: &FetchedJob,
     name: &Arc<str>,
-    cancel: CancellationToken,
+    cancel: AttemptSignals,
     returned: &mut Option<String>,
 ) -> Outcome {
     let config = &shared.config;

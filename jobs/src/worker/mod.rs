@@ -6,6 +6,7 @@
 //! are coalesced into batched storage calls by the acker; the lease keeper renews every in-flight lease in one call; the cancel watcher asks the
 //! storage for cancel requests of in-flight jobs; the heartbeat registers the process.
 
+mod ack_queue;
 mod acker;
 mod builder;
 mod cancel_watcher;
@@ -19,12 +20,14 @@ mod slot;
 pub use builder::WorkerBuilder;
 
 use crate::app_state::StateMap;
+use crate::attempt_signals::AttemptSignals;
 use crate::error::Result;
 use crate::filter::Filters;
 use crate::job::JobId;
 use crate::registry::Registry;
 use crate::retry::RetryBackoff;
 use crate::storage::{FetchRequest, Lease, Storage};
+use ack_queue::AckSender;
 use acker::AckMsg;
 use foldhash::HashMap;
 use prefetch::{Prefetch, Prefetched};
@@ -32,7 +35,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -88,7 +90,7 @@ pub(crate) struct WorkerConfig {
 
 struct Shared {
     config: WorkerConfig,
-    /// Jobs being performed, by id: their lease and cancellation token.
+    /// Jobs being performed, by id: their lease and cancellation.
     in_flight: Mutex<HashMap<JobId, InFlight>>,
     /// Set once the shutdown grace period ran out: unfinished attempts are handed back, not failed.
     hard_stop: AtomicBool,
@@ -96,7 +98,7 @@ struct Shared {
 
 struct InFlight {
     lease: Lease,
-    cancel: CancellationToken,
+    cancel: AttemptSignals,
     /// Set by the cancel watcher: the job was cancelled, so its attempt ends Deleted.
     cancel_requested: bool,
 }
@@ -147,7 +149,7 @@ impl Worker {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
         let shared = self.shared;
         let stop = CancellationToken::new();
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel::<AckMsg>();
+        let (ack_tx, ack_rx) = ack_queue::ack_queue(acker::MAX_BATCH);
         let acker = tokio::spawn(acker::run(
             shared.config.storage.clone(),
             shared.config.filters.clone(),
@@ -193,7 +195,7 @@ impl Worker {
                 })
                 .collect();
             drop(in_flight);
-            let _ = ack_tx.send(AckMsg::Release(leases));
+            ack_tx.send(AckMsg::Release(leases));
         }
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
@@ -219,7 +221,7 @@ impl Worker {
                 "shutdown timeout passed: cancelling running jobs and handing them back"
             );
             if !handed_back.is_empty() {
-                let _ = ack_tx.send(AckMsg::Release(handed_back));
+                ack_tx.send(AckMsg::Release(handed_back));
             }
             // Give cancelled jobs a moment to observe their token; they are no longer ours.
             let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
@@ -251,7 +253,7 @@ async fn fetch_loop(
     shared: Arc<Shared>,
     stop: CancellationToken,
     prefetch: Arc<Prefetch>,
-    ack_tx: mpsc::UnboundedSender<AckMsg>,
+    ack_tx: AckSender,
 ) {
     let config = &shared.config;
     let capacity = config.fetch_batch;
@@ -283,7 +285,7 @@ async fn fetch_loop(
                     let mut in_flight = shared.in_flight();
                     jobs.into_iter()
                         .map(|job| {
-                            let cancel = CancellationToken::new();
+                            let cancel = AttemptSignals::new();
                             in_flight.insert(
                                 job.id.clone(),
                                 InFlight {

@@ -5,16 +5,16 @@
 //! batch is leased while the slots still have work. Closing the buffer (at shutdown) makes every
 //! waiting and later take return `None`; what is left is drained and handed back.
 
+use crate::attempt_signals::AttemptSignals;
 use crate::storage::FetchedJob;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::{Notify, Semaphore};
-use tokio_util::sync::CancellationToken;
 
-/// A leased job with the token that cancels its attempt.
+/// A leased job with what cancels its attempt.
 pub(super) struct Prefetched {
     pub(super) job: FetchedJob,
-    pub(super) cancel: CancellationToken,
+    pub(super) cancel: AttemptSignals,
 }
 
 pub(super) struct Prefetch {

@@ -6,19 +6,14 @@
 //! move a slot to another thread while a job blocks this one), and a panic escaping a job's
 //! attempt is caught here, so a slot is never lost.
 
-use super::acker::AckMsg;
+use super::ack_queue::AckSender;
 use super::prefetch::Prefetch;
 use super::{execute, panic_message, Shared};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
-pub(super) async fn run(
-    shared: Arc<Shared>,
-    prefetch: Arc<Prefetch>,
-    ack_tx: mpsc::UnboundedSender<AckMsg>,
-) {
+pub(super) async fn run(shared: Arc<Shared>, prefetch: Arc<Prefetch>, ack_tx: AckSender) {
     while let Some(next) = prefetch.take().await {
         let id = next.job.id.clone();
         let performed = AssertUnwindSafe(execute::run(&shared, next.job, next.cancel, &ack_tx))
