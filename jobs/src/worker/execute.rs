@@ -10,7 +10,7 @@ use crate::filter::{AttemptOutcome, StateChangeEvent};
 use crate::job::JobContext;
 use crate::retry::OnExhausted;
 use crate::state::JobState;
-use crate::storage::{now_ms, Completion, FetchedJob, Outcome};
+use crate::storage::{now_ms, Completion, FetchedJob, Lease, Outcome};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -24,8 +24,6 @@ pub(super) async fn run(
     ack_tx: &AckSender,
 ) {
     let started_at_ms = now_ms();
-    let lease = job.lease();
-    let name = job.name.clone();
     let span = tracing::info_span!(
         "job",
         id = %job.id,
@@ -42,7 +40,7 @@ pub(super) async fn run(
     let outcome = if cancelled_before_start {
         cancelled()
     } else {
-        attempt(shared, &job, &name, cancel, &mut returned)
+        attempt(shared, &job, cancel, &mut returned)
             .instrument(span.clone())
             .await
     };
@@ -53,6 +51,11 @@ pub(super) async fn run(
     // A cancelled job ends Deleted whatever the attempt returned (it may have finished its
     // work, failed because its token fired, or been cut short by shutdown).
     let outcome = if was_cancelled { cancelled() } else { outcome };
+    // Moved, not cloned: every clone of an id or a name bumps a count shared by all jobs.
+    let FetchedJob {
+        id, name, token, ..
+    } = job;
+    let lease = Lease { id, token };
     let msg = match outcome {
         // The grace period ran out while this attempt ran: it was cancelled, so its failure says
         // nothing about the job. Hand it back instead of spending an attempt.
@@ -94,7 +97,6 @@ fn exhausted(policy: OnExhausted, reason: String) -> Outcome {
 async fn attempt(
     shared: &Shared,
     job: &FetchedJob,
-    name: &Arc<str>,
     cancel: AttemptSignals,
     returned: &mut Option<String>,
 ) -> Outcome {
@@ -120,7 +122,7 @@ async fn attempt(
     }
     let ctx = JobContext::new(
         job.id.clone(),
-        name.clone(),
+        job.name.clone(),
         job.attempt,
         max_attempts,
         cancel.clone(),
@@ -135,7 +137,7 @@ async fn attempt(
     config.filters.before_perform(&ctx);
     config.filters.state_change(|| StateChangeEvent {
         id: job.id.clone(),
-        name: name.clone(),
+        name: job.name.clone(),
         state: JobState::Processing,
         reason: None,
     });

@@ -3,8 +3,9 @@
 //!
 //! One fetch loop leases jobs in batches into a prefetch buffer; one slot task per unit of
 //! concurrency takes jobs from it and performs them one at a time (panics caught); completions
-//! are coalesced into batched storage calls by the acker; the lease keeper renews every in-flight lease in one call; the cancel watcher asks the
-//! storage for cancel requests of in-flight jobs; the heartbeat registers the process.
+//! are coalesced into batched storage calls by the acker; the lease keeper renews every
+//! in-flight lease in one call; the cancel watcher asks the storage for cancel requests of
+//! in-flight jobs; the heartbeat registers the process.
 
 mod ack_queue;
 mod acker;
@@ -26,7 +27,7 @@ use crate::filter::Filters;
 use crate::job::JobId;
 use crate::registry::Registry;
 use crate::retry::RetryBackoff;
-use crate::storage::{FetchRequest, Lease, Storage};
+use crate::storage::{FetchRequest, Lease, LeaseToken, Storage};
 use ack_queue::AckSender;
 use acker::AckMsg;
 use foldhash::HashMap;
@@ -97,7 +98,8 @@ struct Shared {
 }
 
 struct InFlight {
-    lease: Lease,
+    /// The token of its lease (the map's key is the rest).
+    token: LeaseToken,
     cancel: AttemptSignals,
     /// Set by the cancel watcher: the job was cancelled, so its attempt ends Deleted.
     cancel_requested: bool,
@@ -209,10 +211,13 @@ impl Worker {
             let handed_back: Vec<Lease> = {
                 let in_flight = shared.in_flight();
                 in_flight
-                    .values()
-                    .map(|f| {
+                    .iter()
+                    .map(|(id, f)| {
                         f.cancel.cancel();
-                        f.lease.clone()
+                        Lease {
+                            id: id.clone(),
+                            token: f.token,
+                        }
                     })
                     .collect()
             };
@@ -289,7 +294,7 @@ async fn fetch_loop(
                             in_flight.insert(
                                 job.id.clone(),
                                 InFlight {
-                                    lease: job.lease(),
+                                    token: job.token,
                                     cancel: cancel.clone(),
                                     cancel_requested: false,
                                 },

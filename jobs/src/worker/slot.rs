@@ -15,14 +15,15 @@ use std::sync::Arc;
 
 pub(super) async fn run(shared: Arc<Shared>, prefetch: Arc<Prefetch>, ack_tx: AckSender) {
     while let Some(next) = prefetch.take().await {
-        let id = next.job.id.clone();
+        // Not the id: cloning it per job costs a shared reference count.
+        let seq = next.job.id.seq();
         let performed = AssertUnwindSafe(execute::run(&shared, next.job, next.cancel, &ack_tx))
             .catch_unwind()
             .await;
         if let Err(panic) = performed {
             // The attempt itself runs under its own catch; this is a filter or the worker's own
             // bookkeeping. The job stays in flight (its lease kept) as a task dying here did.
-            tracing::error!(job = %id, error = %panic_message(&*panic), "performing a job panicked");
+            tracing::error!(job_seq = seq, error = %panic_message(&*panic), "performing a job panicked");
         }
         // Jobs that finish without waiting would otherwise keep this task from ever yielding.
         tokio::task::coop::consume_budget().await;
