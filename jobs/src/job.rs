@@ -151,6 +151,14 @@ pub trait Job: Serialize + Send + Sync + 'static {
 /// ```
 #[derive(Clone, Debug)]
 pub struct JobContext {
+    /// Shared by the clones: cloning a context (the worker keeps one, the job gets one) bumps
+    /// one count of this attempt instead of the counts every job shares (queue and job names,
+    /// the storage).
+    inner: Arc<ContextInner>,
+}
+
+#[derive(Debug)]
+struct ContextInner {
     id: JobId,
     name: Arc<str>,
     attempt: u32,
@@ -161,83 +169,82 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    /// The context of one attempt; `flow` is what continuations need (the storage, a slot for
+    /// the return value).
     pub(crate) fn new(
         id: JobId,
         name: Arc<str>,
         attempt: u32,
         max_attempts: u32,
         signals: AttemptSignals,
+        flow: Option<crate::continuation::ContextFlow>,
     ) -> Self {
         JobContext {
-            id,
-            name,
-            attempt,
-            max_attempts,
-            signals,
-            flow: None,
+            inner: Arc::new(ContextInner {
+                id,
+                name,
+                attempt,
+                max_attempts,
+                signals,
+                flow,
+            }),
         }
     }
 
     /// Records that this attempt failed with a permanent error (so it is not retried).
     pub(crate) fn mark_permanent(&self) {
-        self.signals.mark_permanent();
+        self.inner.signals.mark_permanent();
     }
 
     /// Whether the attempt failed with a permanent error.
     pub(crate) fn failed_permanently(&self) -> bool {
-        self.signals.failed_permanently()
-    }
-
-    /// The same context with what continuations need (the storage, a slot for the return value).
-    pub(crate) fn with_flow(mut self, flow: crate::continuation::ContextFlow) -> Self {
-        self.flow = Some(flow);
-        self
+        self.inner.signals.failed_permanently()
     }
 
     pub(crate) fn flow(&self) -> Option<&crate::continuation::ContextFlow> {
-        self.flow.as_ref()
+        self.inner.flow.as_ref()
     }
 
     /// The id of the job being performed.
     pub fn id(&self) -> &JobId {
-        &self.id
+        &self.inner.id
     }
 
     /// The job's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The queue the job came from.
     pub fn queue(&self) -> &str {
-        self.id.queue()
+        self.inner.id.queue()
     }
 
     /// Which attempt this is: 1 for the first run, 2 for the first retry, ...
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        self.inner.attempt
     }
 
     /// How many attempts the job gets in all.
     pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
+        self.inner.max_attempts
     }
 
     /// Whether the job was asked to stop: it was cancelled ([`Client::cancel`](crate::Client::cancel)),
     /// timed out, or the worker is shutting down and its grace period ran out.
     pub fn is_cancelled(&self) -> bool {
-        self.signals.is_cancelled()
+        self.inner.signals.is_cancelled()
     }
 
     /// Completes when the job is asked to stop; `select!` on it in long jobs.
     pub async fn cancelled(&self) {
-        if !self.signals.is_cancelled() {
-            self.signals.token().cancelled().await;
+        if !self.inner.signals.is_cancelled() {
+            self.inner.signals.token().cancelled().await;
         }
     }
 
     /// The cancellation token itself, to hand to libraries that take one.
     pub fn cancellation_token(&self) -> &CancellationToken {
-        self.signals.token()
+        self.inner.signals.token()
     }
 }

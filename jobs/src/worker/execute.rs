@@ -126,14 +126,14 @@ async fn attempt(
         job.attempt,
         max_attempts,
         cancel.clone(),
-    )
-    .with_flow(crate::continuation::ContextFlow {
-        storage: config.storage.clone(),
-        result: descriptor
-            .flow
-            .returns_value
-            .then(|| Arc::new(std::sync::OnceLock::new())),
-    });
+        Some(crate::continuation::ContextFlow {
+            storage: config.storage.clone(),
+            result: descriptor
+                .flow
+                .returns_value
+                .then(|| Arc::new(std::sync::OnceLock::new())),
+        }),
+    );
     config.filters.before_perform(&ctx);
     config.filters.state_change(|| StateChangeEvent {
         id: job.id.clone(),
