@@ -42,16 +42,19 @@ pub(super) async fn run(
         for msg in batch.drain(..) {
             take(msg, &mut completions, &mut names, &mut releases);
         }
+        // The vectors are cleared, not replaced, so a busy acker does not grow new ones per batch.
         if !releases.is_empty() {
-            let batch = std::mem::take(&mut releases);
-            persist(open, "handing jobs back", || storage.release(&batch)).await?;
+            persist(open, "handing jobs back", || storage.release(&releases)).await?;
+            releases.clear();
         }
         if !completions.is_empty() {
-            let batch = std::mem::take(&mut completions);
-            let applied = persist(open, "acknowledging jobs", || storage.complete(&batch)).await?;
-            for ((c, name), held) in batch.iter().zip(names.drain(..)).zip(applied) {
+            let applied = persist(open, "acknowledging jobs", || {
+                storage.complete(&completions)
+            })
+            .await?;
+            for ((c, name), held) in completions.drain(..).zip(names.drain(..)).zip(applied) {
                 if held {
-                    filters.state_change(|| event(c, name));
+                    filters.state_change(|| event(&c, name));
                 } else {
                     tracing::warn!(
                         job = %c.lease.id,
