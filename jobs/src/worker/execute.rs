@@ -39,6 +39,9 @@ pub(super) async fn run(
     let mut returned = None;
     let outcome = if cancelled_before_start {
         cancelled()
+    } else if span.is_disabled() {
+        // No subscriber wants the span: skip entering and leaving it at every poll.
+        attempt(shared, &job, cancel, &mut returned).await
     } else {
         attempt(shared, &job, cancel, &mut returned)
             .instrument(span.clone())

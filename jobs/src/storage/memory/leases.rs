@@ -9,8 +9,11 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// Compaction runs once the heap holds this many entries more than twice the live leases.
+/// Compaction runs once the heap holds this many entries more than `SPARE` times the live
+/// leases: each compaction looks up every entry, so the more stale ones it drops per pass, the
+/// fewer lookups per ended lease.
 const SLACK: usize = 1_024;
+const SPARE: usize = 4;
 
 #[derive(Default)]
 pub(super) struct LeaseIndex {
@@ -56,7 +59,7 @@ impl LeaseIndex {
     /// Drops the entries of ended leases once they outnumber the live ones, keeping the heap
     /// proportional to the leases held. `live` says whether an entry is still held.
     pub(super) fn compact(&mut self, mut live: impl FnMut(u64, u64) -> bool) {
-        if self.heap.len() > self.live.saturating_mul(2).saturating_add(SLACK) {
+        if self.heap.len() > self.live.saturating_mul(SPARE).saturating_add(SLACK) {
             self.heap
                 .retain(|Reverse((deadline, seq))| live(*deadline, *seq));
         }
