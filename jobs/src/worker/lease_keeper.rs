@@ -19,10 +19,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         let leases: Vec<Lease> = shared
             .in_flight()
             .iter()
-            .map(|(id, f)| Lease {
-                id: id.clone(),
-                token: f.token,
-            })
+            .map(|(id, f)| Lease { id, token: f.token })
             .collect();
         if leases.is_empty() {
             continue;

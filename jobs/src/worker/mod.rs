@@ -13,6 +13,7 @@ mod builder;
 mod cancel_watcher;
 mod execute;
 mod heartbeat;
+mod in_flight;
 mod lease_keeper;
 mod limits;
 mod prefetch;
@@ -24,13 +25,12 @@ use crate::app_state::StateMap;
 use crate::attempt_signals::AttemptSignals;
 use crate::error::Result;
 use crate::filter::Filters;
-use crate::job::JobId;
 use crate::registry::Registry;
 use crate::retry::RetryBackoff;
-use crate::storage::{FetchRequest, Lease, LeaseToken, Storage};
+use crate::storage::{FetchRequest, Lease, Storage};
 use ack_queue::AckSender;
 use acker::AckMsg;
-use foldhash::HashMap;
+use in_flight::{InFlight, InFlightJobs};
 use prefetch::{Prefetch, Prefetched};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,22 +91,14 @@ pub(crate) struct WorkerConfig {
 
 struct Shared {
     config: WorkerConfig,
-    /// Jobs being performed, by id: their lease and cancellation.
-    in_flight: Mutex<HashMap<JobId, InFlight>>,
+    /// Jobs held (buffered or running): their lease token and cancellation.
+    in_flight: Mutex<InFlightJobs>,
     /// Set once the shutdown grace period ran out: unfinished attempts are handed back, not failed.
     hard_stop: AtomicBool,
 }
 
-struct InFlight {
-    /// The token of its lease (the map's key is the rest).
-    token: LeaseToken,
-    cancel: AttemptSignals,
-    /// Set by the cancel watcher: the job was cancelled, so its attempt ends Deleted.
-    cancel_requested: bool,
-}
-
 impl Shared {
-    fn in_flight(&self) -> MutexGuard<'_, HashMap<JobId, InFlight>> {
+    fn in_flight(&self) -> MutexGuard<'_, InFlightJobs> {
         self.in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -127,8 +119,8 @@ impl Worker {
     fn from_config(config: WorkerConfig) -> Worker {
         Worker {
             shared: Arc::new(Shared {
+                in_flight: Mutex::new(InFlightJobs::new(&config.queues)),
                 config,
-                in_flight: Mutex::new(HashMap::default()),
                 hard_stop: AtomicBool::new(false),
             }),
         }
@@ -214,10 +206,7 @@ impl Worker {
                     .iter()
                     .map(|(id, f)| {
                         f.cancel.cancel();
-                        Lease {
-                            id: id.clone(),
-                            token: f.token,
-                        }
+                        Lease { id, token: f.token }
                     })
                     .collect()
             };
@@ -292,7 +281,7 @@ async fn fetch_loop(
                         .map(|job| {
                             let cancel = AttemptSignals::new();
                             in_flight.insert(
-                                job.id.clone(),
+                                &job.id,
                                 InFlight {
                                     token: job.token,
                                     cancel: cancel.clone(),
