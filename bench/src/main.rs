@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|memory] [--redis-url URL]
 //!     [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
-//!     [--job-us U] [--lease-ms L]
+//!     [--job-us U] [--lease-ms L] [--threads T]
 //! ```
 //!
 //! See BENCHMARKS.md for the method and the figures.
@@ -79,14 +79,20 @@ struct Args {
     /// The lease, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     lease_ms: u64,
+    /// Runtime worker threads (default: tokio's, one per core or `TOKIO_WORKER_THREADS`).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder.enable_all().build()?;
     let line = runtime.block_on(scenarios::run(&args))?;
-    println!("{line}");
+    // The thread count is part of the result: say it on the line.
+    println!("{line} threads={}", runtime.metrics().num_workers());
     Ok(())
 }

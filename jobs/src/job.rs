@@ -1,10 +1,10 @@
 //! What a job is: its id, the [`Job`] trait the macro implements, and the [`JobContext`] a
 //! running job can ask for.
 
+use crate::attempt_signals::AttemptSignals;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -151,93 +151,100 @@ pub trait Job: Serialize + Send + Sync + 'static {
 /// ```
 #[derive(Clone, Debug)]
 pub struct JobContext {
+    /// Shared by the clones: cloning a context (the worker keeps one, the job gets one) bumps
+    /// one count of this attempt instead of the counts every job shares (queue and job names,
+    /// the storage).
+    inner: Arc<ContextInner>,
+}
+
+#[derive(Debug)]
+struct ContextInner {
     id: JobId,
     name: Arc<str>,
     attempt: u32,
     max_attempts: u32,
-    cancel: CancellationToken,
-    /// Set when the attempt failed with a [`Permanent`](crate::Permanent) error.
-    permanent: Arc<AtomicBool>,
+    /// Cancellation, and whether the attempt failed with a [`Permanent`](crate::Permanent) error.
+    signals: AttemptSignals,
     flow: Option<crate::continuation::ContextFlow>,
 }
 
 impl JobContext {
+    /// The context of one attempt; `flow` is what continuations need (the storage, a slot for
+    /// the return value).
     pub(crate) fn new(
         id: JobId,
         name: Arc<str>,
         attempt: u32,
         max_attempts: u32,
-        cancel: CancellationToken,
+        signals: AttemptSignals,
+        flow: Option<crate::continuation::ContextFlow>,
     ) -> Self {
         JobContext {
-            id,
-            name,
-            attempt,
-            max_attempts,
-            cancel,
-            permanent: Arc::new(AtomicBool::new(false)),
-            flow: None,
+            inner: Arc::new(ContextInner {
+                id,
+                name,
+                attempt,
+                max_attempts,
+                signals,
+                flow,
+            }),
         }
     }
 
     /// Records that this attempt failed with a permanent error (so it is not retried).
     pub(crate) fn mark_permanent(&self) {
-        self.permanent.store(true, Ordering::SeqCst);
+        self.inner.signals.mark_permanent();
     }
 
     /// Whether the attempt failed with a permanent error.
     pub(crate) fn failed_permanently(&self) -> bool {
-        self.permanent.load(Ordering::SeqCst)
-    }
-
-    /// The same context with what continuations need (the storage, a slot for the return value).
-    pub(crate) fn with_flow(mut self, flow: crate::continuation::ContextFlow) -> Self {
-        self.flow = Some(flow);
-        self
+        self.inner.signals.failed_permanently()
     }
 
     pub(crate) fn flow(&self) -> Option<&crate::continuation::ContextFlow> {
-        self.flow.as_ref()
+        self.inner.flow.as_ref()
     }
 
     /// The id of the job being performed.
     pub fn id(&self) -> &JobId {
-        &self.id
+        &self.inner.id
     }
 
     /// The job's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The queue the job came from.
     pub fn queue(&self) -> &str {
-        self.id.queue()
+        self.inner.id.queue()
     }
 
     /// Which attempt this is: 1 for the first run, 2 for the first retry, ...
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        self.inner.attempt
     }
 
     /// How many attempts the job gets in all.
     pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
+        self.inner.max_attempts
     }
 
     /// Whether the job was asked to stop: it was cancelled ([`Client::cancel`](crate::Client::cancel)),
     /// timed out, or the worker is shutting down and its grace period ran out.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.inner.signals.is_cancelled()
     }
 
     /// Completes when the job is asked to stop; `select!` on it in long jobs.
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await;
+        if !self.inner.signals.is_cancelled() {
+            self.inner.signals.token().cancelled().await;
+        }
     }
 
     /// The cancellation token itself, to hand to libraries that take one.
     pub fn cancellation_token(&self) -> &CancellationToken {
-        &self.cancel
+        self.inner.signals.token()
     }
 }

@@ -48,6 +48,7 @@
 extern crate self as jobs;
 
 mod app_state;
+mod attempt_signals;
 mod batch;
 mod client;
 mod continuation;

@@ -12,9 +12,9 @@ use crate::app_state::StateMap;
 use crate::error::{Error, Result};
 use crate::job::JobContext;
 use crate::retry::{OnExhausted, RetryBackoff};
+use foldhash::HashMap;
 use futures::future::BoxFuture;
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -194,7 +194,7 @@ impl Registry {
     fn build(
         descriptors: impl Iterator<Item = &'static JobDescriptor>,
     ) -> std::result::Result<Registry, String> {
-        let mut by_name: HashMap<&'static str, &'static JobDescriptor> = HashMap::new();
+        let mut by_name: HashMap<&'static str, &'static JobDescriptor> = HashMap::default();
         let mut clashes = Vec::new();
         for d in descriptors {
             if let Some(first) = by_name.insert(d.name, d) {

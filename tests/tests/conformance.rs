@@ -71,7 +71,7 @@ async fn enqueue_fetch_complete(kind: Kind) {
     let got = fetch(s, &queues(&["q"]), 10, LEASE).await;
     assert_eq!(got.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), ids);
     assert_eq!(&*got[1].name, "conformance::job");
-    assert_eq!(got[1].args, r#"{"n":2}"#);
+    assert_eq!(&*got[1].args, r#"{"n":2}"#);
     assert_eq!(got[0].attempt, 1);
     assert!(got[0].enqueued_at_ms > 0);
     let st = s.stats("q").await.unwrap();

@@ -5,6 +5,7 @@
 //! only as long as the process: use it for development, tests and jobs you can afford to lose.
 
 mod flow;
+mod leases;
 mod recurring;
 
 use super::{
@@ -74,14 +75,16 @@ struct Queue {
     pending: VecDeque<u64>,
     /// (due ms, seq)
     scheduled: BTreeSet<(u64, u64)>,
-    /// (deadline ms, seq)
-    leases: BTreeSet<(u64, u64)>,
+    /// Leases by deadline.
+    leases: leases::LeaseIndex,
     /// (failed at ms, seq)
     failed: BTreeSet<(u64, u64)>,
     /// (finished at ms, seq), oldest first
     succeeded: VecDeque<(u64, u64)>,
     deleted: VecDeque<(u64, u64)>,
     jobs: HashMap<u64, Record>,
+    /// The job names stored here, so records share one allocation per name.
+    names: HashSet<Arc<str>>,
     /// Processing jobs with a cancel request, cleared when their attempt completes.
     cancels: HashSet<u64>,
     succeeded_total: u64,
@@ -92,7 +95,8 @@ struct Queue {
 
 struct Record {
     name: Arc<str>,
-    args: String,
+    /// Shared with every fetch of the job, so a fetch copies no arguments.
+    args: Arc<str>,
     attempts: u32,
     enqueued_at_ms: u64,
     state: JobState,
@@ -108,7 +112,7 @@ struct Record {
 impl Record {
     /// A job just stored in `state` (its first history entry, with `reason`), due at `score`.
     fn new(
-        name: &str,
+        name: Arc<str>,
         args: String,
         state: JobState,
         reason: Option<String>,
@@ -118,8 +122,8 @@ impl Record {
         let mut history = Vec::with_capacity(4);
         history.push(StateChange::new(state, now, reason));
         Record {
-            name: Arc::from(name),
-            args,
+            name,
+            args: Arc::from(args),
             attempts: 0,
             enqueued_at_ms: now,
             state,
@@ -128,6 +132,11 @@ impl Record {
             score,
             flow: None,
         }
+    }
+
+    /// Whether the job is Processing under a lease that runs out at `deadline`.
+    fn holds_lease_until(&self, deadline: u64) -> bool {
+        self.state == JobState::Processing && self.lease.is_some_and(|(_, d)| d == deadline)
     }
 
     fn enter(&mut self, state: JobState, at_ms: u64, reason: Option<String>) {
@@ -170,6 +179,16 @@ impl MemoryStorage {
 }
 
 impl Queue {
+    /// The shared copy of the job name `name`.
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.names.get(name) {
+            return known.clone();
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.names.insert(name.clone());
+        name
+    }
+
     /// Makes due scheduled jobs ready and puts jobs with expired leases back, at most
     /// `MAINTENANCE_BATCH` of each.
     fn maintain(&mut self, now: u64) {
@@ -187,14 +206,15 @@ impl Queue {
             }
         }
         for _ in 0..MAINTENANCE_BATCH {
-            let Some(&(deadline, seq)) = self.leases.first() else {
+            let Some((deadline, seq)) = self.leases.pop_due(now) else {
                 break;
             };
-            if deadline > now {
-                break;
-            }
-            self.leases.pop_first();
-            if let Some(rec) = self.jobs.get_mut(&seq) {
+            if let Some(rec) = self
+                .jobs
+                .get_mut(&seq)
+                .filter(|rec| rec.holds_lease_until(deadline))
+            {
+                self.leases.remove();
                 rec.lease = None;
                 // The attempt counts: a job that kills its worker every time must not loop forever.
                 rec.attempts += 1;
@@ -211,19 +231,31 @@ impl Queue {
     /// The earliest time something here becomes ready without an enqueue.
     fn next_event(&self) -> Option<u64> {
         let due = self.scheduled.first().map(|&(t, _)| t);
-        let lease = self.leases.first().map(|&(t, _)| t);
+        let lease = self.leases.next_deadline();
         match (due, lease) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    fn trim(&mut self, now: u64, retention: &Retention) {
+    /// Drops the lease index's entries of ended leases once they outnumber the live ones.
+    fn compact_leases(&mut self) {
+        let jobs = &self.jobs;
+        self.leases.compact(|deadline, seq| {
+            jobs.get(&seq)
+                .is_some_and(|rec| rec.holds_lease_until(deadline))
+        });
+    }
+
+    /// Drops the finished jobs retention no longer keeps, moving their records into `dropped`
+    /// so the caller can free them after releasing the lock.
+    fn trim(&mut self, now: u64, retention: &Retention, dropped: &mut Vec<Record>) {
+        self.compact_leases();
         let ttl_s = u64::try_from(retention.succeeded_ttl.as_millis()).unwrap_or(u64::MAX);
         while let Some(&(at, seq)) = self.succeeded.front() {
             if self.succeeded.len() > retention.succeeded_max || at.saturating_add(ttl_s) <= now {
                 self.succeeded.pop_front();
-                self.jobs.remove(&seq);
+                dropped.extend(self.jobs.remove(&seq));
             } else {
                 break;
             }
@@ -232,7 +264,7 @@ impl Queue {
         while let Some(&(at, seq)) = self.deleted.front() {
             if self.deleted.len() > retention.deleted_max || at.saturating_add(ttl_d) <= now {
                 self.deleted.pop_front();
-                self.jobs.remove(&seq);
+                dropped.extend(self.jobs.remove(&seq));
             } else {
                 break;
             }
@@ -249,7 +281,7 @@ impl Queue {
             hooked = rec.flow.is_some();
         }
         self.deleted.push_back((now, seq));
-        self.trim(now, retention);
+        self.trim(now, retention, &mut Vec::new());
         hooked
     }
 
@@ -271,8 +303,8 @@ impl Queue {
                 self.failed.remove(&(rec.score, seq));
             }
             JobState::Processing => {
-                if let Some((_, deadline)) = rec.lease {
-                    self.leases.remove(&(deadline, seq));
+                if rec.lease.is_some() {
+                    self.leases.remove();
                 }
             }
             JobState::Succeeded => self.succeeded.retain(|&(_, s)| s != seq),
@@ -286,7 +318,7 @@ fn info(id: JobId, rec: &Record) -> JobInfo {
     JobInfo {
         id,
         name: rec.name.to_string(),
-        args: rec.args.clone(),
+        args: rec.args.to_string(),
         state: rec.state,
         attempts: rec.attempts,
         history: rec.history.clone(),
@@ -320,9 +352,10 @@ impl Storage for MemoryStorage {
                 } else {
                     JobState::Enqueued
                 };
+                let name = queue.intern(&job.name);
                 queue.jobs.insert(
                     seq,
-                    Record::new(&job.name, job.args, state, None, now, due.unwrap_or(0)),
+                    Record::new(name, job.args, state, None, now, due.unwrap_or(0)),
                 );
                 if let Some(u) = &job.unique {
                     queue.claim_unique(u, seq, now);
@@ -355,7 +388,7 @@ impl Storage for MemoryStorage {
                 let mut inner = self.lock();
                 let now = now_ms();
                 let lease_ms = millis(req.lease);
-                let mut out = Vec::new();
+                let mut out = Vec::with_capacity(req.max.min(MAINTENANCE_BATCH));
                 let mut next_event: Option<u64> = None;
                 for name in req.queues {
                     if out.len() >= req.max {
@@ -377,7 +410,7 @@ impl Storage for MemoryStorage {
                         let deadline = now.saturating_add(lease_ms);
                         rec.lease = Some((LeaseToken(token), deadline));
                         rec.enter(JobState::Processing, now, None);
-                        queue.leases.insert((deadline, seq));
+                        queue.leases.insert(deadline, seq);
                         out.push(FetchedJob {
                             id: JobId::new(name.clone(), seq),
                             name: rec.name.clone(),
@@ -427,7 +460,7 @@ impl Storage for MemoryStorage {
                 applied.push(false);
                 continue;
             };
-            let Some((token, deadline)) = rec.lease else {
+            let Some((token, _)) = rec.lease else {
                 applied.push(false);
                 continue;
             };
@@ -435,7 +468,7 @@ impl Storage for MemoryStorage {
                 applied.push(false);
                 continue;
             }
-            queue.leases.remove(&(deadline, seq));
+            queue.leases.remove();
             queue.cancels.remove(&seq);
             rec.lease = None;
             rec.attempts += 1;
@@ -480,12 +513,16 @@ impl Storage for MemoryStorage {
         if !ended.is_empty() {
             flow::ended(&mut inner, ended, now);
         }
+        // About one record leaves per completion once retention is full.
+        let mut dropped = Vec::with_capacity(completions.len());
         for name in touched {
             if let Some(queue) = inner.queues.get_mut(&name) {
-                queue.trim(now, &retention);
+                queue.trim(now, &retention, &mut dropped);
             }
         }
         drop(inner);
+        // Freed outside the lock, so fetches wait less for it.
+        drop(dropped);
         // A retry changes the next due time a waiting fetch sleeps until.
         self.shared.ready.notify_waiters();
         Ok(applied)
@@ -505,12 +542,10 @@ impl Storage for MemoryStorage {
                     return false;
                 };
                 match rec.lease {
-                    Some((token, deadline))
-                        if token == l.token && rec.state == JobState::Processing =>
-                    {
+                    Some((token, _)) if token == l.token && rec.state == JobState::Processing => {
                         let new_deadline = now.saturating_add(millis(lease));
-                        queue.leases.remove(&(deadline, seq));
-                        queue.leases.insert((new_deadline, seq));
+                        queue.leases.remove();
+                        queue.leases.insert(new_deadline, seq);
                         rec.lease = Some((token, new_deadline));
                         true
                     }
@@ -518,6 +553,10 @@ impl Storage for MemoryStorage {
                 }
             })
             .collect();
+        // A renewal leaves the old deadline's entry behind.
+        for queue in inner.queues.values_mut() {
+            queue.compact_leases();
+        }
         Ok(held)
     }
 
@@ -533,13 +572,13 @@ impl Storage for MemoryStorage {
                 let Some(rec) = queue.jobs.get_mut(&seq) else {
                     continue;
                 };
-                let Some((token, deadline)) = rec.lease else {
+                let Some((token, _)) = rec.lease else {
                     continue;
                 };
                 if token != l.token {
                     continue;
                 }
-                queue.leases.remove(&(deadline, seq));
+                queue.leases.remove();
                 rec.lease = None;
                 rec.enter(
                     JobState::Enqueued,
@@ -547,6 +586,9 @@ impl Storage for MemoryStorage {
                     Some("handed back by a worker shutting down".to_owned()),
                 );
                 queue.pending.push_front(seq);
+            }
+            for queue in inner.queues.values_mut() {
+                queue.compact_leases();
             }
         }
         self.shared.ready.notify_waiters();

@@ -123,8 +123,8 @@ pub struct FetchedJob {
     pub id: JobId,
     /// Its registered name (possibly one no handler exists for).
     pub name: Arc<str>,
-    /// Its JSON arguments.
-    pub args: String,
+    /// Its JSON arguments (shared: a backend may hand out the copy it keeps).
+    pub args: Arc<str>,
     /// Which attempt this fetch starts: 1 for the first.
     pub attempt: u32,
     /// When it was first enqueued, in milliseconds since the Unix epoch.

@@ -1,16 +1,16 @@
 //! The acker: coalesces the completions of many jobs into batched storage calls, and retries
 //! them while the storage is unreachable, so no finished job is forgotten.
 
+use super::ack_queue::AckReceiver;
 use crate::error::{Error, Result};
 use crate::filter::{Filters, StateChangeEvent};
 use crate::state::JobState;
 use crate::storage::{Completion, Lease, Outcome, Storage};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The most completions sent in one storage call.
-const MAX_BATCH: usize = 1_000;
+pub(super) const MAX_BATCH: usize = 1_000;
 /// How long the first completion of a batch waits for others to join it.
 const LINGER: Duration = Duration::from_millis(1);
 /// How often a batch is tried once the worker is shutting down, before giving up on it.
@@ -27,43 +27,34 @@ pub(super) enum AckMsg {
 pub(super) async fn run(
     storage: Arc<dyn Storage>,
     filters: Filters,
-    mut rx: mpsc::UnboundedReceiver<AckMsg>,
+    mut rx: AckReceiver,
 ) -> Result<()> {
     let mut completions = Vec::new();
     let mut names = Vec::new();
     let mut releases = Vec::new();
+    let mut batch = Vec::new();
     let mut open = true;
     while open {
-        match rx.recv().await {
-            Some(msg) => take(msg, &mut completions, &mut names, &mut releases),
-            None => open = false,
+        // Coalesce: after the first message, keep collecting for up to `LINGER` (or
+        // `MAX_BATCH` messages), so a busy worker acknowledges hundreds of jobs per storage
+        // call instead of a few.
+        open = rx.recv_batch(&mut batch, LINGER).await;
+        for msg in batch.drain(..) {
+            take(msg, &mut completions, &mut names, &mut releases);
         }
-        // Coalesce: keep collecting for up to `LINGER` (or `MAX_BATCH` messages), so a busy
-        // worker acknowledges hundreds of jobs per storage call instead of a few.
-        let flush_at = tokio::time::Instant::now() + LINGER;
-        while open && completions.len() + releases.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(msg) => take(msg, &mut completions, &mut names, &mut releases),
-                Err(mpsc::error::TryRecvError::Disconnected) => open = false,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(flush_at, rx.recv()).await {
-                        Ok(Some(msg)) => take(msg, &mut completions, &mut names, &mut releases),
-                        Ok(None) => open = false,
-                        Err(_) => break,
-                    }
-                }
-            }
-        }
+        // The vectors are cleared, not replaced, so a busy acker does not grow new ones per batch.
         if !releases.is_empty() {
-            let batch = std::mem::take(&mut releases);
-            persist(open, "handing jobs back", || storage.release(&batch)).await?;
+            persist(open, "handing jobs back", || storage.release(&releases)).await?;
+            releases.clear();
         }
         if !completions.is_empty() {
-            let batch = std::mem::take(&mut completions);
-            let applied = persist(open, "acknowledging jobs", || storage.complete(&batch)).await?;
-            for ((c, name), held) in batch.iter().zip(names.drain(..)).zip(applied) {
+            let applied = persist(open, "acknowledging jobs", || {
+                storage.complete(&completions)
+            })
+            .await?;
+            for ((c, name), held) in completions.drain(..).zip(names.drain(..)).zip(applied) {
                 if held {
-                    filters.state_change(|| event(c, name));
+                    filters.state_change(|| event(&c, name));
                 } else {
                     tracing::warn!(
                         job = %c.lease.id,

@@ -24,7 +24,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             .in_flight()
             .iter()
             .filter(|(_, f)| !f.cancel_requested)
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id)
             .collect();
         if ids.is_empty() {
             continue;

@@ -2,30 +2,28 @@
 //! the outcome (success, retry, failure, deletion when cancelled or as the job's `on_exhausted`
 //! policy says) and hands it to the acker.
 
+use super::ack_queue::AckSender;
 use super::acker::AckMsg;
 use super::{panic_message, Shared};
+use crate::attempt_signals::AttemptSignals;
 use crate::filter::{AttemptOutcome, StateChangeEvent};
 use crate::job::JobContext;
 use crate::retry::OnExhausted;
 use crate::state::JobState;
-use crate::storage::{now_ms, Completion, FetchedJob, Outcome};
+use crate::storage::{now_ms, Completion, FetchedJob, Lease, Outcome};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub(super) async fn run(
     shared: &Shared,
     job: FetchedJob,
-    cancel: CancellationToken,
-    ack_tx: &mpsc::UnboundedSender<AckMsg>,
+    cancel: AttemptSignals,
+    ack_tx: &AckSender,
 ) {
     let started_at_ms = now_ms();
-    let lease = job.lease();
-    let name = job.name.clone();
     let span = tracing::info_span!(
         "job",
         id = %job.id,
@@ -41,8 +39,11 @@ pub(super) async fn run(
     let mut returned = None;
     let outcome = if cancelled_before_start {
         cancelled()
+    } else if span.is_disabled() {
+        // No subscriber wants the span: skip entering and leaving it at every poll.
+        attempt(shared, &job, cancel, &mut returned).await
     } else {
-        attempt(shared, &job, &name, cancel, &mut returned)
+        attempt(shared, &job, cancel, &mut returned)
             .instrument(span.clone())
             .await
     };
@@ -53,6 +54,11 @@ pub(super) async fn run(
     // A cancelled job ends Deleted whatever the attempt returned (it may have finished its
     // work, failed because its token fired, or been cut short by shutdown).
     let outcome = if was_cancelled { cancelled() } else { outcome };
+    // Moved, not cloned: every clone of an id or a name bumps a count shared by all jobs.
+    let FetchedJob {
+        id, name, token, ..
+    } = job;
+    let lease = Lease { id, token };
     let msg = match outcome {
         // The grace period ran out while this attempt ran: it was cancelled, so its failure says
         // nothing about the job. Hand it back instead of spending an attempt.
@@ -74,9 +80,7 @@ pub(super) async fn run(
             }
         }
     };
-    // The acker only goes away once every job task is done, so this cannot fail in practice;
-    // if it did, the lease would run out and the job would run again.
-    let _ = ack_tx.send(msg);
+    ack_tx.send(msg);
 }
 
 fn cancelled() -> Outcome {
@@ -96,8 +100,7 @@ fn exhausted(policy: OnExhausted, reason: String) -> Outcome {
 async fn attempt(
     shared: &Shared,
     job: &FetchedJob,
-    name: &Arc<str>,
-    cancel: CancellationToken,
+    cancel: AttemptSignals,
     returned: &mut Option<String>,
 ) -> Outcome {
     let config = &shared.config;
@@ -122,22 +125,22 @@ async fn attempt(
     }
     let ctx = JobContext::new(
         job.id.clone(),
-        name.clone(),
+        job.name.clone(),
         job.attempt,
         max_attempts,
         cancel.clone(),
-    )
-    .with_flow(crate::continuation::ContextFlow {
-        storage: config.storage.clone(),
-        result: descriptor
-            .flow
-            .returns_value
-            .then(|| Arc::new(std::sync::OnceLock::new())),
-    });
+        Some(crate::continuation::ContextFlow {
+            storage: config.storage.clone(),
+            result: descriptor
+                .flow
+                .returns_value
+                .then(|| Arc::new(std::sync::OnceLock::new())),
+        }),
+    );
     config.filters.before_perform(&ctx);
     config.filters.state_change(|| StateChangeEvent {
         id: job.id.clone(),
-        name: name.clone(),
+        name: job.name.clone(),
         state: JobState::Processing,
         reason: None,
     });

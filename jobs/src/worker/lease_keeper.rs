@@ -18,8 +18,8 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         }
         let leases: Vec<Lease> = shared
             .in_flight()
-            .values()
-            .map(|f| f.lease.clone())
+            .iter()
+            .map(|(id, f)| Lease { id, token: f.token })
             .collect();
         if leases.is_empty() {
             continue;
@@ -31,7 +31,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                     if held {
                         continue;
                     }
-                    if let Some(f) = in_flight.get(&l.id).filter(|f| f.lease.token == l.token) {
+                    if let Some(f) = in_flight.get(&l.id).filter(|f| f.token == l.token) {
                         tracing::warn!(job = %l.id, "lease lost (it ran out before renewal); cancelling the job here");
                         f.cancel.cancel();
                     }

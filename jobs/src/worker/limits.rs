@@ -3,13 +3,13 @@
 //! by the storage (not counting an attempt) and are dropped here. Jobs without limits skip all of
 //! this: one check of a flag computed once per process.
 
+use super::ack_queue::AckSender;
 use super::acker::AckMsg;
 use super::Shared;
 use crate::registry::{JobDescriptor, Registry};
 use crate::storage::{FetchedJob, LimitRequest};
 use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// How long a job that found its limit full waits before it is tried again. Slots are freed by
 /// completions at any time, so this is a polling interval; it is short so a mutex-like job
@@ -37,7 +37,7 @@ fn limit_key(d: &JobDescriptor, args: &str) -> String {
 pub(super) async fn admit(
     shared: &Shared,
     jobs: Vec<FetchedJob>,
-    ack_tx: &mpsc::UnboundedSender<AckMsg>,
+    ack_tx: &AckSender,
 ) -> Vec<FetchedJob> {
     let registry = shared.config.registry;
     if jobs.is_empty() || !any_limited(registry) {
@@ -80,7 +80,7 @@ pub(super) async fn admit(
             // Without a slot the job must not run; hand it back without spending an attempt.
             tracing::warn!(error = %e, "acquiring limit slots failed; handing the jobs back");
             let leases = limited.iter().map(FetchedJob::lease).collect();
-            let _ = ack_tx.send(AckMsg::Release(leases));
+            ack_tx.send(AckMsg::Release(leases));
         }
     }
     free

@@ -1,36 +1,41 @@
 //! The worker runtime: fetches jobs, performs them with their filters, acknowledges them, keeps
 //! their leases alive and shuts down gracefully.
 //!
-//! One fetch loop leases jobs in batches, at most as many as there are free slots; each job runs
-//! in its own task (panics caught); completions are coalesced into batched storage calls by the
-//! acker; the lease keeper renews every in-flight lease in one call; the cancel watcher asks the
-//! storage for cancel requests of in-flight jobs; the heartbeat registers the process.
+//! One fetch loop leases jobs in batches into a prefetch buffer; one slot task per unit of
+//! concurrency takes jobs from it and performs them one at a time (panics caught); completions
+//! are coalesced into batched storage calls by the acker; the lease keeper renews every
+//! in-flight lease in one call; the cancel watcher asks the storage for cancel requests of
+//! in-flight jobs; the heartbeat registers the process.
 
+mod ack_queue;
 mod acker;
 mod builder;
 mod cancel_watcher;
 mod execute;
 mod heartbeat;
+mod in_flight;
 mod lease_keeper;
 mod limits;
+mod prefetch;
+mod slot;
 
 pub use builder::WorkerBuilder;
 
 use crate::app_state::StateMap;
+use crate::attempt_signals::AttemptSignals;
 use crate::error::Result;
 use crate::filter::Filters;
-use crate::job::JobId;
 use crate::registry::Registry;
 use crate::retry::RetryBackoff;
-use crate::storage::{FetchRequest, FetchedJob, Lease, Storage};
+use crate::storage::{FetchRequest, Lease, Storage};
+use ack_queue::AckSender;
 use acker::AckMsg;
-use foldhash::HashMap;
-use std::collections::VecDeque;
+use in_flight::{InFlight, InFlightJobs};
+use prefetch::{Prefetch, Prefetched};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -86,21 +91,14 @@ pub(crate) struct WorkerConfig {
 
 struct Shared {
     config: WorkerConfig,
-    /// Jobs being performed, by id: their lease and cancellation token.
-    in_flight: Mutex<HashMap<JobId, InFlight>>,
+    /// Jobs held (buffered or running): their lease token and cancellation.
+    in_flight: Mutex<InFlightJobs>,
     /// Set once the shutdown grace period ran out: unfinished attempts are handed back, not failed.
     hard_stop: AtomicBool,
 }
 
-struct InFlight {
-    lease: Lease,
-    cancel: CancellationToken,
-    /// Set by the cancel watcher: the job was cancelled, so its attempt ends Deleted.
-    cancel_requested: bool,
-}
-
 impl Shared {
-    fn in_flight(&self) -> MutexGuard<'_, HashMap<JobId, InFlight>> {
+    fn in_flight(&self) -> MutexGuard<'_, InFlightJobs> {
         self.in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -121,8 +119,8 @@ impl Worker {
     fn from_config(config: WorkerConfig) -> Worker {
         Worker {
             shared: Arc::new(Shared {
+                in_flight: Mutex::new(InFlightJobs::new(&config.queues)),
                 config,
-                in_flight: Mutex::new(HashMap::default()),
                 hard_stop: AtomicBool::new(false),
             }),
         }
@@ -145,7 +143,7 @@ impl Worker {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
         let shared = self.shared;
         let stop = CancellationToken::new();
-        let (ack_tx, ack_rx) = mpsc::unbounded_channel::<AckMsg>();
+        let (ack_tx, ack_rx) = ack_queue::ack_queue(acker::MAX_BATCH);
         let acker = tokio::spawn(acker::run(
             shared.config.storage.clone(),
             shared.config.filters.clone(),
@@ -162,11 +160,15 @@ impl Worker {
                 stop.clone(),
             ))
         });
+        let prefetch = Arc::new(Prefetch::new(shared.config.fetch_batch));
         let tracker = TaskTracker::new();
+        for _ in 0..shared.config.concurrency {
+            tracker.spawn(slot::run(shared.clone(), prefetch.clone(), ack_tx.clone()));
+        }
         let fetcher = tokio::spawn(fetch_loop(
             shared.clone(),
             stop.clone(),
-            tracker.clone(),
+            prefetch.clone(),
             ack_tx.clone(),
         ));
         tracing::info!(worker = %shared.config.name, queues = ?shared.config.queues, "worker started");
@@ -175,6 +177,20 @@ impl Worker {
         tracing::info!(worker = %shared.config.name, "worker shutting down");
         stop.cancel();
         let _ = fetcher.await;
+        // Jobs fetched but not started go straight back to their queue; idle slots end.
+        let unstarted = prefetch.close();
+        if !unstarted.is_empty() {
+            let mut in_flight = shared.in_flight();
+            let leases: Vec<Lease> = unstarted
+                .iter()
+                .map(|p| {
+                    in_flight.remove(&p.job.id);
+                    p.job.lease()
+                })
+                .collect();
+            drop(in_flight);
+            ack_tx.send(AckMsg::Release(leases));
+        }
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }
@@ -187,10 +203,10 @@ impl Worker {
             let handed_back: Vec<Lease> = {
                 let in_flight = shared.in_flight();
                 in_flight
-                    .values()
-                    .map(|f| {
+                    .iter()
+                    .map(|(id, f)| {
                         f.cancel.cancel();
-                        f.lease.clone()
+                        Lease { id, token: f.token }
                     })
                     .collect()
             };
@@ -199,7 +215,7 @@ impl Worker {
                 "shutdown timeout passed: cancelling running jobs and handing them back"
             );
             if !handed_back.is_empty() {
-                let _ = ack_tx.send(AckMsg::Release(handed_back));
+                ack_tx.send(AckMsg::Release(handed_back));
             }
             // Give cancelled jobs a moment to observe their token; they are no longer ours.
             let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
@@ -223,113 +239,79 @@ impl Worker {
     }
 }
 
-/// Leases jobs in batches into a local buffer (prefetch) and starts each one as soon as a slot
-/// is free. The buffer is refilled once it is half empty, without waiting when it still holds
-/// jobs, so the worker never idles between batches. Buffered jobs are in flight: their leases
-/// are renewed, and handed back at once on shutdown.
+/// Leases jobs in batches into the prefetch buffer, from which the slots take them. The buffer
+/// is refilled once it is half empty, without waiting when it still holds jobs, so the slots
+/// never idle between batches. Buffered jobs are in flight: their leases are renewed, and
+/// handed back at once on shutdown.
 async fn fetch_loop(
     shared: Arc<Shared>,
     stop: CancellationToken,
-    tracker: TaskTracker,
-    ack_tx: mpsc::UnboundedSender<AckMsg>,
+    prefetch: Arc<Prefetch>,
+    ack_tx: AckSender,
 ) {
     let config = &shared.config;
-    let slots = Arc::new(Semaphore::new(config.concurrency));
     let capacity = config.fetch_batch;
-    let mut buffer: VecDeque<FetchedJob> = VecDeque::with_capacity(capacity);
     let mut failures = 0u32;
-    loop {
-        if stop.is_cancelled() {
-            break;
-        }
-        if buffer.len() <= capacity / 2 {
-            let wait = if buffer.is_empty() {
-                config.idle_wait
-            } else {
-                Duration::ZERO
-            };
-            let req =
-                FetchRequest::new(&config.queues, capacity - buffer.len(), config.lease, wait);
-            let fetched = tokio::select! {
-                r = config.storage.fetch(req) => r,
+    while !stop.is_cancelled() {
+        let buffered = prefetch.len();
+        if buffered > capacity / 2 {
+            tokio::select! {
+                () = prefetch.drained_to_refill_mark() => continue,
                 () = stop.cancelled() => break,
-            };
-            match fetched {
-                Ok(jobs) => {
-                    failures = 0;
-                    let jobs = limits::admit(&shared, jobs, &ack_tx).await;
+            }
+        }
+        let wait = if buffered == 0 {
+            config.idle_wait
+        } else {
+            Duration::ZERO
+        };
+        let req = FetchRequest::new(&config.queues, capacity - buffered, config.lease, wait);
+        let fetched = tokio::select! {
+            r = config.storage.fetch(req) => r,
+            () = stop.cancelled() => break,
+        };
+        match fetched {
+            Ok(jobs) => {
+                failures = 0;
+                let jobs = limits::admit(&shared, jobs, &ack_tx).await;
+                let found = !jobs.is_empty();
+                let jobs: Vec<Prefetched> = {
                     let mut in_flight = shared.in_flight();
-                    for job in jobs {
-                        in_flight.insert(
-                            job.id.clone(),
-                            InFlight {
-                                lease: job.lease(),
-                                cancel: CancellationToken::new(),
-                                cancel_requested: false,
-                            },
-                        );
-                        buffer.push_back(job);
-                    }
-                }
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    let pause = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)));
-                    tracing::warn!(error = %e, retry_in = ?pause, "fetching jobs failed");
-                    if buffer.is_empty() {
-                        tokio::select! {
-                            () = tokio::time::sleep(pause) => {}
-                            () = stop.cancelled() => break,
-                        }
+                    jobs.into_iter()
+                        .map(|job| {
+                            let cancel = AttemptSignals::new();
+                            in_flight.insert(
+                                &job.id,
+                                InFlight {
+                                    token: job.token,
+                                    cancel: cancel.clone(),
+                                    cancel_requested: false,
+                                },
+                            );
+                            Prefetched { job, cancel }
+                        })
+                        .collect()
+                };
+                prefetch.push(jobs);
+                if !found && buffered > 0 {
+                    // Nothing more to lease now: do not ask again before a slot takes a job.
+                    tokio::select! {
+                        () = prefetch.drained_to_refill_mark() => {}
+                        () = stop.cancelled() => break,
                     }
                 }
             }
-        }
-        // Start what the free slots allow; then, with jobs still waiting, block for one slot
-        // (never spin: a refill that found nothing is not retried until a slot frees up).
-        loop {
-            let permit = match slots.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) if buffer.is_empty() => break,
-                Err(_) => tokio::select! {
-                    p = slots.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => return,
-                    },
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let pause = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)));
+                tracing::warn!(error = %e, retry_in = ?pause, "fetching jobs failed");
+                // The slots keep taking buffered jobs meanwhile.
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
                     () = stop.cancelled() => break,
-                },
-            };
-            let Some(job) = buffer.pop_front() else {
-                break;
-            };
-            let cancel = shared
-                .in_flight()
-                .get(&job.id)
-                .map(|f| f.cancel.clone())
-                .unwrap_or_default();
-            let shared = shared.clone();
-            let ack_tx = ack_tx.clone();
-            tracker.spawn(async move {
-                execute::run(&shared, job, cancel, &ack_tx).await;
-                drop(permit);
-            });
-            if buffer.len() <= capacity / 2 && slots.available_permits() == 0 {
-                // Refill while the slots are busy, so the next jobs are ready when one frees.
-                break;
+                }
             }
         }
-    }
-    // Jobs fetched but not started go straight back to their queue.
-    if !buffer.is_empty() {
-        let mut in_flight = shared.in_flight();
-        let leases: Vec<Lease> = buffer
-            .drain(..)
-            .map(|job| {
-                in_flight.remove(&job.id);
-                job.lease()
-            })
-            .collect();
-        drop(in_flight);
-        let _ = ack_tx.send(AckMsg::Release(leases));
     }
 }
 

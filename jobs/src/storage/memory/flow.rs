@@ -305,8 +305,8 @@ fn postpone(queue: &mut Queue, seq: u64, at: u64, now: u64) {
     let Some(rec) = queue.jobs.get_mut(&seq) else {
         return;
     };
-    if let Some((_, deadline)) = rec.lease.take() {
-        queue.leases.remove(&(deadline, seq));
+    if rec.lease.take().is_some() {
+        queue.leases.remove();
     }
     rec.enter(
         JobState::Scheduled,
@@ -322,16 +322,10 @@ fn create_awaiting(inner: &mut Inner, child: NewJob, reason: String, now: u64) -
     let queue = inner.queues.entry(child.queue.clone()).or_default();
     queue.seq += 1;
     let seq = queue.seq;
+    let name = queue.intern(&child.name);
     queue.jobs.insert(
         seq,
-        Record::new(
-            &child.name,
-            child.args,
-            JobState::Awaiting,
-            Some(reason),
-            now,
-            0,
-        ),
+        Record::new(name, child.args, JobState::Awaiting, Some(reason), now, 0),
     );
     JobId::new(child.queue, seq)
 }
@@ -361,11 +355,12 @@ pub(super) fn enqueue_batch(
     for job in jobs {
         queue.seq += 1;
         let seq = queue.seq;
+        let name = queue.intern(&job.name);
         queue.jobs.insert(
             seq,
             Record {
-                name: Arc::from(job.name.as_ref()),
-                args: job.args,
+                name,
+                args: Arc::from(job.args),
                 attempts: 0,
                 enqueued_at_ms: now,
                 state: JobState::Enqueued,

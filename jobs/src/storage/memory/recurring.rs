@@ -16,16 +16,10 @@ impl MemoryStorage {
         let queue = inner.queues.entry(entry.queue.clone()).or_default();
         queue.seq += 1;
         let seq = queue.seq;
+        let name = queue.intern(&entry.name);
         queue.jobs.insert(
             seq,
-            Record::new(
-                &entry.name,
-                entry.args.clone(),
-                JobState::Enqueued,
-                None,
-                now,
-                0,
-            ),
+            Record::new(name, entry.args.clone(), JobState::Enqueued, None, now, 0),
         );
         queue.pending.push_back(seq);
         JobId::new(entry.queue.clone(), seq)

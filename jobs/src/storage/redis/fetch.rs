@@ -263,7 +263,7 @@ impl RedisStorage {
                         Some(n) if **n == *r.name => n.clone(),
                         _ => last_name.insert(Arc::from(r.name)).clone(),
                     },
-                    args: r.args.to_owned(),
+                    args: Arc::from(r.args),
                     attempt: r.attempts.saturating_add(1),
                     enqueued_at_ms: r.enqueued_at_ms,
                     token,
