@@ -13,6 +13,11 @@ use std::time::Duration;
 pub(super) const MAX_BATCH: usize = 1_000;
 /// How long the first completion of a batch waits for others to join it.
 const LINGER: Duration = Duration::from_millis(1);
+/// The wait once the last batch held at least `BUSY_BATCH` messages: under load, fewer and
+/// larger storage calls (measured in `jobs-bench e2e`: about 15 % more jobs/s than with 1 ms),
+/// at the price of recording a finished job up to this much later.
+const BUSY_LINGER: Duration = Duration::from_millis(5);
+const BUSY_BATCH: usize = 64;
 /// How often a batch is tried once the worker is shutting down, before giving up on it.
 const FINAL_TRIES: u32 = 5;
 
@@ -34,11 +39,17 @@ pub(super) async fn run(
     let mut releases = Vec::new();
     let mut batch = Vec::new();
     let mut open = true;
+    let mut linger = LINGER;
     while open {
-        // Coalesce: after the first message, keep collecting for up to `LINGER` (or
+        // Coalesce: after the first message, keep collecting for up to `linger` (or
         // `MAX_BATCH` messages), so a busy worker acknowledges hundreds of jobs per storage
         // call instead of a few.
-        open = rx.recv_batch(&mut batch, LINGER).await;
+        open = rx.recv_batch(&mut batch, linger).await;
+        linger = if batch.len() >= BUSY_BATCH {
+            BUSY_LINGER
+        } else {
+            LINGER
+        };
         for msg in batch.drain(..) {
             take(msg, &mut completions, &mut names, &mut releases);
         }
