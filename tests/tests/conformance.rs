@@ -24,6 +24,7 @@ jobs_tests::on_both_backends!(
     idle_fetch_wakes_when_a_delayed_job_is_due,
     dropping_a_waiting_fetch_loses_nothing,
     queues_are_taken_in_priority_order,
+    a_batch_mixing_now_and_later_keeps_each_id_with_its_job,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -495,4 +496,45 @@ async fn queues_are_taken_in_priority_order(kind: Kind) {
     let got = fetch(s, &q, 5, LEASE).await;
     let order: Vec<&str> = got.iter().map(|j| j.id.queue()).collect();
     assert_eq!(order, ["high", "low"]);
+}
+
+/// One enqueue call holding jobs to run now and delayed ones, interleaved: every id names its
+/// own job, and each is in the state its due time says.
+async fn a_batch_mixing_now_and_later_keeps_each_id_with_its_job(kind: Kind) {
+    let Some(b) = backend(kind, "mixed", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let later = now_ms() + 3_600_000;
+    let batch = vec![
+        job("q", 0),
+        job("q", 1).run_at_ms(later),
+        job("q", 2),
+        job("q", 3).run_at_ms(later),
+        job("q", 4).run_at_ms(now_ms().saturating_sub(1_000)),
+    ];
+    let ids = s.enqueue(batch).await.unwrap();
+    assert_eq!(ids.len(), 5);
+    for (n, id) in ids.iter().enumerate() {
+        let info = s.job(id).await.unwrap().unwrap();
+        assert_eq!(
+            info.args,
+            format!("{{\"n\":{n}}}"),
+            "id {id} holds another job"
+        );
+        let want = if n % 2 == 1 {
+            JobState::Scheduled
+        } else {
+            JobState::Enqueued
+        };
+        assert_eq!(info.state, want, "job {n}");
+    }
+    let st = s.stats("q").await.unwrap();
+    assert_eq!((st.enqueued, st.scheduled), (3, 2));
+    let got = fetch(s, &queues(&["q"]), 10, LEASE).await;
+    let mut got: Vec<_> = got.iter().map(|j| j.id.clone()).collect();
+    got.sort_by_key(jobs::JobId::seq);
+    let mut want = vec![ids[0].clone(), ids[2].clone(), ids[4].clone()];
+    want.sort_by_key(jobs::JobId::seq);
+    assert_eq!(got, want);
 }

@@ -347,6 +347,11 @@ impl Storage for RedisStorage {
                 continue;
             }
             let k = self.keys(&queue);
+            // Jobs to run now first, then delayed ones with their due times; numbers are handed
+            // out in that order.
+            let (now_jobs, delayed): (Vec<usize>, Vec<usize>) = positions
+                .iter()
+                .partition(|&&i| jobs[i].run_at_ms.map_or(true, |t| t <= now));
             let mut inv = ScriptCall::new(&self.inner.scripts.enqueue);
             inv.key(&k.seq)
                 .key(&k.pending)
@@ -355,14 +360,18 @@ impl Storage for RedisStorage {
                 .key(&k.hist)
                 .key(&k.wake)
                 .arg(now)
+                .arg(now_jobs.len())
                 .reserve(
-                    2 * positions.len(),
+                    now_jobs.len() + 2 * delayed.len(),
                     positions
                         .iter()
                         .map(|&i| jobs[i].name.len() + jobs[i].args.len() + 40)
                         .sum(),
                 );
-            for &i in &positions {
+            for &i in &now_jobs {
+                inv.arg(record::encode(now, &jobs[i].name, &jobs[i].args));
+            }
+            for &i in &delayed {
                 let job = &jobs[i];
                 inv.arg(job.run_at_ms.unwrap_or(0).min(1 << 52))
                     .arg(record::encode(now, &job.name, &job.args));
@@ -371,7 +380,7 @@ impl Storage for RedisStorage {
                 .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("enqueueing jobs"))?;
-            for (n, &i) in positions.iter().enumerate() {
+            for (n, &i) in now_jobs.iter().chain(&delayed).enumerate() {
                 ids[i] = Some(JobId::new(queue.clone(), first + n as u64));
             }
         }
