@@ -88,6 +88,8 @@ struct Inner {
     maintained: Mutex<HashMap<Arc<str>, std::time::Instant>>,
     /// The key names of each queue used so far, built once (every call names a dozen keys).
     queue_keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
+    /// Sequence numbers reserved for this storage's enqueues, per queue: `[next, end)`.
+    seq_blocks: Mutex<HashMap<Arc<str>, (u64, u64)>>,
     /// Where Redis is, without credentials, for error messages.
     display_url: String,
 }
@@ -104,6 +106,10 @@ impl fmt::Debug for RedisStorage {
 /// How often a busy worker's fetches promote due jobs and reap expired leases (see
 /// `due_for_maintenance`); a due job waits at most this much longer while workers are busy.
 const MAINTENANCE_EVERY: Duration = Duration::from_millis(20);
+/// How many job numbers a storage reserves at a time for its enqueues.
+const SEQ_BLOCK: u64 = 1_024;
+/// The most jobs one command of an enqueue transaction carries.
+const CHUNK: usize = 5_000;
 
 /// The URL without a password.
 fn redact(url: &str) -> String {
@@ -169,6 +175,7 @@ impl RedisStorage {
                 maintenance_batch: b.maintenance_batch,
                 maintained: Mutex::new(HashMap::new()),
                 queue_keys: Mutex::new(HashMap::new()),
+                seq_blocks: Mutex::new(HashMap::new()),
                 display_url,
             }),
         })
@@ -202,6 +209,40 @@ impl RedisStorage {
             .await
             .map_err(self.err("checking the connection (PING)"))?;
         Ok(())
+    }
+
+    /// `n` consecutive sequence numbers for new jobs of `queue`, from a block this storage
+    /// reserved (one `INCRBY` per `SEQ_BLOCK` jobs); returns the first.
+    async fn reserve_seqs(&self, queue: &Arc<str>, k: &QueueKeys, n: usize) -> Result<u64> {
+        let n = n as u64;
+        {
+            let mut blocks = self
+                .inner
+                .seq_blocks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((next, end)) = blocks.get_mut(queue) {
+                if *end - *next >= n {
+                    let first = *next;
+                    *next += n;
+                    return Ok(first);
+                }
+            }
+        }
+        let size = n.max(SEQ_BLOCK);
+        let last: u64 = redis::cmd("INCRBY")
+            .arg(&k.seq)
+            .arg(size)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(self.err("enqueueing jobs (reserving job numbers)"))?;
+        let first = last + 1 - size;
+        self.inner
+            .seq_blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(queue.clone(), (first + n, last + 1));
+        Ok(first)
     }
 
     fn keys(&self, queue: &str) -> Arc<QueueKeys> {
@@ -347,41 +388,60 @@ impl Storage for RedisStorage {
                 continue;
             }
             let k = self.keys(&queue);
-            // Jobs to run now first, then delayed ones with their due times; numbers are handed
-            // out in that order.
+            // Jobs to run now first, then delayed ones; numbers are handed out in that order.
             let (now_jobs, delayed): (Vec<usize>, Vec<usize>) = positions
                 .iter()
                 .partition(|&&i| jobs[i].run_at_ms.map_or(true, |t| t <= now));
-            let mut inv = ScriptCall::new(&self.inner.scripts.enqueue);
-            inv.key(&k.seq)
-                .key(&k.pending)
-                .key(&k.jobs)
-                .key(&k.scheduled)
-                .key(&k.hist)
-                .key(&k.wake)
-                .arg(now)
-                .arg(now_jobs.len())
-                .reserve(
-                    now_jobs.len() + 2 * delayed.len(),
-                    positions
-                        .iter()
-                        .map(|&i| jobs[i].name.len() + jobs[i].args.len() + 40)
-                        .sum(),
-                );
-            for &i in &now_jobs {
-                inv.arg(record::encode(now, &jobs[i].name, &jobs[i].args));
+            let first = self.reserve_seqs(&queue, &k, positions.len()).await?;
+            let order: Vec<usize> = now_jobs.iter().chain(&delayed).copied().collect();
+            let seq = |n: usize| first + n as u64;
+            // One transaction of plain commands (no script: a job costs Redis a hash field and a
+            // list entry, nothing more), in bounded chunks so no command grows without limit.
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for chunk in (0..order.len()).collect::<Vec<_>>().chunks(CHUNK) {
+                pipe.cmd("HSET").arg(&*k.jobs);
+                for &n in chunk {
+                    let job = &jobs[order[n]];
+                    pipe.arg(seq(n))
+                        .arg(record::encode(now, &job.name, &job.args));
+                }
+                pipe.ignore();
             }
-            for &i in &delayed {
-                let job = &jobs[i];
-                inv.arg(job.run_at_ms.unwrap_or(0).min(1 << 52))
-                    .arg(record::encode(now, &job.name, &job.args));
+            for chunk in (0..now_jobs.len()).collect::<Vec<_>>().chunks(CHUNK) {
+                pipe.cmd("RPUSH").arg(&*k.pending);
+                for &n in chunk {
+                    pipe.arg(seq(n));
+                }
+                pipe.ignore();
             }
-            let first: u64 = inv
-                .invoke(&mut self.conn())
+            let scheduled_entry = record::entry_at(JobState::Scheduled, now);
+            for chunk in (now_jobs.len()..order.len())
+                .collect::<Vec<_>>()
+                .chunks(CHUNK)
+            {
+                pipe.cmd("ZADD").arg(&*k.scheduled);
+                for &n in chunk {
+                    let due = jobs[order[n]].run_at_ms.unwrap_or(0).min(1 << 52);
+                    pipe.arg(due).arg(seq(n));
+                }
+                pipe.ignore();
+                // A delayed job's history starts with its own entry, Scheduled at enqueue time.
+                pipe.cmd("HSET").arg(&*k.hist);
+                for &n in chunk {
+                    pipe.arg(seq(n)).arg(&scheduled_entry);
+                }
+                pipe.ignore();
+            }
+            // Wake a waiting worker: the signal list holds at most one element.
+            pipe.cmd("RPUSH").arg(&*k.wake).arg(1).ignore();
+            pipe.cmd("LTRIM").arg(&*k.wake).arg(0).arg(0).ignore();
+            let () = pipe
+                .query_async(&mut self.conn())
                 .await
                 .map_err(self.err("enqueueing jobs"))?;
-            for (n, &i) in now_jobs.iter().chain(&delayed).enumerate() {
-                ids[i] = Some(JobId::new(queue.clone(), first + n as u64));
+            for (n, &i) in order.iter().enumerate() {
+                ids[i] = Some(JobId::new(queue.clone(), seq(n)));
             }
         }
         Ok(ids.into_iter().flatten().collect())

@@ -82,6 +82,20 @@ fn state_of(c: u8) -> Option<JobState> {
     })
 }
 
+/// A history entry without a reason, as the scripts write them: `<state char><at_ms>,0:`.
+pub(crate) fn entry_at(state: JobState, at_ms: u64) -> String {
+    let c = match state {
+        JobState::Enqueued => 'E',
+        JobState::Scheduled => 'S',
+        JobState::Processing => 'P',
+        JobState::Succeeded => 'O',
+        JobState::Failed => 'F',
+        JobState::Deleted => 'D',
+        JobState::Awaiting => 'A',
+    };
+    format!("{c}{at_ms},0:")
+}
+
 /// Decodes a history string: entries `<state char><at_ms>,<reason length>:<reason>`. Stops at the
 /// first malformed entry.
 pub(crate) fn decode_history(h: &[u8]) -> Vec<StateChange> {
@@ -135,6 +149,14 @@ mod tests {
         assert_eq!(d.args, r#"{"s":"a|b"}"#);
         assert!(decode("garbage").is_none());
         assert!(decode("x|1|n|{}").is_none());
+    }
+
+    #[test]
+    fn entries_decode_to_what_they_say() {
+        for state in [JobState::Enqueued, JobState::Scheduled, JobState::Awaiting] {
+            let h = decode_history(entry_at(state, 42).as_bytes());
+            assert_eq!(h, vec![StateChange::new(state, 42, None)]);
+        }
     }
 
     #[test]

@@ -27,7 +27,6 @@ macro_rules! flow_script {
 
 /// Every script of the backend, compiled once per storage.
 pub(crate) struct Scripts {
-    pub(crate) enqueue: Script,
     pub(crate) fetch: Script,
     pub(crate) complete: Script,
     pub(crate) renew: Script,
@@ -50,7 +49,6 @@ pub(crate) struct Scripts {
 impl Scripts {
     pub(crate) fn new() -> Self {
         Scripts {
-            enqueue: Script::new(script!("scripts/enqueue.lua")),
             fetch: Script::new(script!("scripts/fetch.lua")),
             complete: Script::new(flow_script!("scripts/complete.lua")),
             renew: Script::new(script!("scripts/renew.lua")),
