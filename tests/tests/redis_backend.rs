@@ -12,6 +12,11 @@ use redis::Commands;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A fetch of up to `max` jobs from `queues` with a 30 s lease that does not wait for jobs.
+fn now_request(queues: &[Arc<str>], max: usize) -> FetchRequest<'_> {
+    FetchRequest::new(queues, max, Duration::from_secs(30), Duration::ZERO)
+}
+
 #[tokio::test]
 async fn every_key_of_a_queue_shares_one_slot() {
     let Some(r) = TestRedis::start("slots") else {
@@ -39,15 +44,7 @@ async fn every_key_of_a_queue_shares_one_slot() {
         .await
         .unwrap();
     let q: Vec<Arc<str>> = vec![Arc::from("mail")];
-    let got = s
-        .fetch(FetchRequest::new(
-            &q,
-            1,
-            Duration::from_secs(30),
-            Duration::ZERO,
-        ))
-        .await
-        .unwrap();
+    let got = s.fetch(now_request(&q, 1)).await.unwrap();
     s.renew(&[got[0].lease()], Duration::from_secs(30))
         .await
         .unwrap();
@@ -107,12 +104,7 @@ async fn a_malformed_record_fails_that_job_only() {
         .unwrap();
     let q: Vec<Arc<str>> = vec![Arc::from("q")];
     let got = s
-        .fetch(FetchRequest::new(
-            &q,
-            10,
-            Duration::from_secs(30),
-            Duration::ZERO,
-        ))
+        .fetch(now_request(&q, 10))
         .await
         .expect("a bad record does not fail the fetch");
     assert_eq!(got.len(), 1);
@@ -350,15 +342,7 @@ async fn a_fetch_dropped_mid_flight_leaves_no_job_leased() {
     let s = r.storage("dropped-fetch", Retention::default());
     let q: Vec<Arc<str>> = vec![Arc::from("q")];
     // Load the fetch script first, as any running worker has.
-    let none = s
-        .fetch(FetchRequest::new(
-            &q,
-            1,
-            Duration::from_secs(30),
-            Duration::ZERO,
-        ))
-        .await
-        .unwrap();
+    let none = s.fetch(now_request(&q, 1)).await.unwrap();
     assert!(none.is_empty());
     let n = 20u64;
     s.enqueue(
@@ -386,12 +370,7 @@ async fn a_fetch_dropped_mid_flight_leaves_no_job_leased() {
                 .unwrap();
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let fetch = s.fetch(FetchRequest::new(
-            &q,
-            100,
-            Duration::from_secs(30),
-            Duration::ZERO,
-        ));
+        let fetch = s.fetch(now_request(&q, 100));
         assert!(
             tokio::time::timeout(Duration::from_millis(30), fetch)
                 .await
@@ -412,15 +391,7 @@ async fn a_fetch_dropped_mid_flight_leaves_no_job_leased() {
         );
     }
     // And they are fetched normally afterwards, with no attempt spent.
-    let got = s
-        .fetch(FetchRequest::new(
-            &q,
-            100,
-            Duration::from_secs(30),
-            Duration::ZERO,
-        ))
-        .await
-        .unwrap();
+    let got = s.fetch(now_request(&q, 100)).await.unwrap();
     assert_eq!(got.len(), n as usize);
     assert!(got.iter().all(|j| j.attempt == 1));
 }
