@@ -395,3 +395,44 @@ async fn a_fetch_dropped_mid_flight_leaves_no_job_leased() {
     assert_eq!(got.len(), n as usize);
     assert!(got.iter().all(|j| j.attempt == 1));
 }
+
+/// Each storage hands out job numbers from blocks it reserved. If Redis loses its data (here:
+/// the counter is deleted) while a process holds such a block, that process's next enqueue
+/// notices and moves the counter past its numbers, so a second process is not handed them again.
+#[tokio::test]
+async fn a_counter_reset_does_not_hand_out_numbers_twice() {
+    let Some(r) = TestRedis::start("counter-reset") else {
+        return;
+    };
+    let a = r.storage("counter-reset", Retention::default());
+    let b = jobs::RedisStorage::builder(r.url())
+        .prefix(a.prefix())
+        .build()
+        .unwrap();
+    let five = || {
+        (0..5)
+            .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
+            .collect::<Vec<_>>()
+    };
+    let first = a.enqueue(five()).await.unwrap();
+    let seq_key = a.queue_keys("q")[0].clone();
+    assert!(seq_key.ends_with(":seq"));
+    let _: () = r.raw().del(&seq_key).unwrap();
+    let second = a.enqueue(five()).await.unwrap();
+    let others = b.enqueue(five()).await.unwrap();
+    let a_max = first
+        .iter()
+        .chain(&second)
+        .map(jobs::JobId::seq)
+        .max()
+        .unwrap();
+    assert!(
+        others.iter().all(|id| id.seq() > a_max),
+        "numbers handed out twice: {others:?} after {first:?} and {second:?}"
+    );
+    // Every job kept its own record.
+    for (n, id) in second.iter().enumerate() {
+        let info = a.job(id).await.unwrap().unwrap();
+        assert_eq!(info.args, format!("{{\"i\":{n}}}"));
+    }
+}

@@ -245,6 +245,42 @@ impl RedisStorage {
         Ok(first)
     }
 
+    /// Redis's job counter of `queue` is below `last`, a number this storage just used: Redis
+    /// lost its data while this process held reserved numbers, so other processes may be handed
+    /// the same ones. Drops the reserved block and moves the counter past `last`, so numbers
+    /// handed out from now on are unique again.
+    async fn counter_went_back(&self, queue: &Arc<str>, k: &QueueKeys, last: u64) -> Result<()> {
+        tracing::error!(
+            queue = %queue,
+            "the job counter in Redis went back (was Redis flushed, or restarted without \
+             persistence?); moving it past the numbers this process used"
+        );
+        self.inner
+            .seq_blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(queue);
+        let mut conn = self.conn();
+        loop {
+            let now: Option<u64> = redis::cmd("GET")
+                .arg(&k.seq)
+                .query_async(&mut conn)
+                .await
+                .map_err(self.err("enqueueing jobs (repairing the job counter)"))?;
+            let now = now.unwrap_or(0);
+            if now >= last {
+                return Ok(());
+            }
+            // Only ever increases it, so racing repairs and reservations cannot undo each other.
+            let _: u64 = redis::cmd("INCRBY")
+                .arg(&k.seq)
+                .arg(last - now)
+                .query_async(&mut conn)
+                .await
+                .map_err(self.err("enqueueing jobs (repairing the job counter)"))?;
+        }
+    }
+
     fn keys(&self, queue: &str) -> Arc<QueueKeys> {
         let mut known = self
             .inner
@@ -436,10 +472,17 @@ impl Storage for RedisStorage {
             // Wake a waiting worker: the signal list holds at most one element.
             pipe.cmd("RPUSH").arg(&*k.wake).arg(1).ignore();
             pipe.cmd("LTRIM").arg(&*k.wake).arg(0).arg(0).ignore();
-            let () = pipe
+            // The counter never goes below a number handed out, unless Redis lost its data
+            // (flushed, or restarted without persistence): checked below.
+            pipe.cmd("GET").arg(&*k.seq);
+            let (counter,): (Option<u64>,) = pipe
                 .query_async(&mut self.conn())
                 .await
                 .map_err(self.err("enqueueing jobs"))?;
+            let last = seq(order.len() - 1);
+            if counter.unwrap_or(0) < last {
+                self.counter_went_back(&queue, &k, last).await?;
+            }
             for (n, &i) in order.iter().enumerate() {
                 ids[i] = Some(JobId::new(queue.clone(), seq(n)));
             }
