@@ -43,7 +43,7 @@ use crate::state::{JobState, StateChange};
 use async_trait::async_trait;
 use keys::QueueKeys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::RedisError;
+use redis::{RedisError, Script};
 use scripts::{ScriptCall, Scripts};
 use std::collections::HashMap;
 use std::fmt;
@@ -281,6 +281,31 @@ impl RedisStorage {
         }
     }
 
+    /// A call of a script that may end a job Deleted (`delete.lua`, `cancel.lua`), with the keys
+    /// and arguments they share; `cancel.lua` adds its cancel-request key after them.
+    fn deletion_call<'a>(
+        &self,
+        script: &'a Script,
+        k: &'a QueueKeys,
+        id: &JobId,
+    ) -> ScriptCall<'a> {
+        let r = &self.inner.retention;
+        let mut inv = ScriptCall::new(script);
+        inv.key(&k.jobs)
+            .key(&k.pending)
+            .key(&k.scheduled)
+            .key(&k.failed)
+            .key(&k.deleted)
+            .key(&k.hist)
+            .key(&k.tokens)
+            .key(&k.succeeded);
+        with_flow_keys(&mut inv, k)
+            .arg(id.seq())
+            .arg(r.deleted_max.min(1 << 52))
+            .arg(lua_millis(r.deleted_ttl));
+        inv
+    }
+
     fn keys(&self, queue: &str) -> Arc<QueueKeys> {
         let mut known = self
             .inner
@@ -375,6 +400,14 @@ fn with_flow_keys<'a, 'k>(inv: &'a mut ScriptCall<'k>, k: &'k QueueKeys) -> &'a 
         .key(&k.batches)
 }
 
+/// `range` cut into consecutive ranges of at most `CHUNK`.
+fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let end = range.end;
+    range
+        .step_by(CHUNK)
+        .map(move |start| start..(start + CHUNK).min(end))
+}
+
 /// Groups items by queue, keeping each item's position.
 fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<str>, Vec<usize>)> {
     // Most calls carry jobs of one queue: group them without hashing.
@@ -435,36 +468,33 @@ impl Storage for RedisStorage {
             // list entry, nothing more), in bounded chunks so no command grows without limit.
             let mut pipe = redis::pipe();
             pipe.atomic();
-            for chunk in (0..order.len()).collect::<Vec<_>>().chunks(CHUNK) {
+            for chunk in chunks(0..order.len()) {
                 pipe.cmd("HSET").arg(&*k.jobs);
-                for &n in chunk {
+                for n in chunk {
                     let job = &jobs[order[n]];
                     pipe.arg(seq(n))
                         .arg(record::encode(now, &job.name, &job.args));
                 }
                 pipe.ignore();
             }
-            for chunk in (0..now_jobs.len()).collect::<Vec<_>>().chunks(CHUNK) {
+            for chunk in chunks(0..now_jobs.len()) {
                 pipe.cmd("RPUSH").arg(&*k.pending);
-                for &n in chunk {
+                for n in chunk {
                     pipe.arg(seq(n));
                 }
                 pipe.ignore();
             }
             let scheduled_entry = record::entry_at(JobState::Scheduled, now);
-            for chunk in (now_jobs.len()..order.len())
-                .collect::<Vec<_>>()
-                .chunks(CHUNK)
-            {
+            for chunk in chunks(now_jobs.len()..order.len()) {
                 pipe.cmd("ZADD").arg(&*k.scheduled);
-                for &n in chunk {
+                for n in chunk.clone() {
                     let due = jobs[order[n]].run_at_ms.unwrap_or(0).min(1 << 52);
                     pipe.arg(due).arg(seq(n));
                 }
                 pipe.ignore();
                 // A delayed job's history starts with its own entry, Scheduled at enqueue time.
                 pipe.cmd("HSET").arg(&*k.hist);
-                for &n in chunk {
+                for n in chunk {
                     pipe.arg(seq(n)).arg(&scheduled_entry);
                 }
                 pipe.ignore();
@@ -723,21 +753,8 @@ impl Storage for RedisStorage {
 
     async fn delete(&self, id: &JobId) -> Result<bool> {
         let k = self.keys(id.queue());
-        let r = &self.inner.retention;
-        let mut inv = ScriptCall::new(&self.inner.scripts.delete);
-        inv.key(&k.jobs)
-            .key(&k.pending)
-            .key(&k.scheduled)
-            .key(&k.failed)
-            .key(&k.deleted)
-            .key(&k.hist)
-            .key(&k.tokens)
-            .key(&k.succeeded);
-        with_flow_keys(&mut inv, &k)
-            .arg(id.seq())
-            .arg(r.deleted_max.min(1 << 52))
-            .arg(lua_millis(r.deleted_ttl));
-        let done: i64 = inv
+        let done: i64 = self
+            .deletion_call(&self.inner.scripts.delete, &k, id)
             .invoke(&mut self.conn())
             .await
             .map_err(self.err("deleting a job"))?;
@@ -792,22 +809,9 @@ impl Storage for RedisStorage {
 
     async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
         let k = self.keys(id.queue());
-        let r = &self.inner.retention;
-        let mut inv = ScriptCall::new(&self.inner.scripts.cancel);
-        inv.key(&k.jobs)
-            .key(&k.pending)
-            .key(&k.scheduled)
-            .key(&k.failed)
-            .key(&k.deleted)
-            .key(&k.hist)
-            .key(&k.tokens)
-            .key(&k.succeeded)
-            .key(&k.cancels);
-        with_flow_keys(&mut inv, &k)
-            .arg(id.seq())
-            .arg(r.deleted_max.min(1 << 52))
-            .arg(lua_millis(r.deleted_ttl));
-        let done: i64 = inv
+        let done: i64 = self
+            .deletion_call(&self.inner.scripts.cancel, &k, id)
+            .key(&k.cancels)
             .invoke(&mut self.conn())
             .await
             .map_err(self.err("cancelling a job"))?;
@@ -899,5 +903,24 @@ impl Storage for RedisStorage {
 
     async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
         self.batch_progress_impl(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chunks, CHUNK};
+
+    #[test]
+    fn chunks_cover_the_range_once_in_order() {
+        let got: Vec<_> = chunks(3..3 + 2 * CHUNK + 1).collect();
+        assert_eq!(
+            got,
+            [
+                3..3 + CHUNK,
+                3 + CHUNK..3 + 2 * CHUNK,
+                3 + 2 * CHUNK..4 + 2 * CHUNK
+            ]
+        );
+        assert_eq!(chunks(5..5).count(), 0);
     }
 }

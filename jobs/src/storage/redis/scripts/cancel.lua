@@ -2,7 +2,7 @@
 -- cancel request its worker acts on. Returns 1 deleted, 2 requested, 3 finished, 0 not found,
 -- 4 deleted with continuations to decide (a deleted job frees its unique key like a deletion).
 -- KEYS: 1 jobs, 2 pending, 3 scheduled, 4 failed, 5 deleted, 6 hist, 7 tokens, 8 succeeded,
---       9 cancels, 10 hooks, 11 unique, 12 outbox, 13 results, 14 presult, 15 batches
+--       9 hooks, 10 unique, 11 outbox, 12 results, 13 presult, 14 batches, 15 cancels
 -- ARGV: 1 id, 2 deleted_max, 3 deleted_ttl_ms
 local id = ARGV[1]
 local rec = redis.call('HGET', KEYS[1], id)
@@ -11,7 +11,7 @@ if not rec then
 end
 local now = now_ms()
 if redis.call('HEXISTS', KEYS[7], id) == 1 then
-  redis.call('HSET', KEYS[9], id, now)
+  redis.call('HSET', KEYS[15], id, now)
   return 2
 end
 local found = redis.call('ZREM', KEYS[3], id) == 1
@@ -25,11 +25,7 @@ end
 if not found then
   return 3
 end
-redis.call('ZADD', KEYS[5], now, id)
-append_history(KEYS[6], {id}, {rec}, entry('D', now, 'cancelled'))
-trim(KEYS[5], KEYS[1], KEYS[6], tonumber(ARGV[2]), tonumber(ARGV[3]), now, 100)
-local hook = redis.call('HGET', KEYS[10], id)
-if hook and hook_ended(KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], id, hook, 'D', '') then
+if deleted_now(KEYS, id, rec, now, 'cancelled', tonumber(ARGV[2]), tonumber(ARGV[3])) then
   return 4
 end
 return 1

@@ -19,12 +19,7 @@ end
 if not found then
   return 0
 end
-local now = now_ms()
-redis.call('ZADD', KEYS[5], now, id)
-append_history(KEYS[6], {id}, {rec}, entry('D', now, 'deleted'))
-trim(KEYS[5], KEYS[1], KEYS[6], tonumber(ARGV[2]), tonumber(ARGV[3]), now, 100)
-local hook = redis.call('HGET', KEYS[9], id)
-if hook and hook_ended(KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], id, hook, 'D', '') then
+if deleted_now(KEYS, id, rec, now_ms(), 'deleted', tonumber(ARGV[2]), tonumber(ARGV[3])) then
   return 2
 end
 return 1

@@ -69,3 +69,15 @@ local function hook_ended(hooks, unique, outbox, results, presult, batches, id, 
   end
   return fired
 end
+
+-- Ends job `id` (record `rec`, already out of every state index) Deleted with `reason`: records
+-- it, trims the deleted jobs kept and settles its flow hooks. `K` are the keys `delete.lua` and
+-- `cancel.lua` share: 1 jobs, 5 deleted, 6 hist, 9-14 hooks, unique, outbox, results, presult,
+-- batches. Returns whether continuations must now be decided.
+local function deleted_now(K, id, rec, now, reason, max, ttl)
+  redis.call('ZADD', K[5], now, id)
+  append_history(K[6], {id}, {rec}, entry('D', now, reason))
+  trim(K[5], K[1], K[6], max, ttl, now, 100)
+  local hook = redis.call('HGET', K[9], id)
+  return hook and hook_ended(K[9], K[10], K[11], K[12], K[13], K[14], id, hook, 'D', '') or false
+end
