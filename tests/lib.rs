@@ -269,6 +269,28 @@ where
     }
 }
 
+/// Waits up to 30 s for job `id` to be in `state`; returns whether it got there.
+///
+/// # Panics
+///
+/// When the storage fails or no longer has the job.
+pub async fn until_state(
+    storage: &dyn jobs::Storage,
+    id: &jobs::JobId,
+    state: jobs::JobState,
+) -> bool {
+    eventually(Duration::from_secs(30), || async {
+        storage
+            .job(id)
+            .await
+            .unwrap()
+            .expect("the job is kept")
+            .state
+            == state
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::cluster_slot;

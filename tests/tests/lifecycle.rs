@@ -9,7 +9,7 @@ use jobs::{
     background_job, permanent, Client, JobContext, JobId, JobState, RetryBackoff, Storage, Worker,
 };
 use jobs_tests::backends::Kind;
-use jobs_tests::{eventually, unique_prefix, TestRedis};
+use jobs_tests::{eventually, unique_prefix, until_state, TestRedis};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -213,13 +213,6 @@ async fn info(storage: &Arc<dyn Storage>, id: &JobId) -> JobInfo {
     storage.job(id).await.unwrap().expect("the job is kept")
 }
 
-async fn until_state(storage: &Arc<dyn Storage>, id: &JobId, state: JobState) -> bool {
-    eventually(Duration::from_secs(30), || async {
-        info(storage, id).await.state == state
-    })
-    .await
-}
-
 async fn a_delayed_job_starts_at_its_time_not_before(kind: Kind) {
     let Some(b) = backend(kind, "delayed") else {
         return;
@@ -234,7 +227,7 @@ async fn a_delayed_job_starts_at_its_time_not_before(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(info(&b.storage, &id).await.state, JobState::Scheduled);
-    assert!(until_state(&b.storage, &id, JobState::Succeeded).await);
+    assert!(until_state(&*b.storage, &id, JobState::Succeeded).await);
     stop(w).await;
     let started = seen(&b.key).starts;
     assert_eq!(started.len(), 1);
@@ -281,7 +274,7 @@ async fn a_job_scheduled_at_a_time_starts_then(kind: Kind) {
         .await
         .unwrap();
     let w = spawn(worker(&b.storage));
-    assert!(until_state(&b.storage, &id, JobState::Succeeded).await);
+    assert!(until_state(&*b.storage, &id, JobState::Succeeded).await);
     stop(w).await;
     let started = seen(&b.key).starts;
     assert_eq!(started.len(), 1);
@@ -342,7 +335,7 @@ async fn queued_and_scheduled_jobs_are_deleted_or_cancelled(kind: Kind) {
     assert_eq!((st.enqueued, st.scheduled), (1, 0));
     // A worker runs only the job that is left.
     let w = spawn(worker(&b.storage));
-    assert!(until_state(&b.storage, &kept, JobState::Succeeded).await);
+    assert!(until_state(&*b.storage, &kept, JobState::Succeeded).await);
     stop(w).await;
     assert_eq!(seen(&key).starts.len(), 1);
 }
@@ -359,7 +352,7 @@ async fn a_running_job_is_cancelled_from_another_client(kind: Kind) {
     let id = jobs::enqueue!(&client, wait_for_cancel(b.key.clone()))
         .await
         .unwrap();
-    assert!(until_state(&b.other, &id, JobState::Processing).await);
+    assert!(until_state(&*b.other, &id, JobState::Processing).await);
     assert!(
         eventually(Duration::from_secs(30), || async {
             !seen(&b.key).starts.is_empty()
@@ -369,7 +362,7 @@ async fn a_running_job_is_cancelled_from_another_client(kind: Kind) {
     let asked = Instant::now();
     assert_eq!(client.cancel(&id).await.unwrap(), Cancellation::Requested);
     // The job sleeps a minute unless its token fires: reaching Deleted in 30 s proves it fired.
-    assert!(until_state(&b.other, &id, JobState::Deleted).await);
+    assert!(until_state(&*b.other, &id, JobState::Deleted).await);
     let s = seen(&b.key);
     let fired = s.token_fired.expect("the token fired");
     eprintln!(
@@ -408,7 +401,7 @@ async fn a_cancelled_job_ends_deleted_even_when_it_returns_ok(kind: Kind) {
     );
     let answer = client.cancel(&id).await.unwrap();
     assert_eq!(answer, Cancellation::Requested);
-    assert!(until_state(&b.other, &id, JobState::Deleted).await);
+    assert!(until_state(&*b.other, &id, JobState::Deleted).await);
     stop(w).await;
     let s = seen(&b.key);
     assert!(s.token_fired.is_some(), "its token fired");
@@ -425,7 +418,7 @@ async fn a_timed_out_attempt_is_retried(kind: Kind) {
         .await
         .unwrap();
     let w = spawn(worker(&b.storage));
-    assert!(until_state(&b.storage, &id, JobState::Succeeded).await);
+    assert!(until_state(&*b.storage, &id, JobState::Succeeded).await);
     stop(w).await;
     let i = info(&b.storage, &id).await;
     assert_eq!(i.attempts, 2);
@@ -447,7 +440,7 @@ async fn timeouts_use_up_the_retries_then_the_job_fails(kind: Kind) {
         .await
         .unwrap();
     let w = spawn(worker(&b.storage));
-    assert!(until_state(&b.storage, &id, JobState::Failed).await);
+    assert!(until_state(&*b.storage, &id, JobState::Failed).await);
     stop(w).await;
     let i = info(&b.storage, &id).await;
     assert_eq!(i.attempts, 2);
@@ -468,7 +461,7 @@ async fn a_permanent_error_is_not_retried(kind: Kind) {
         .await
         .unwrap();
     let w = spawn(worker(&b.storage));
-    assert!(until_state(&b.storage, &id, JobState::Failed).await);
+    assert!(until_state(&*b.storage, &id, JobState::Failed).await);
     stop(w).await;
     let i = info(&b.storage, &id).await;
     assert_eq!(i.attempts, 1, "5 retries allowed, none used");
@@ -490,7 +483,7 @@ async fn on_exhausted_delete_drops_the_job(kind: Kind) {
         .await
         .unwrap();
     let w = spawn(worker(&b.storage));
-    assert!(until_state(&b.storage, &id, JobState::Deleted).await);
+    assert!(until_state(&*b.storage, &id, JobState::Deleted).await);
     stop(w).await;
     let i = info(&b.storage, &id).await;
     assert_eq!(i.attempts, 2, "the retry ran first");
@@ -516,8 +509,8 @@ async fn polynomial_backoff_waits_longer_than_the_workers_backoff(kind: Kind) {
         .unwrap();
     let w = spawn(worker(&b.storage));
     // The worker's own backoff (10 ms) retries the quick job at once...
-    assert!(until_state(&b.storage, &quick, JobState::Failed).await);
-    assert!(until_state(&b.storage, &slow, JobState::Scheduled).await);
+    assert!(until_state(&*b.storage, &quick, JobState::Failed).await);
+    assert!(until_state(&*b.storage, &slow, JobState::Scheduled).await);
     // ...while the polynomial one (1⁴ + 15 s, jittered to at least 11 s) waits.
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop(w).await;

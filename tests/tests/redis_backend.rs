@@ -7,7 +7,7 @@
 use jobs::storage::{now_ms, FetchRequest, Retention};
 use jobs::{JobState, Storage};
 use jobs_tests::jobs_for_tests::noop;
-use jobs_tests::{cluster_slot, eventually, TestRedis};
+use jobs_tests::{cluster_slot, eventually, until_state, TestRedis};
 use redis::Commands;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -261,9 +261,7 @@ async fn a_graceful_shutdown_hands_running_jobs_back_at_once() {
         .build()
         .unwrap()
         .run_until(async move {
-            while probe.job(&watched).await.unwrap().unwrap().state != JobState::Processing {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            assert!(until_state(&*probe, &watched, JobState::Processing).await);
         })
         .await
         .unwrap();
