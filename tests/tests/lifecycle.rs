@@ -209,6 +209,14 @@ async fn stop(
     worker.1.await.unwrap();
 }
 
+/// Runs a worker on `b.storage` until job `id` is in `state`, stops it and returns the job.
+async fn run_until(b: &Backend, id: &JobId, state: JobState) -> JobInfo {
+    let w = spawn(worker(&b.storage));
+    assert!(until_state(&*b.storage, id, state).await);
+    stop(w).await;
+    info(&b.storage, id).await
+}
+
 async fn info(storage: &Arc<dyn Storage>, id: &JobId) -> JobInfo {
     storage.job(id).await.unwrap().expect("the job is kept")
 }
@@ -417,10 +425,7 @@ async fn a_timed_out_attempt_is_retried(kind: Kind) {
     let id = jobs::enqueue!(&client, hangs_once(b.key.clone()))
         .await
         .unwrap();
-    let w = spawn(worker(&b.storage));
-    assert!(until_state(&*b.storage, &id, JobState::Succeeded).await);
-    stop(w).await;
-    let i = info(&b.storage, &id).await;
+    let i = run_until(&b, &id, JobState::Succeeded).await;
     assert_eq!(i.attempts, 2);
     let retry = i
         .history
@@ -439,10 +444,7 @@ async fn timeouts_use_up_the_retries_then_the_job_fails(kind: Kind) {
     let id = jobs::enqueue!(&client, always_hangs(b.key.clone()))
         .await
         .unwrap();
-    let w = spawn(worker(&b.storage));
-    assert!(until_state(&*b.storage, &id, JobState::Failed).await);
-    stop(w).await;
-    let i = info(&b.storage, &id).await;
+    let i = run_until(&b, &id, JobState::Failed).await;
     assert_eq!(i.attempts, 2);
     assert_eq!(seen(&b.key).starts.len(), 2);
     let reason = i.last_reason().unwrap();
@@ -460,10 +462,7 @@ async fn a_permanent_error_is_not_retried(kind: Kind) {
     let id = jobs::enqueue!(&client, refuses_bad_input(b.key.clone()))
         .await
         .unwrap();
-    let w = spawn(worker(&b.storage));
-    assert!(until_state(&*b.storage, &id, JobState::Failed).await);
-    stop(w).await;
-    let i = info(&b.storage, &id).await;
+    let i = run_until(&b, &id, JobState::Failed).await;
     assert_eq!(i.attempts, 1, "5 retries allowed, none used");
     assert_eq!(seen(&b.key).starts.len(), 1);
     let reason = i.last_reason().unwrap();
@@ -482,10 +481,7 @@ async fn on_exhausted_delete_drops_the_job(kind: Kind) {
     let id = jobs::enqueue!(&client, best_effort(b.key.clone()))
         .await
         .unwrap();
-    let w = spawn(worker(&b.storage));
-    assert!(until_state(&*b.storage, &id, JobState::Deleted).await);
-    stop(w).await;
-    let i = info(&b.storage, &id).await;
+    let i = run_until(&b, &id, JobState::Deleted).await;
     assert_eq!(i.attempts, 2, "the retry ran first");
     assert!(i
         .last_reason()
