@@ -304,6 +304,25 @@ async fn sync_functions_run_on_the_blocking_pool() {
     assert_eq!(seen("blocking"), 20);
 }
 
+/// Runs a worker on the `long` queue and shuts it down, with `shutdown` as its shutdown
+/// timeout, as soon as job `id` started.
+async fn stop_once_started(storage: &MemoryStorage, id: &JobId, shutdown: Duration) {
+    let probe = storage.clone();
+    let watched = id.clone();
+    quick(storage)
+        .queues(["long"])
+        .shutdown_timeout(shutdown)
+        .build()
+        .unwrap()
+        .run_until(async move {
+            while probe.job(&watched).await.unwrap().unwrap().state != JobState::Processing {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn shutdown_lets_running_jobs_finish_within_the_timeout() {
     let storage = MemoryStorage::new();
@@ -311,21 +330,7 @@ async fn shutdown_lets_running_jobs_finish_within_the_timeout() {
     let id = enqueue!(&client, short_sleep("graceful".into()))
         .await
         .unwrap();
-    let probe = storage.clone();
-    let watched = id.clone();
-    quick(&storage)
-        .queues(["long"])
-        .shutdown_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-        .run_until(async move {
-            // Stop as soon as the job started.
-            while probe.job(&watched).await.unwrap().unwrap().state != JobState::Processing {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        })
-        .await
-        .unwrap();
+    stop_once_started(&storage, &id, Duration::from_secs(10)).await;
     assert_eq!(info(&storage, &id).await.state, JobState::Succeeded);
     assert_eq!(seen("graceful"), 1);
 }
@@ -337,20 +342,7 @@ async fn after_the_shutdown_timeout_jobs_are_cancelled_and_handed_back_at_once()
     let id = enqueue!(&client, until_cancelled("handback".into()))
         .await
         .unwrap();
-    let probe = storage.clone();
-    let watched = id.clone();
-    quick(&storage)
-        .queues(["long"])
-        .shutdown_timeout(Duration::from_millis(50))
-        .build()
-        .unwrap()
-        .run_until(async move {
-            while probe.job(&watched).await.unwrap().unwrap().state != JobState::Processing {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        })
-        .await
-        .unwrap();
+    stop_once_started(&storage, &id, Duration::from_millis(50)).await;
     let job = info(&storage, &id).await;
     assert_eq!(job.state, JobState::Enqueued, "{:?}", job.history);
     assert_eq!(job.attempts, 0, "a handed-back attempt is not counted");
