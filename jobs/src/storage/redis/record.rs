@@ -69,30 +69,30 @@ pub(crate) fn malformed_reason(rec: &[u8]) -> String {
     format!("malformed job record: expected `attempts|enqueued_ms|name|args`, found `{start}`")
 }
 
+/// Each state and the character history entries write for it (the scripts use the same).
+const STATE_CHARS: [(JobState, u8); 7] = [
+    (JobState::Enqueued, b'E'),
+    (JobState::Scheduled, b'S'),
+    (JobState::Processing, b'P'),
+    (JobState::Succeeded, b'O'),
+    (JobState::Failed, b'F'),
+    (JobState::Deleted, b'D'),
+    (JobState::Awaiting, b'A'),
+];
+
 fn state_of(c: u8) -> Option<JobState> {
-    Some(match c {
-        b'E' => JobState::Enqueued,
-        b'S' => JobState::Scheduled,
-        b'P' => JobState::Processing,
-        b'O' => JobState::Succeeded,
-        b'F' => JobState::Failed,
-        b'D' => JobState::Deleted,
-        b'A' => JobState::Awaiting,
-        _ => return None,
-    })
+    STATE_CHARS
+        .iter()
+        .find(|&&(_, ch)| ch == c)
+        .map(|&(s, _)| s)
 }
 
 /// A history entry without a reason, as the scripts write them: `<state char><at_ms>,0:`.
 pub(crate) fn entry_at(state: JobState, at_ms: u64) -> String {
-    let c = match state {
-        JobState::Enqueued => 'E',
-        JobState::Scheduled => 'S',
-        JobState::Processing => 'P',
-        JobState::Succeeded => 'O',
-        JobState::Failed => 'F',
-        JobState::Deleted => 'D',
-        JobState::Awaiting => 'A',
-    };
+    let c = STATE_CHARS
+        .iter()
+        .find(|&&(s, _)| s == state)
+        .map_or('?', |&(_, ch)| char::from(ch));
     format!("{c}{at_ms},0:")
 }
 
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn entries_decode_to_what_they_say() {
-        for state in [JobState::Enqueued, JobState::Scheduled, JobState::Awaiting] {
+        for (state, _) in STATE_CHARS {
             let h = decode_history(entry_at(state, 42).as_bytes());
             assert_eq!(h, vec![StateChange::new(state, 42, None)]);
         }
