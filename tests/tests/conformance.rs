@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 jobs_tests::on_both_backends!(
     enqueue_fetch_complete,
     stale_tokens_are_refused,
+    a_lease_completed_twice_in_one_call_ends_once,
     lease_expiry_reaps_and_counts_an_attempt,
     release_puts_back_at_the_front,
     renew_extends_the_lease,
@@ -137,6 +138,47 @@ async fn stale_tokens_are_refused(kind: Kind) {
     assert_eq!(s.complete(&[c(&real)]).await.unwrap(), [true]);
     assert_eq!(s.complete(&[c(&real)]).await.unwrap(), [false], "only once");
     assert_eq!(s.stats("q").await.unwrap().succeeded_total, 1);
+}
+
+async fn a_lease_completed_twice_in_one_call_ends_once(kind: Kind) {
+    let Some(b) = backend(kind, "twice", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    s.enqueue(vec![job("q", 1), job("q", 2)]).await.unwrap();
+    let got = fetch(s, &queues(&["q"]), 2, LEASE).await;
+    let failed = || Outcome::Failed {
+        reason: "again".into(),
+    };
+    let applied = s
+        .complete(&[
+            done(&got[0], Outcome::Succeeded),
+            done(&got[1], Outcome::Succeeded),
+            done(&got[0], Outcome::Succeeded),
+            done(&got[0], failed()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        [true, true, false, false],
+        "the first of each lease wins"
+    );
+    let st = s.stats("q").await.unwrap();
+    assert_eq!(
+        (st.succeeded_total, st.failed_total, st.processing),
+        (2, 0, 0)
+    );
+    let info = s.job(&got[0].id).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Succeeded);
+    assert_eq!(
+        states(&info),
+        [
+            JobState::Enqueued,
+            JobState::Processing,
+            JobState::Succeeded
+        ]
+    );
 }
 
 async fn lease_expiry_reaps_and_counts_an_attempt(kind: Kind) {

@@ -50,15 +50,17 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     .await;
     assert!(busy, "the first worker made progress");
     // The jobs in flight at the kill: their leases are orphaned.
-    let leases_key = storage
+    let tokens_key = storage
         .queue_keys("crash")
         .into_iter()
-        .find(|k| k.ends_with(":leases"))
+        .find(|k| k.ends_with(":tokens"))
         .unwrap();
     first.kill().expect("SIGKILL the worker");
     let killed_at = Instant::now();
     first.wait().unwrap();
-    let orphans: Vec<u64> = r.raw().zrange(&leases_key, 0, -1).unwrap();
+    // The leased jobs, without the pin field `~` that keeps the hash a hash table.
+    let held: Vec<String> = r.raw().hkeys(&tokens_key).unwrap();
+    let orphans: Vec<u64> = held.iter().filter_map(|f| f.parse().ok()).collect();
     assert!(!orphans.is_empty(), "the worker was killed mid-job");
     let orphans: Vec<JobId> = orphans
         .into_iter()

@@ -434,3 +434,127 @@ async fn a_counter_reset_does_not_hand_out_numbers_twice() {
         assert_eq!(info.args, format!("{{\"i\":{n}}}"));
     }
 }
+
+/// The key of `queue` whose name ends with `:<name>`.
+fn queue_key(s: &jobs::RedisStorage, queue: &str, name: &str) -> String {
+    s.queue_keys(queue)
+        .into_iter()
+        .find(|k| k.ends_with(&format!(":{name}")))
+        .unwrap_or_else(|| panic!("no key {name}"))
+}
+
+#[tokio::test]
+async fn a_lease_group_lasts_while_any_of_its_jobs_is_held() {
+    let Some(r) = TestRedis::start("lease-groups") else {
+        return;
+    };
+    let s = r.storage("lease-groups", Retention::default());
+    let jobs: Vec<_> = (0..6)
+        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
+        .collect();
+    s.enqueue(jobs).await.unwrap();
+    let q: Vec<Arc<str>> = vec![Arc::from("q")];
+    let short = Duration::from_millis(300);
+    let first = s
+        .fetch(FetchRequest::new(&q, 3, short, Duration::ZERO))
+        .await
+        .unwrap();
+    let second = s
+        .fetch(FetchRequest::new(
+            &q,
+            3,
+            Duration::from_secs(30),
+            Duration::ZERO,
+        ))
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (3, 3));
+    let groups = queue_key(&s, "q", "lease_groups");
+    let counts = queue_key(&s, "q", "lease_counts");
+    let mut raw = r.raw();
+    let n_groups = |raw: &mut redis::Connection| -> usize { raw.zcard(&groups).unwrap() };
+    assert_eq!(n_groups(&mut raw), 2, "one lease group per fetch");
+
+    // The whole second fetch completes: its group goes, the first stays.
+    let done = |f: &[jobs::storage::FetchedJob]| {
+        f.iter()
+            .map(|j| {
+                jobs::storage::Completion::new(
+                    j.lease(),
+                    now_ms(),
+                    jobs::storage::Outcome::Succeeded,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(s.complete(&done(&second)).await.unwrap(), vec![true; 3]);
+    assert_eq!(
+        n_groups(&mut raw),
+        1,
+        "a group none of whose jobs is held is removed"
+    );
+    // One job of the first fetch completes, the other two are abandoned: when the group's lease
+    // runs out, exactly those two come back, each with an attempt counted.
+    assert_eq!(s.complete(&done(&first[..1])).await.unwrap(), vec![true]);
+    assert_eq!(
+        n_groups(&mut raw),
+        1,
+        "the group lasts while two of its jobs are held"
+    );
+    tokio::time::sleep(short + Duration::from_millis(100)).await;
+    let again = s.fetch(now_request(&q, 10)).await.unwrap();
+    let mut back: Vec<u64> = again.iter().map(|j| j.id.seq()).collect();
+    back.sort_unstable();
+    let mut abandoned: Vec<u64> = first[1..].iter().map(|j| j.id.seq()).collect();
+    abandoned.sort_unstable();
+    assert_eq!(
+        back, abandoned,
+        "only the unfinished jobs of the expired fetch come back"
+    );
+    assert!(again.iter().all(|j| j.attempt == 2));
+    let info = s.job(&first[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        info.state,
+        JobState::Succeeded,
+        "a finished job is not reaped"
+    );
+    assert_eq!(s.complete(&done(&again)).await.unwrap(), vec![true; 2]);
+    // Nothing is left behind once every job ended.
+    assert_eq!(n_groups(&mut raw), 0);
+    let left: usize = raw.hlen(&counts).unwrap();
+    assert_eq!(left, 0, "no lease count outlives its group");
+    assert_eq!(s.stats("q").await.unwrap().processing, 0);
+}
+
+#[tokio::test]
+async fn a_per_job_lease_left_by_an_earlier_version_is_reaped() {
+    let Some(r) = TestRedis::start("legacy-lease") else {
+        return;
+    };
+    let s = r.storage("legacy-lease", Retention::default());
+    let id = s
+        .enqueue(vec![jobs::storage::NewJob::new("q", "n", "{}".to_owned())])
+        .await
+        .unwrap()
+        .remove(0);
+    // What a worker of an earlier version left when it died holding the job: the id moved from
+    // the pending list to the per-job lease set, its token in the tokens hash.
+    let mut raw = r.raw();
+    let _: () = raw
+        .lrem(queue_key(&s, "q", "pending"), 1, id.seq())
+        .unwrap();
+    let _: () = raw
+        .zadd(queue_key(&s, "q", "leases"), id.seq(), now_ms() - 1_000)
+        .unwrap();
+    let _: () = raw.hset(queue_key(&s, "q", "tokens"), id.seq(), 7).unwrap();
+    assert_eq!(
+        s.job(&id).await.unwrap().unwrap().state,
+        JobState::Processing
+    );
+    let q: Vec<Arc<str>> = vec![Arc::from("q")];
+    let got = s.fetch(now_request(&q, 10)).await.unwrap();
+    assert_eq!(got.len(), 1, "the expired per-job lease is reaped");
+    assert_eq!((got[0].id.seq(), got[0].attempt), (id.seq(), 2));
+    let left: usize = raw.zcard(queue_key(&s, "q", "leases")).unwrap();
+    assert_eq!(left, 0);
+}

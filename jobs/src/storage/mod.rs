@@ -277,6 +277,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>>;
 
     /// Extends the given leases to `lease` from now. Returns, per lease, whether it was still held.
+    ///
+    /// A backend may extend leases by the fetch they came from (the Redis backend keeps one
+    /// deadline per fetch): a caller renews every lease it still holds, as the worker does.
     async fn renew(&self, leases: &[Lease], lease: Duration) -> Result<Vec<bool>>;
 
     /// Hands leased jobs back to the front of their queue at once, without counting an attempt

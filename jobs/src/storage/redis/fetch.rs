@@ -223,12 +223,14 @@ impl RedisStorage {
         let mut inv = ScriptCall::new(&self.inner.scripts.fetch);
         inv.key(&k.pending)
             .key(&k.jobs)
-            .key(&k.leases)
+            .key(&k.lease_groups)
             .key(&k.tokens)
             .key(&k.scheduled)
             .key(&k.hist)
             .key(&k.stats)
             .key(&k.wake)
+            .key(&k.lease_counts)
+            .key(&k.leases)
             .arg(max)
             .arg(lua_millis(lease))
             .arg(self.inner.maintenance_batch)
@@ -239,23 +241,35 @@ impl RedisStorage {
             .map_err(self.err("fetching jobs"))?;
         let bad = || Error::storage("fetching jobs: the fetch script returned an unexpected reply");
         let mut it = reply.into_iter();
-        let now: i64 = it
-            .next()
-            .and_then(|v| redis::from_redis_value(v).ok())
-            .ok_or_else(bad)?;
-        let next: i64 = it
-            .next()
-            .and_then(|v| redis::from_redis_value(v).ok())
-            .ok_or_else(bad)?;
+        let mut int = || -> Result<i64> {
+            it.next()
+                .and_then(|v| redis::from_redis_value(v).ok())
+                .ok_or_else(bad)
+        };
+        let (now, next, token) = (int()?, int()?, int()?);
+        let token = LeaseToken(u64::try_from(token).map_err(|_| bad())?);
         let mut malformed = Vec::new();
         // Jobs of one batch mostly share a name: one allocation for each run of them.
         let mut last_name: Option<Arc<str>> = None;
-        while let (Some(id), Some(token), Some(rec)) = (it.next(), it.next(), it.next()) {
-            let seq: u64 = redis::from_redis_value(id).map_err(|_| bad())?;
-            let token: u64 = redis::from_redis_value(token).map_err(|_| bad())?;
-            let rec: Vec<u8> = redis::from_redis_value(rec).map_err(|_| bad())?;
+        let ids: Vec<u64> = it
+            .next()
+            .map(redis::from_redis_value)
+            .transpose()
+            .map_err(|_| bad())?
+            .unwrap_or_default();
+        let recs: Vec<Option<Vec<u8>>> = it
+            .next()
+            .map(redis::from_redis_value)
+            .transpose()
+            .map_err(|_| bad())?
+            .unwrap_or_default();
+        if ids.len() != recs.len() {
+            return Err(bad());
+        }
+        // An id without a record (deleted behind the queue's back) was dropped, not leased.
+        for (seq, rec) in ids.into_iter().zip(recs) {
+            let Some(rec) = rec else { continue };
             let id = JobId::new(queue.clone(), seq);
-            let token = LeaseToken(token);
             match std::str::from_utf8(&rec).ok().and_then(record::decode) {
                 Some(r) => out.push(FetchedJob {
                     id,

@@ -261,12 +261,13 @@ impl RedisStorage {
             let k = self.keys(&queue);
             let prefix = &self.inner.prefix;
             let mut inv = ScriptCall::new(&self.inner.scripts.acquire_limits);
-            inv.key(&k.leases)
+            inv.key(&k.lease_groups)
                 .key(&k.tokens)
                 .key(&k.scheduled)
                 .key(&k.jobs)
                 .key(&k.hist)
-                .key(&k.wake);
+                .key(&k.wake)
+                .key(&k.lease_counts);
             for &i in &positions {
                 let r = &requests[i];
                 inv.key(super::keys::QueueKeys::slots(prefix, &queue, &r.key))

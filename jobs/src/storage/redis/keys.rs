@@ -14,9 +14,17 @@ pub(crate) struct QueueKeys {
     pub(crate) hist: String,
     /// Delayed jobs and retries by due time (sorted set).
     pub(crate) scheduled: String,
-    /// Leased jobs by lease deadline (sorted set).
+    /// Lease groups: one member per fetch, its token, scored by the lease deadline all of the
+    /// fetch's jobs share (sorted set).
+    pub(crate) lease_groups: String,
+    /// How many jobs of each lease group are still held, by token (hash); a group goes when
+    /// none is.
+    pub(crate) lease_counts: String,
+    /// Leased jobs by lease deadline, as versions before lease groups kept them (sorted set):
+    /// only read, to reap what such a version left behind.
     pub(crate) leases: String,
-    /// The fencing token of each leased job (hash).
+    /// The fencing token of each leased job (hash), and one field `~` that is not a job: it keeps
+    /// the hash a hash table (see `scripts/lib.lua`).
     pub(crate) tokens: String,
     /// Failed jobs by failure time (sorted set).
     pub(crate) failed: String,
@@ -61,6 +69,8 @@ impl QueueKeys {
             jobs: key("jobs"),
             hist: key("hist"),
             scheduled: key("scheduled"),
+            lease_groups: key("lease_groups"),
+            lease_counts: key("lease_counts"),
             leases: key("leases"),
             tokens: key("tokens"),
             failed: key("failed"),
@@ -99,6 +109,8 @@ impl QueueKeys {
             self.jobs.clone(),
             self.hist.clone(),
             self.scheduled.clone(),
+            self.lease_groups.clone(),
+            self.lease_counts.clone(),
             self.leases.clone(),
             self.tokens.clone(),
             self.failed.clone(),

@@ -9,11 +9,16 @@
 //!
 //! # Delivery
 //!
-//! Fetch moves ids atomically from the pending list into a lease set scored by deadline and hands
-//! out a fencing token; complete, renew and release act only while the token matches. An expired
-//! lease is reaped back to the front of the queue by the next fetch of any worker (counting an
-//! attempt). Delivery is at least once: a job runs twice only when its lease was lost (its worker
-//! died, hung, or could not renew for a whole lease).
+//! Fetch moves ids atomically from the pending list into the tokens hash (id to fencing token) and
+//! hands out the token; complete, renew and release act only while the token matches. One token
+//! serves a whole fetch, and names its lease group: one sorted-set entry scored by the deadline
+//! all of the fetch's jobs share, with a count of the jobs still held, so a fetch of 64 jobs costs
+//! one sorted-set insert, not 64. An expired lease is reaped back to the front of the queue by the
+//! next fetch of any worker (counting an attempt): the jobs still held under an expired group's
+//! token, found in one pass over the tokens hash, which holds only jobs in flight (and one pin
+//! field, `~`, that keeps it a hash table; see `lib.lua`). Delivery is at least once: a job runs
+//! twice only when its lease was lost (its worker died, hung, or could not renew for a whole
+//! lease).
 //!
 //! # Waiting
 //!
@@ -102,6 +107,9 @@ impl fmt::Debug for RedisStorage {
             .finish_non_exhaustive()
     }
 }
+
+/// The field of the tokens hash that is not a job (`TOKENS_PIN` in `scripts/lib.lua`).
+const TOKENS_PIN: &str = "~";
 
 /// How often a busy worker's fetches promote due jobs and reap expired leases (see
 /// `due_for_maintenance`); a due job waits at most this much longer while workers are busy.
@@ -409,6 +417,16 @@ fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range
 }
 
 /// Groups items by queue, keeping each item's position.
+/// `positions` in lease order (token, then sequence number), without any later completion of a
+/// lease already among them: those are not applied, as a lease ends once. `complete.lua` relies
+/// on it instead of checking for repeats itself.
+fn distinct_leases(completions: &[Completion], mut positions: Vec<usize>) -> Vec<usize> {
+    let lease = |i: usize| (completions[i].lease.token.0, completions[i].lease.id.seq());
+    positions.sort_by_key(|&i| (lease(i), i));
+    positions.dedup_by_key(|i| lease(*i));
+    positions
+}
+
 fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<str>, Vec<usize>)> {
     // Most calls carry jobs of one queue: group them without hashing.
     if let Some(first) = items.first().map(&queue) {
@@ -528,10 +546,11 @@ impl Storage for RedisStorage {
         let mut applied = vec![false; completions.len()];
         let r = &self.inner.retention;
         for (queue, positions) in by_queue(completions, |c| c.lease.id.queue_arc()) {
+            let positions = distinct_leases(completions, positions);
             let k = self.keys(&queue);
             let mut inv = ScriptCall::new(&self.inner.scripts.complete);
             inv.key(&k.jobs)
-                .key(&k.leases)
+                .key(&k.lease_groups)
                 .key(&k.tokens)
                 .key(&k.scheduled)
                 .key(&k.failed)
@@ -542,23 +561,29 @@ impl Storage for RedisStorage {
                 .key(&k.wake);
             with_flow_keys(&mut inv, &k)
                 .key(&k.cancels)
+                .key(&k.lease_counts)
                 .arg(r.succeeded_max.min(1 << 52))
                 .arg(lua_millis(r.succeeded_ttl))
                 .arg(r.deleted_max.min(1 << 52))
                 .arg(lua_millis(r.deleted_ttl));
-            // Plain successes (the common case) first, in a shorter form; the script answers in
-            // this order.
+            // Plain successes (the common case) first, in a shorter form: grouped by token (jobs
+            // of one fetch share theirs; `positions` is in token order), each token sent once.
+            // The script answers in this order.
             let (plain, other): (Vec<usize>, Vec<usize>) = positions.iter().partition(|&&i| {
                 let c = &completions[i];
                 matches!(c.outcome, Outcome::Succeeded) && c.result.is_none()
             });
             inv.arg(plain.len())
-                .reserve(3 * plain.len(), 48 * plain.len());
-            for &i in &plain {
-                let c = &completions[i];
-                inv.arg(c.lease.id.seq())
-                    .arg(c.lease.token.0)
-                    .arg(c.started_at_ms.min(1 << 52));
+                .reserve(2 * plain.len() + 8, 32 * plain.len());
+            for group in plain
+                .chunk_by(|&a, &b| completions[a].lease.token.0 == completions[b].lease.token.0)
+            {
+                inv.arg(completions[group[0]].lease.token.0)
+                    .arg(group.len());
+                for &i in group {
+                    let c = &completions[i];
+                    inv.arg(c.lease.id.seq()).arg(c.started_at_ms.min(1 << 52));
+                }
             }
             for &i in &other {
                 let c = &completions[i];
@@ -571,14 +596,25 @@ impl Storage for RedisStorage {
                     .arg(reason)
                     .arg(c.result.as_deref().unwrap_or(""));
             }
-            let res: Vec<i64> = inv
+            let res: Vec<u8> = inv
                 .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("acknowledging jobs"))?;
+            // '' when every completion was applied with nothing to decide.
+            let res = if res.is_empty() {
+                vec![b'1'; plain.len() + other.len()]
+            } else {
+                res
+            };
+            if res.len() != plain.len() + other.len() {
+                return Err(Error::storage(
+                    "acknowledging jobs: the complete script returned an unexpected reply",
+                ));
+            }
             let mut fired = false;
             for (&i, ok) in plain.iter().chain(&other).zip(res) {
-                applied[i] = ok >= 1;
-                fired |= ok == 2;
+                applied[i] = ok != b'0';
+                fired |= ok == b'2';
             }
             if fired {
                 self.dispatch_continuations(&queue).await?;
@@ -592,7 +628,9 @@ impl Storage for RedisStorage {
         for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
             let k = self.keys(&queue);
             let mut inv = ScriptCall::new(&self.inner.scripts.renew);
-            inv.key(&k.leases).key(&k.tokens).arg(lua_millis(lease));
+            inv.key(&k.lease_groups)
+                .key(&k.tokens)
+                .arg(lua_millis(lease));
             for &i in &positions {
                 inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
             }
@@ -611,12 +649,13 @@ impl Storage for RedisStorage {
         for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
             let k = self.keys(&queue);
             let mut inv = ScriptCall::new(&self.inner.scripts.release);
-            inv.key(&k.leases)
+            inv.key(&k.lease_groups)
                 .key(&k.tokens)
                 .key(&k.pending)
                 .key(&k.jobs)
                 .key(&k.hist)
-                .key(&k.wake);
+                .key(&k.wake)
+                .key(&k.lease_counts);
             for &i in &positions {
                 inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
             }
@@ -673,16 +712,18 @@ impl Storage for RedisStorage {
 
     async fn stats(&self, queue: &str) -> Result<QueueStats> {
         let k = self.keys(queue);
-        let (enqueued, scheduled, processing, failed, counters): (
+        let (enqueued, scheduled, tokens, pinned, failed, counters): (
             u64,
             u64,
             u64,
+            bool,
             u64,
             (Option<u64>, Option<u64>),
         ) = redis::pipe()
             .llen(&k.pending)
             .zcard(&k.scheduled)
-            .zcard(&k.leases)
+            .hlen(&k.tokens)
+            .hexists(&k.tokens, TOKENS_PIN)
             .zcard(&k.failed)
             .hmget(&k.stats, &["succeeded", "failed"])
             .query_async(&mut self.conn())
@@ -691,7 +732,7 @@ impl Storage for RedisStorage {
         Ok(QueueStats {
             enqueued,
             scheduled,
-            processing,
+            processing: tokens - u64::from(pinned),
             failed,
             succeeded_total: counters.0.unwrap_or(0),
             failed_total: counters.1.unwrap_or(0),

@@ -2,7 +2,7 @@
 -- back to Scheduled without counting an attempt. A concurrency slot is a member `seq|token` of
 -- the limit's set, live exactly while that lease is held and unexpired, so completion, release
 -- and a crashed holder's expired lease all free it. Returns 1 (granted) or 0 per request.
--- KEYS: 1 leases, 2 tokens, 3 scheduled, 4 jobs, 5 hist, 6 wake,
+-- KEYS: 1 lease groups, 2 tokens, 3 scheduled, 4 jobs, 5 hist, 6 wake, 7 lease counts,
 --       then per request: its slots set, its starts set
 -- ARGV: 1 retry_ms, then per request: seq, token, concurrency (0 none), rate count (0 none),
 --       rate window ms
@@ -15,7 +15,7 @@ for i = 1, n do
   local a = 1 + (i - 1) * 5
   local id, token = ARGV[a + 1], ARGV[a + 2]
   local conc, count, per = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local slots, starts = KEYS[6 + 2 * i - 1], KEYS[6 + 2 * i]
+  local slots, starts = KEYS[7 + 2 * i - 1], KEYS[7 + 2 * i]
   if redis.call('HGET', KEYS[2], id) ~= token then
     res[i] = 0
   else
@@ -26,7 +26,7 @@ for i = 1, n do
       local live = 0
       for _, m in ipairs(holders) do
         local s, t = string.match(m, '^(%d+)|(%d+)$')
-        local deadline = s and redis.call('ZSCORE', KEYS[1], s)
+        local deadline = s and redis.call('ZSCORE', KEYS[1], t)
         if s and redis.call('HGET', KEYS[2], s) == t and deadline and tonumber(deadline) > now then
           live = live + 1
         else
@@ -46,8 +46,7 @@ for i = 1, n do
       end
     end
     if wait_until then
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('HDEL', KEYS[2], id)
+      end_leases(KEYS[1], KEYS[7], KEYS[2], {id}, {token})
       redis.call('ZADD', KEYS[3], wait_until, id)
       local rec = redis.call('HGET', KEYS[4], id)
       append_history(KEYS[5], {id}, {rec},

@@ -1,102 +1,150 @@
--- Records the end of attempts whose lease is still held. Returns 1 (applied) or 0 per completion.
--- A completion whose job has flow hooks and whose continuations must now be decided returns 2.
--- KEYS: 1 jobs, 2 leases, 3 tokens, 4 scheduled, 5 failed, 6 succeeded, 7 deleted, 8 hist,
---       9 stats, 10 wake, 11 hooks, 12 unique, 13 outbox, 14 results, 15 presult, 16 batches, 17 cancels
+-- Records the end of attempts whose lease is still held. Returns one character per completion
+-- ('1' applied, '0' not: the lease was lost, '2' applied and the job's continuations must now be
+-- decided, it has flow hooks), or '' when all were applied with nothing to decide.
+-- KEYS: 1 jobs, 2 lease groups, 3 tokens, 4 scheduled, 5 failed, 6 succeeded, 7 deleted, 8 hist,
+--       9 stats, 10 wake, 11 hooks, 12 unique, 13 outbox, 14 results, 15 presult, 16 batches,
+--       17 cancels, 18 lease counts
 -- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms, 5 the number S of
---       plain successes, then per plain success (no result to keep): id, token, started_ms;
---       then per other completion: id, token, started_ms, kind (O, S, F, D), at_ms, reason, result
+--       plain successes (no result to keep), then those in groups sharing a token: token, count m,
+--       then m pairs id, started_ms; then per other completion: id, token, started_ms, kind
+--       (O, S, F, D), at_ms, reason, result
 local W = 7
 local S = tonumber(ARGV[5])
-local HEAD = 5 + 3 * S
 local now = now_ms()
 -- Formatted once: scores handed to Redis as Lua numbers are formatted per element.
 local now_s = fmt(now)
-local n = S + (#ARGV - HEAD) / W
--- Where completion i's id sits in ARGV (its token and start follow it).
-local function at(i)
-  if i <= S then
-    return 6 + 3 * (i - 1)
+-- Completion i: its id, token, start, and (past S) where its other arguments start in ARGV.
+local ids, toks, starts = {}, {}, {}
+local p = 6
+while #ids < S do
+  local tok, m = ARGV[p], tonumber(ARGV[p + 1])
+  if not tok or not m or m < 1 then
+    return redis.error_reply('complete: malformed group of successes at argument ' .. p)
   end
-  return HEAD + 1 + (i - S - 1) * W
+  p = p + 2
+  for _ = 1, m do
+    local k = #ids + 1
+    ids[k] = ARGV[p]
+    toks[k] = tok
+    starts[k] = ARGV[p + 1]
+    p = p + 2
+  end
 end
-local ids = {}
-for i = 1, n do
-  ids[i] = ARGV[at(i)]
+local HEAD = p - 1
+local n = S + (#ARGV - HEAD) / W
+local function base(i)
+  return HEAD + (i - S - 1) * W
+end
+for i = S + 1, n do
+  local b = base(i)
+  ids[i] = ARGV[b + 1]
+  toks[i] = ARGV[b + 2]
+  starts[i] = ARGV[b + 3]
 end
 local held = hmget(KEYS[3], ids)
-local res, ok, ok_at, seen = {}, {}, {}, {}
-local res_at = {}
+-- The caller sends each lease at most once (a repeated one would be applied twice).
+-- res[i]: '0' lost (the lease is no longer held), '2' applied with continuations to decide;
+-- applied otherwise. Usually empty, and answered as ''.
+local res, lost = {}, 0
 for i = 1, n do
-  local base = at(i) - 1
-  if held[i] and held[i] == ARGV[base + 2] and not seen[ids[i]] then
-    seen[ids[i]] = true
-    res[i] = 1
-    ok[#ok + 1] = ids[i]
-    ok_at[#ok_at + 1] = base
-    res_at[#ok] = i
-  else
-    res[i] = 0
+  if held[i] ~= toks[i] then
+    res[i] = '0'
+    lost = lost + 1
   end
 end
-if #ok == 0 then
-  return res
+local function answer()
+  if next(res) == nil then
+    return ''
+  end
+  local chars = {}
+  for i = 1, n do
+    chars[i] = res[i] or '1'
+  end
+  return table.concat(chars)
 end
-batched('ZREM', KEYS[2], ok)
-batched('HDEL', KEYS[3], ok)
+if lost == n then
+  return answer()
+end
+-- The applied completions: the j-th is completion ok_at(j). Usually all of them.
+local ok, ok_ids, ok_toks = nil, ids, toks
+if lost > 0 then
+  ok, ok_ids, ok_toks = {}, {}, {}
+  for i = 1, n do
+    if not res[i] then
+      ok[#ok + 1] = i
+      ok_ids[#ok_ids + 1] = ids[i]
+      ok_toks[#ok_toks + 1] = toks[i]
+    end
+  end
+end
+local function ok_at(j)
+  if ok then
+    return ok[j]
+  end
+  return j
+end
+end_leases(KEYS[2], KEYS[18], KEYS[3], ok_ids, ok_toks)
 -- The attempt is over, so is any cancel request made while it ran.
 if redis.call('EXISTS', KEYS[17]) == 1 then
-  batched('HDEL', KEYS[17], ok)
+  batched('HDEL', KEYS[17], ok_ids)
+end
+-- The kind of completion i (plain successes have none in ARGV).
+local function kind_of(i)
+  if i <= S then
+    return 'O'
+  end
+  return ARGV[base(i) + 4]
 end
 -- A success reads and rewrites neither the record nor its implicit first history entry: its
 -- attempt count is the stored one plus the attempt that succeeded (the reader adds it), and a
 -- history that starts with the start of an attempt was enqueued at the record's time (the reader
 -- prepends that entry). Only its own entries are appended. Other ends rewrite the record.
-local done_ids, done_tail, other_ids, other_at = {}, {}, {}, {}
+local done, done_ids, other, other_ids = nil, ok_ids, {}, {}
 local succeeded, scheduled, failed, deleted = {}, {}, {}, {}
-local done_entry = 'O' .. now_s .. ',0:'
-local kinds = {}
-for j = 1, #ok do
-  local base = ok_at[j]
-  local kind = 'O'
-  if res_at[j] > S then
-    kind = ARGV[base + 4]
-  end
-  kinds[j] = kind
-  if kind == 'O' then
-    done_ids[#done_ids + 1] = ok[j]
-    done_tail[#done_tail + 1] = 'P' .. ARGV[base + 3] .. ',0:' .. done_entry
-    succeeded[#succeeded + 1] = now_s
-    succeeded[#succeeded + 1] = ok[j]
-  else
-    other_ids[#other_ids + 1] = ok[j]
-    other_at[#other_at + 1] = base
+if lost > 0 or S < n then
+  -- done[j] is the j-th success's completion (all of them are plain successes otherwise).
+  done, done_ids = {}, {}
+  for j = 1, #ok_ids do
+    local i = ok_at(j)
+    if kind_of(i) == 'O' then
+      done[#done + 1] = i
+      done_ids[#done_ids + 1] = ids[i]
+    else
+      other[#other + 1] = i
+      other_ids[#other_ids + 1] = ids[i]
+    end
   end
 end
 if #done_ids > 0 then
   local hs = hmget(KEYS[8], done_ids)
+  local done_entry = ',0:O' .. now_s .. ',0:'
   local kv = {}
-  for i = 1, #done_ids do
-    kv[#kv + 1] = done_ids[i]
-    kv[#kv + 1] = (hs[i] or '') .. done_tail[i]
+  for j = 1, #done_ids do
+    local id = done_ids[j]
+    kv[2 * j - 1] = id
+    kv[2 * j] = (hs[j] or '') .. 'P' .. starts[done and done[j] or j] .. done_entry
+    succeeded[2 * j - 1] = now_s
+    succeeded[2 * j] = id
   end
   batched('HSET', KEYS[8], kv)
 end
-if #other_ids > 0 then
+if #other > 0 then
   local recs = hmget(KEYS[1], other_ids)
   local jobs, entries = {}, {}
   local bump = function(a) return a + 1 end
-  for j = 1, #other_ids do
-    local base = other_at[j]
-    local id = other_ids[j]
-    local kind = ARGV[base + 4]
-    local reason = ARGV[base + 6]
+  for j = 1, #other do
+    local i = other[j]
+    local b = base(i)
+    local id = ids[i]
+    local kind = ARGV[b + 4]
+    local reason = ARGV[b + 6]
     if recs[j] then
       jobs[#jobs + 1] = id
       jobs[#jobs + 1] = with_attempts(recs[j], bump)
     end
-    local e = entry('P', ARGV[base + 3], '')
+    local e = entry('P', starts[i], '')
     if kind == 'S' then
-      scheduled[#scheduled + 1] = ARGV[base + 5]
+      scheduled[#scheduled + 1] = ARGV[b + 5]
       scheduled[#scheduled + 1] = id
       e = e .. entry('S', now_s, reason)
     elseif kind == 'F' then
@@ -118,12 +166,12 @@ batched('ZADD', KEYS[4], scheduled)
 batched('ZADD', KEYS[5], failed)
 batched('ZADD', KEYS[7], deleted)
 if #succeeded > 0 then
-  redis.call('HINCRBY', KEYS[9], 'succeeded', #succeeded / 2)
+  redis.call('HINCRBY', KEYS[9], 'succeeded', fmt(#succeeded / 2))
 end
 if #failed > 0 then
-  redis.call('HINCRBY', KEYS[9], 'failed', #failed / 2)
+  redis.call('HINCRBY', KEYS[9], 'failed', fmt(#failed / 2))
 end
-local bound = #ok + 100
+local bound = #ok_ids + 100
 trim(KEYS[6], KEYS[1], KEYS[8], tonumber(ARGV[1]), tonumber(ARGV[2]), now, bound)
 trim(KEYS[7], KEYS[1], KEYS[8], tonumber(ARGV[3]), tonumber(ARGV[4]), now, bound)
 if #scheduled > 0 then
@@ -131,20 +179,20 @@ if #scheduled > 0 then
 end
 -- Flow hooks: only queues that hold jobs with hooks pay more than this EXISTS.
 if redis.call('EXISTS', KEYS[11]) == 1 then
-  local hooks = hmget(KEYS[11], ok)
-  for j = 1, #ok do
-    local base = ok_at[j]
-    local kind = kinds[j]
+  local hooks = hmget(KEYS[11], ok_ids)
+  for j = 1, #ok_ids do
+    local i = ok_at(j)
+    local kind = kind_of(i)
     local result = ''
-    if res_at[j] > S then
-      result = ARGV[base + 7]
+    if i > S then
+      result = ARGV[base(i) + 7]
     end
     if hooks[j] and kind ~= 'S' then
-      if hook_ended(KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], ok[j], hooks[j], kind,
-          result) then
-        res[res_at[j]] = 2
+      if hook_ended(KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], ids[i], hooks[j],
+          kind, result) then
+        res[i] = '2'
       end
     end
   end
 end
-return res
+return answer()

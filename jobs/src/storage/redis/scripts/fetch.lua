@@ -1,20 +1,55 @@
 -- Leases up to `max` jobs of one queue, after promoting due scheduled jobs and reaping expired
--- leases (at most `limit` of each). Returns {now, next event ms or -1, id, token, record, ...}.
--- KEYS: 1 pending, 2 jobs, 3 leases, 4 tokens, 5 scheduled, 6 hist, 7 stats, 8 wake
+-- leases (at most `limit` of each). Returns {now, next event ms or -1, token, ids, records}: one
+-- fencing token for the whole batch (0, and no ids or records, when nothing was taken), and the
+-- ids and records as two arrays of the same length.
+-- KEYS: 1 pending, 2 jobs, 3 lease groups, 4 tokens, 5 scheduled, 6 hist, 7 stats, 8 wake,
+--       9 lease counts, 10 per-job leases of earlier versions (read only to reap them)
 -- ARGV: 1 max, 2 lease_ms, 3 limit, 4 maintain ('1': promote, reap and report the next event;
 --       '0': only lease, for back-to-back fetches of a busy worker — the caller maintains every
 --       few milliseconds and always before it waits)
-local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
 local maintain = ARGV[4] ~= '0'
 local now = now_ms()
+-- Numbers handed to Redis are formatted once, as integers (see `fmt`).
+local now_s = fmt(now)
+
+-- The jobs whose lease ran out: those still held under the token of a fetch whose lease group
+-- expired (found by one pass over the tokens hash, which holds only jobs in flight; expiries are
+-- rare: a worker that died or stalled), and those of the per-job lease set earlier versions kept.
+local function expired_jobs()
+  local out = {}
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_s, 'LIMIT', '0', ARGV[3])
+  if #gone > 0 then
+    local dead = {}
+    for i = 1, #gone do
+      dead[gone[i]] = true
+    end
+    local held = redis.call('HGETALL', KEYS[4])
+    for i = 1, #held, 2 do
+      if dead[held[i + 1]] then
+        out[#out + 1] = held[i]
+      end
+    end
+    drop_lease_groups(KEYS[3], KEYS[9], gone)
+  end
+  local old = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now_s, 'LIMIT', '0', ARGV[3])
+  if #old > 0 then
+    batched('ZREM', KEYS[10], old)
+    local held = hmget(KEYS[4], old)
+    for i = 1, #old do
+      if held[i] then
+        out[#out + 1] = old[i]
+      end
+    end
+  end
+  return out
+end
 
 local due = {}
 local expired = {}
 if maintain then
-  due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, limit)
-  expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
+  due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now_s, 'LIMIT', '0', ARGV[3])
+  expired = expired_jobs()
 end
 if #due > 0 then
   batched('ZREM', KEYS[5], due)
@@ -23,7 +58,6 @@ if #due > 0 then
 end
 
 if #expired > 0 then
-  batched('ZREM', KEYS[3], expired)
   batched('HDEL', KEYS[4], expired)
   local recs = hmget(KEYS[2], expired)
   local kv = {}
@@ -39,31 +73,33 @@ if #expired > 0 then
   batched('LPUSH', KEYS[1], expired)
 end
 
-local out = {now, -1}
-local ids = redis.call('LPOP', KEYS[1], max)
+local out = {now, -1, 0}
+local ids = redis.call('LPOP', KEYS[1], ARGV[1])
 if ids then
   local recs = hmget(KEYS[2], ids)
   -- One fencing token per fetch: a job fetched again later always gets a newer one, which is all
-  -- fencing needs, and one string for the whole batch spares a number formatting per job.
+  -- fencing needs. The token also names the fetch's lease group: one deadline for all its jobs.
   local token = fmt(redis.call('HINCRBY', KEYS[7], 'token', 1))
-  local deadline = fmt(now + lease)
-  local leases, tokens = {}, {}
-  -- Records are returned as stored: the caller decodes them and fails the ones it cannot
-  -- (a pattern match per record here cost more than a seventh of the whole fetch and complete).
+  -- Records are returned as stored, beside their ids (`false`, a nil reply, for an id whose
+  -- record is gone: it is dropped, not leased). The caller decodes them and fails the ones it
+  -- cannot (a pattern match per record here cost more than a seventh of fetch and complete).
+  out[3] = token
+  out[4] = ids
+  out[5] = recs
+  -- The pin rides along in the first HSET: Redis converts the hash before inserting the rest.
+  local tokens = {TOKENS_PIN, TOKENS_PIN_VALUE}
   for i = 1, #ids do
-    local rec = recs[i]
-    if rec then
-      leases[#leases + 1] = deadline
-      leases[#leases + 1] = ids[i]
+    if recs[i] then
       tokens[#tokens + 1] = ids[i]
       tokens[#tokens + 1] = token
-      out[#out + 1] = ids[i]
-      out[#out + 1] = token
-      out[#out + 1] = rec
     end
   end
-  batched('ZADD', KEYS[3], leases)
-  batched('HSET', KEYS[4], tokens)
+  local leased = #tokens / 2 - 1
+  if leased > 0 then
+    batched('HSET', KEYS[4], tokens)
+    redis.call('ZADD', KEYS[3], fmt(now + lease), token)
+    redis.call('HSET', KEYS[9], token, fmt(leased))
+  end
 end
 
 -- Wake another waiting worker while work remains; clear a stale signal otherwise.
@@ -75,13 +111,11 @@ end
 
 local nxt = -1
 if maintain then
-  local s = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-  if s[2] then
-    nxt = tonumber(s[2])
-  end
-  local l = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  if l[2] and (nxt < 0 or tonumber(l[2]) < nxt) then
-    nxt = tonumber(l[2])
+  for _, key in ipairs({KEYS[5], KEYS[3], KEYS[10]}) do
+    local s = redis.call('ZRANGE', key, '0', '0', 'WITHSCORES')
+    if s[2] and (nxt < 0 or tonumber(s[2]) < nxt) then
+      nxt = tonumber(s[2])
+    end
   end
 end
 out[2] = nxt

@@ -12,6 +12,14 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- The tokens hash holds only jobs in flight, often fewer than Redis's
+-- `hash-max-listpack-entries` (512 by default): Redis would then keep it as a listpack, where
+-- every token lookup is a linear scan (a tenth of Redis's time per job in `e2e`). This field,
+-- never a job id, has a value longer than `hash-max-listpack-value` (64 bytes), so the hash is
+-- converted to a hash table and, never empty, stays one.
+local TOKENS_PIN = '~'
+local TOKENS_PIN_VALUE = 'pins this hash as a hash table: a small listpack would be scanned per lookup'
+
 -- Integer formatting: `%d` avoids the floating-point printf Lua uses for numbers it converts
 -- itself (a measurable share of Redis CPU in large batches). Exact up to 2^53.
 local function fmt(n)
@@ -35,8 +43,14 @@ end
 
 -- HMGET in bounded chunks; missing fields are `false`.
 local function hmget(key, fields)
-  local out = {}
   local n = #fields
+  if n <= CHUNK then
+    if n == 0 then
+      return {}
+    end
+    return redis.call('HMGET', key, unpack(fields))
+  end
+  local out = {}
   local i = 1
   while i <= n do
     local j = math.min(i + CHUNK - 1, n)
@@ -106,12 +120,12 @@ local function trim(zkey, jobs, hist, max, ttl_ms, now, bound)
   local victims = {}
   local n = redis.call('ZCARD', zkey)
   if n > max then
-    victims = redis.call('ZRANGE', zkey, 0, math.min(n - max, bound) - 1)
+    victims = redis.call('ZRANGE', zkey, '0', fmt(math.min(n - max, bound) - 1))
   end
   if #victims > 0 then
     batched('ZREM', zkey, victims)
   end
-  local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', now - ttl_ms, 'LIMIT', 0, bound)
+  local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', fmt(now - ttl_ms), 'LIMIT', '0', fmt(bound))
   if #old > 0 then
     batched('ZREM', zkey, old)
     for i = 1, #old do
@@ -124,8 +138,45 @@ local function trim(zkey, jobs, hist, max, ttl_ms, now, bound)
   end
 end
 
+-- Removes the lease groups `gone` (their tokens) and their counts.
+local function drop_lease_groups(groups, counts, gone)
+  if #gone > 0 then
+    batched('ZREM', groups, gone)
+    batched('HDEL', counts, gone)
+  end
+end
+
+-- Ends the leases of `ids` (held under `toks[i]`, which the caller checked): drops their tokens
+-- and counts them off their fetch's lease group, which goes once none of its jobs is held.
+-- `groups` holds one member per fetch (its token, scored by its lease deadline) and `counts`
+-- how many jobs each still holds: a fetch of 64 jobs is one sorted-set entry, not 64.
+local function end_leases(groups, counts, tokens, ids, toks)
+  if #ids == 0 then
+    return
+  end
+  batched('HDEL', tokens, ids)
+  local ended, order = {}, {}
+  for i = 1, #ids do
+    local t = toks[i]
+    if ended[t] then
+      ended[t] = ended[t] + 1
+    else
+      ended[t] = 1
+      order[#order + 1] = t
+    end
+  end
+  local gone = {}
+  for i = 1, #order do
+    local t = order[i]
+    if redis.call('HINCRBY', counts, t, fmt(-ended[t])) <= 0 then
+      gone[#gone + 1] = t
+    end
+  end
+  drop_lease_groups(groups, counts, gone)
+end
+
 local function wake(key)
   if redis.call('LLEN', key) == 0 then
-    redis.call('RPUSH', key, 1)
+    redis.call('RPUSH', key, '1')
   end
 end

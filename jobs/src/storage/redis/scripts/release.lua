@@ -1,5 +1,5 @@
 -- Hands leased jobs back to the front of the queue without counting an attempt.
--- KEYS: 1 leases, 2 tokens, 3 pending, 4 jobs, 5 hist, 6 wake
+-- KEYS: 1 lease groups, 2 tokens, 3 pending, 4 jobs, 5 hist, 6 wake, 7 lease counts
 -- ARGV: per lease: id, token
 local now = now_ms()
 local n = #ARGV / 2
@@ -8,18 +8,18 @@ for i = 1, n do
   ids[i] = ARGV[2 * i - 1]
 end
 local held = hmget(KEYS[2], ids)
-local ok, seen = {}, {}
+local ok, ok_toks, seen = {}, {}, {}
 for i = 1, n do
   if held[i] and held[i] == ARGV[2 * i] and not seen[ids[i]] then
     seen[ids[i]] = true
     ok[#ok + 1] = ids[i]
+    ok_toks[#ok_toks + 1] = ARGV[2 * i]
   end
 end
 if #ok == 0 then
   return 0
 end
-batched('ZREM', KEYS[1], ok)
-batched('HDEL', KEYS[2], ok)
+end_leases(KEYS[1], KEYS[7], KEYS[2], ok, ok_toks)
 local recs = hmget(KEYS[4], ok)
 append_history(KEYS[5], ok, recs, entry('E', now, 'handed back by a worker shutting down'))
 batched('LPUSH', KEYS[3], ok)
