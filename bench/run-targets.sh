@@ -6,14 +6,20 @@
 #   bench/run-targets.sh            # all scenarios
 #   bench/run-targets.sh e2e drain  # some of them
 #
-# Extra jobs-bench flags (e.g. `--threads 1`) go in $BENCH_FLAGS. Run it on an otherwise idle
-# machine: other work on the same cores lowers every figure.
+# Extra jobs-bench flags (e.g. `--threads 1`) go in $BENCH_FLAGS. $BENCH_BIN runs another build
+# of jobs-bench instead of building this tree (to compare two builds, copy each binary aside and
+# alternate them with RUNS=1). Run it on an otherwise idle machine: other work on the same cores
+# lowers every figure.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-cargo build --release --bin jobs-bench >&2
-B=target/release/jobs-bench
+if [ -n "${BENCH_BIN:-}" ]; then
+  B=$BENCH_BIN
+else
+  cargo build --release --bin jobs-bench >&2
+  B=target/release/jobs-bench
+fi
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 redis-server --port "$PORT" --save "" --appendonly no --daemonize no >/dev/null &
