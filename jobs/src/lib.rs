@@ -49,6 +49,7 @@ extern crate self as jobs;
 
 mod app_state;
 mod attempt_signals;
+mod awake;
 mod batch;
 mod client;
 mod continuation;
