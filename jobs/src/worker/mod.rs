@@ -239,6 +239,16 @@ impl Worker {
     }
 }
 
+/// A fetch that leased at least this many jobs but fewer than it asked for (it emptied the
+/// queue while jobs stream in) is followed by a `FETCH_LINGER` pause, so the next one takes
+/// what arrived meanwhile in one call instead of many small ones. A trickle of jobs (fetches of
+/// one or two) is never delayed.
+const BUSY_FETCH: usize = 8;
+/// Measured in `jobs-bench e2e` (200k jobs, 5 alternated runs, medians): Redis CPU 1.56 → 1.07 s
+/// per run (about 1.2k fetch calls instead of 10.7k), 83k → 95k jobs/s; a 2 ms pause did no
+/// better than 1 ms.
+const FETCH_LINGER: Duration = Duration::from_millis(1);
+
 /// Leases jobs in batches into the prefetch buffer, from which the slots take them. The buffer
 /// is refilled once it is half empty, without waiting when it still holds jobs, so the slots
 /// never idle between batches. Buffered jobs are in flight: their leases are renewed, and
@@ -252,7 +262,14 @@ async fn fetch_loop(
     let config = &shared.config;
     let capacity = config.fetch_batch;
     let mut failures = 0u32;
+    let mut linger = false;
     while !stop.is_cancelled() {
+        if std::mem::take(&mut linger) {
+            tokio::select! {
+                () = tokio::time::sleep(FETCH_LINGER) => {}
+                () = stop.cancelled() => break,
+            }
+        }
         let buffered = prefetch.len();
         if buffered > capacity / 2 {
             tokio::select! {
@@ -275,6 +292,8 @@ async fn fetch_loop(
                 failures = 0;
                 let jobs = limits::admit(&shared, jobs, &ack_tx).await;
                 let found = !jobs.is_empty();
+                // A stream that drained the queue: let the next batch gather.
+                linger = jobs.len() >= BUSY_FETCH && jobs.len() < capacity - buffered;
                 let jobs: Vec<Prefetched> = {
                     let mut in_flight = shared.in_flight();
                     jobs.into_iter()
