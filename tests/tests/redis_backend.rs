@@ -276,6 +276,50 @@ async fn a_graceful_shutdown_hands_running_jobs_back_at_once() {
     assert_eq!((st.enqueued, st.processing), (1, 0), "no lease left behind");
 }
 
+/// A fetch dropped while its lease round runs, or after the round sent its jobs but before the
+/// caller took them (a worker stopping mid-fetch), hands the jobs back, and `settle` returns
+/// only once it did: nothing stays leased until the lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_fetch_hands_its_jobs_back_before_settle_returns() {
+    let Some(r) = TestRedis::start("dropped_fetch") else {
+        return;
+    };
+    let storage = r.storage("dropped_fetch", Retention::default());
+    let q: Vec<Arc<str>> = vec![Arc::from("drop")];
+    let new = || jobs::storage::NewJob::new("drop", "n", "{}".to_owned());
+    let ids = storage.enqueue(vec![new(), new()]).await.unwrap();
+    // Dropped at once, while the round runs; then dropped once the round surely ended and its
+    // jobs wait, untaken, for the caller.
+    for linger in [Duration::ZERO, Duration::from_millis(200)] {
+        let mut fetch = Box::pin(storage.fetch(now_request(&q, 10)));
+        // One poll starts the round (Redis cannot have answered yet).
+        let started = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(fetch.as_mut(), cx).is_pending())
+        })
+        .await;
+        assert!(started, "a fetch from Redis is not ready at its first poll");
+        tokio::time::sleep(linger).await;
+        drop(fetch);
+        storage.settle().await;
+        let st = storage.stats("drop").await.unwrap();
+        assert_eq!(
+            (st.enqueued, st.processing),
+            (2, 0),
+            "dropped after {linger:?}: both jobs are back on their queue"
+        );
+    }
+    let job = storage.job(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Enqueued);
+    assert_eq!(job.attempts, 0);
+    assert_eq!(
+        job.last_reason(),
+        Some("handed back by a worker shutting down")
+    );
+    // And a fetch now gets them.
+    let got = storage.fetch(now_request(&q, 10)).await.unwrap();
+    assert_eq!(got.len(), 2);
+}
+
 /// A job name the Redis backend cannot store (it holds `|`).
 #[jobs::background_job(name = "bad|name", queue = "gc")]
 async fn bad_name(n: u64) {

@@ -286,6 +286,13 @@ pub trait Storage: Send + Sync + 'static {
     /// (graceful shutdown). Leases no longer held are ignored.
     async fn release(&self, leases: &[Lease]) -> Result<()>;
 
+    /// Completes once what this storage still does in the background for calls that were
+    /// dropped is done: a fetch dropped after it leased jobs (a worker stopping while it
+    /// waited) hands them back on a task of its own. A worker awaits this before it stops, so
+    /// the jobs are back on their queue when its `run_until` returns and the process may exit.
+    /// The default has nothing to wait for.
+    async fn settle(&self) {}
+
     /// The job with this id, if the storage still has it.
     async fn job(&self, id: &JobId) -> Result<Option<JobInfo>>;
 

@@ -223,6 +223,15 @@ impl Worker {
         drop(ack_tx);
         background.cancel();
         let flushed = acker.await;
+        // A fetch dropped above may still be handing its jobs back.
+        if tokio::time::timeout(SETTLE_WAIT, shared.config.storage.settle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the storage did not settle in time: jobs of an interrupted fetch may stay leased until their lease runs out"
+            );
+        }
         let _ = keeper.await;
         let _ = heart.await;
         let _ = watcher.await;
@@ -238,6 +247,9 @@ impl Worker {
         }
     }
 }
+
+/// How long a stopping worker waits for its storage to settle (see [`Storage::settle`]).
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
 
 /// A fetch that leased at least this many jobs but fewer than it asked for (it emptied the
 /// queue while jobs stream in) is followed by a `FETCH_LINGER` pause, so the next one takes

@@ -72,7 +72,7 @@ impl RedisStorage {
 
     /// Runs [`lease_round`](Self::lease_round) on its own task, so that dropping this future
     /// never strands leased jobs: whatever the round leased after its caller went away is
-    /// handed back at once.
+    /// handed back at once (and `settle` waits for that).
     async fn lease_round_detached(
         &self,
         queues: &[Arc<str>],
@@ -83,26 +83,37 @@ impl RedisStorage {
         let this = self.clone();
         let queues = queues.to_vec();
         let (tx, rx) = oneshot::channel();
-        tokio::spawn(async move {
+        self.inner.rounds.spawn(async move {
             let round = this
                 .lease_round(&queues, max, lease, force_maintenance)
                 .await;
+            // Refused when the caller went away before the round ended.
             if let Err(Ok(round)) = tx.send(round) {
-                let leases: Vec<Lease> = round.jobs.iter().map(FetchedJob::lease).collect();
-                if !leases.is_empty() {
-                    tracing::debug!(
-                        jobs = leases.len(),
-                        "the fetch was dropped after leasing jobs: handing them back"
-                    );
-                    if let Err(e) = this.release(&leases).await {
-                        tracing::warn!(error = %e, "could not hand back jobs of a dropped fetch; they run again once their lease runs out");
-                    }
-                }
+                this.hand_back(&round.jobs).await;
             }
         });
-        rx.await.map_err(|_| {
+        let mut pending = PendingRound {
+            rx,
+            storage: self.clone(),
+        };
+        (&mut pending.rx).await.map_err(|_| {
             Error::storage("fetching jobs: the fetch task stopped (its runtime shut down)")
         })?
+    }
+
+    /// Hands back the jobs of a round nobody took.
+    async fn hand_back(&self, jobs: &[FetchedJob]) {
+        let leases: Vec<Lease> = jobs.iter().map(FetchedJob::lease).collect();
+        if leases.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            jobs = leases.len(),
+            "the fetch was dropped after leasing jobs: handing them back"
+        );
+        if let Err(e) = self.release(&leases).await {
+            tracing::warn!(error = %e, "could not hand back jobs of a dropped fetch; they run again once their lease runs out");
+        }
     }
 
     /// One pass over the queues in order, leasing up to `max` jobs in all. A queue that fails
@@ -299,5 +310,35 @@ impl RedisStorage {
         }
         let now = u64::try_from(now).unwrap_or(0);
         Ok((now, u64::try_from(next).ok()))
+    }
+}
+
+/// The caller's end of a detached lease round. Dropped after the round was sent but before it
+/// was taken (the caller was cancelled between the two), it hands the round's jobs back.
+struct PendingRound {
+    rx: oneshot::Receiver<Result<Round>>,
+    storage: RedisStorage,
+}
+
+impl Drop for PendingRound {
+    fn drop(&mut self) {
+        let Ok(Ok(round)) = self.rx.try_recv() else {
+            return;
+        };
+        if round.jobs.is_empty() {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            tracing::warn!(
+                jobs = round.jobs.len(),
+                "a fetch was dropped outside a runtime after leasing jobs; they run again once their lease runs out"
+            );
+            return;
+        }
+        let storage = self.storage.clone();
+        self.storage
+            .inner
+            .rounds
+            .spawn(async move { storage.hand_back(&round.jobs).await });
     }
 }

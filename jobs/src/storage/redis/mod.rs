@@ -54,6 +54,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::task::TaskTracker;
 
 /// Jobs stored in Redis. Cheap to clone: clones share connections.
 ///
@@ -97,6 +98,9 @@ struct Inner {
     seq_blocks: Mutex<HashMap<Arc<str>, (u64, u64)>>,
     /// Where Redis is, without credentials, for error messages.
     display_url: String,
+    /// The lease rounds running on tasks of their own (see `lease_round_detached`). Closed from
+    /// the start: it only serves to wait until none is running (`settle`).
+    rounds: TaskTracker,
 }
 
 impl fmt::Debug for RedisStorage {
@@ -185,6 +189,11 @@ impl RedisStorage {
                 queue_keys: Mutex::new(HashMap::new()),
                 seq_blocks: Mutex::new(HashMap::new()),
                 display_url,
+                rounds: {
+                    let rounds = TaskTracker::new();
+                    rounds.close();
+                    rounds
+                },
             }),
         })
     }
@@ -643,6 +652,10 @@ impl Storage for RedisStorage {
             }
         }
         Ok(held)
+    }
+
+    async fn settle(&self) {
+        self.inner.rounds.wait().await;
     }
 
     async fn release(&self, leases: &[Lease]) -> Result<()> {
