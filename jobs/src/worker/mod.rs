@@ -302,10 +302,11 @@ async fn fetch_loop(
         match fetched {
             Ok(jobs) => {
                 failures = 0;
+                // A stream that drained the queue: let the next batch gather. (Counted before
+                // concurrency limits put some back: those do not mean the queue is empty.)
+                linger = jobs.len() >= BUSY_FETCH && jobs.len() < capacity - buffered;
                 let jobs = limits::admit(&shared, jobs, &ack_tx).await;
                 let found = !jobs.is_empty();
-                // A stream that drained the queue: let the next batch gather.
-                linger = jobs.len() >= BUSY_FETCH && jobs.len() < capacity - buffered;
                 let jobs: Vec<Prefetched> = {
                     let mut in_flight = shared.in_flight();
                     jobs.into_iter()
