@@ -22,11 +22,8 @@ done
 [ "${1:-}" = "--" ] || { echo "missing -- before the scenario" >&2; exit 2; }
 shift
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --save "" --appendonly no --daemonize no >/dev/null &
-REDIS_PID=$!
-trap 'kill $REDIS_PID 2>/dev/null || true' EXIT
-until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+# shellcheck source=bench/own-redis.sh
+source "$(dirname "$0")/own-redis.sh"
 
 redis_cpu() {
   redis-cli -p "$PORT" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'
@@ -49,7 +46,5 @@ for _ in $(seq "$ROUNDS"); do
 done
 for build in "${builds[@]}"; do
   label=${build%%=*}
-  sorted=$(tr ' ' '\n' <<<"${rates[$label]}" | sed '/^$/d' | sort -n)
-  n=$(wc -l <<<"$sorted")
-  echo "== $label: median jobs_per_s=$(sed -n "$(( (n + 1) / 2 ))p" <<<"$sorted") (runs: $(echo $sorted))"
+  echo "== $label: median jobs_per_s=$(tr ' ' '\n' <<<"${rates[$label]}" | median) (runs:${rates[$label]})"
 done

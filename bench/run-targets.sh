@@ -21,11 +21,8 @@ else
   B=target/release/jobs-bench
 fi
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --save "" --appendonly no --daemonize no >/dev/null &
-REDIS_PID=$!
-trap 'kill $REDIS_PID 2>/dev/null || true' EXIT
-until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+# shellcheck source=bench/own-redis.sh
+source bench/own-redis.sh
 R="--redis-url redis://127.0.0.1:$PORT"
 
 declare -A CMD=(
@@ -50,6 +47,6 @@ for name in "${ORDER[@]}"; do
     echo "$line"
     values+=("$(sed -n "s/.* $key=\([0-9]*\).*/\1/p" <<<"$line")")
   done
-  median=$(printf '%s\n' "${values[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
+  median=$(printf '%s\n' "${values[@]}" | median)
   echo "== $name: median $key=$median (runs: ${values[*]})"
 done

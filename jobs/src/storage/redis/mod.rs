@@ -425,7 +425,6 @@ fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range
         .map(move |start| start..(start + CHUNK).min(end))
 }
 
-/// Groups items by queue, keeping each item's position.
 /// `positions` in lease order (token, then sequence number), without any later completion of a
 /// lease already among them: those are not applied, as a lease ends once. `complete.lua` relies
 /// on it instead of checking for repeats itself.
@@ -436,6 +435,7 @@ fn distinct_leases(completions: &[Completion], mut positions: Vec<usize>) -> Vec
     positions
 }
 
+/// Groups items by queue, keeping each item's position.
 fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<str>, Vec<usize>)> {
     // Most calls carry jobs of one queue: group them without hashing.
     if let Some(first) = items.first().map(&queue) {
