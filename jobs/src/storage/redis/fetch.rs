@@ -262,12 +262,12 @@ impl RedisStorage {
         let mut malformed = Vec::new();
         // Jobs of one batch mostly share a name: one allocation for each run of them.
         let mut last_name: Option<Arc<str>> = None;
-        let ids: Vec<u64> = it
-            .next()
-            .map(redis::from_redis_value)
-            .transpose()
-            .map_err(|_| bad())?
-            .unwrap_or_default();
+        // The ids come as one string, `1,2,3` (absent when nothing was taken).
+        let ids: Vec<u64> = match it.next() {
+            None => Vec::new(),
+            Some(Value::BulkString(ids)) => parse_ids(&ids).ok_or_else(bad)?,
+            Some(_) => return Err(bad()),
+        };
         let recs: Vec<Option<Vec<u8>>> = it
             .next()
             .map(redis::from_redis_value)
@@ -340,5 +340,29 @@ impl Drop for PendingRound {
             .inner
             .rounds
             .spawn(async move { storage.hand_back(&round.jobs).await });
+    }
+}
+
+/// The ids of a fetch reply, `1,2,3` (none when empty); `None` when one is not a number.
+fn parse_ids(ids: &[u8]) -> Option<Vec<u64>> {
+    if ids.is_empty() {
+        return Some(Vec::new());
+    }
+    ids.split(|&b| b == b',')
+        .map(|id| std::str::from_utf8(id).ok()?.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ids;
+
+    #[test]
+    fn fetch_reply_ids_parse_from_one_string() {
+        assert_eq!(parse_ids(b"7,12,3"), Some(vec![7, 12, 3]));
+        assert_eq!(parse_ids(b"42"), Some(vec![42]));
+        assert_eq!(parse_ids(b""), Some(vec![]));
+        assert_eq!(parse_ids(b"7,,3"), None, "an empty id is malformed");
+        assert_eq!(parse_ids(b"7,x"), None, "so is one that is not a number");
     }
 }

@@ -14,16 +14,17 @@ local now = now_ms()
 -- Formatted once: scores handed to Redis as Lua numbers are formatted per element.
 local now_s = fmt(now)
 -- Completion i: its id, token, start, and (past S) where its other arguments start in ARGV.
+-- (`k` counts them: `#t`, a search for the table's border, would cost per job.)
 local ids, toks, starts = {}, {}, {}
-local p = 6
-while #ids < S do
+local p, k = 6, 0
+while k < S do
   local tok, m = ARGV[p], tonumber(ARGV[p + 1])
   if not tok or not m or m < 1 then
     return redis.error_reply('complete: malformed group of successes at argument ' .. p)
   end
   p = p + 2
   for _ = 1, m do
-    local k = #ids + 1
+    k = k + 1
     ids[k] = ARGV[p]
     toks[k] = tok
     starts[k] = ARGV[p + 1]

@@ -116,23 +116,27 @@ local function append_history(hist, ids, recs, entries)
 end
 
 -- Removes finished jobs beyond `max` or older than `ttl_ms`, at most `bound` of each per call.
+-- Both kinds are the lowest-scored members of `zkey` (scores are finishing times), read first
+-- (their records and histories go too) and then removed by rank: no member is looked up again.
 local function trim(zkey, jobs, hist, max, ttl_ms, now, bound)
   local victims = {}
   local n = redis.call('ZCARD', zkey)
   if n > max then
     victims = redis.call('ZRANGE', zkey, '0', fmt(math.min(n - max, bound) - 1))
-  end
-  if #victims > 0 then
-    batched('ZREM', zkey, victims)
-  end
-  local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', fmt(now - ttl_ms), 'LIMIT', '0', fmt(bound))
-  if #old > 0 then
-    batched('ZREM', zkey, old)
-    for i = 1, #old do
-      victims[#victims + 1] = old[i]
+    if #victims > 0 then
+      redis.call('ZREMRANGEBYRANK', zkey, '0', fmt(#victims - 1))
     end
   end
-  if #victims > 0 then
+  local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', fmt(now - ttl_ms), 'LIMIT', '0', fmt(bound))
+  local k = #victims
+  if #old > 0 then
+    redis.call('ZREMRANGEBYRANK', zkey, '0', fmt(#old - 1))
+    for i = 1, #old do
+      k = k + 1
+      victims[k] = old[i]
+    end
+  end
+  if k > 0 then
     batched('HDEL', jobs, victims)
     batched('HDEL', hist, victims)
   end
