@@ -56,7 +56,7 @@ local function hmget(key, fields)
     local j = math.min(i + CHUNK - 1, n)
     local part = redis.call('HMGET', key, unpack(fields, i, j))
     for k = 1, #part do
-      out[#out + 1] = part[k]
+      out[i + k - 1] = part[k]
     end
     i = j + 1
   end
@@ -109,8 +109,8 @@ local function append_history(hist, ids, recs, entries)
     if type(entries) == 'table' then
       e = entries[i]
     end
-    kv[#kv + 1] = ids[i]
-    kv[#kv + 1] = h .. e
+    kv[2 * i - 1] = ids[i]
+    kv[2 * i] = h .. e
   end
   batched('HSET', hist, kv)
 end
