@@ -583,6 +583,79 @@ async fn a_lease_group_lasts_while_any_of_its_jobs_is_held() {
     assert_eq!(s.stats("q").await.unwrap().processing, 0);
 }
 
+/// One complete call holding successes of two fetches, a lease lost in the middle of one of them
+/// and a failure under the other's token: each held lease ends once, the lost one stays held,
+/// and each group counts exactly the jobs still held.
+#[tokio::test]
+async fn a_mixed_complete_call_counts_each_lease_group_exactly() {
+    use jobs::storage::{Completion, Lease, LeaseToken, Outcome};
+    let Some(r) = TestRedis::start("mixed-complete") else {
+        return;
+    };
+    let s = r.storage("mixed-complete", Retention::default());
+    let jobs: Vec<_> = (0..6)
+        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
+        .collect();
+    s.enqueue(jobs).await.unwrap();
+    let q: Vec<Arc<str>> = vec![Arc::from("q")];
+    let a = s.fetch(now_request(&q, 3)).await.unwrap();
+    let b = s.fetch(now_request(&q, 3)).await.unwrap();
+    assert_eq!((a.len(), b.len()), (3, 3));
+    let ok = |lease: Lease, outcome: Outcome| Completion::new(lease, now_ms(), outcome);
+    let stale = Lease {
+        id: a[1].id.clone(),
+        token: LeaseToken(a[1].token.0 + 1_000),
+    };
+    let failed = Outcome::Failed {
+        reason: "boom".into(),
+    };
+    let applied = s
+        .complete(&[
+            ok(a[0].lease(), Outcome::Succeeded),
+            ok(stale, Outcome::Succeeded),
+            ok(b[0].lease(), Outcome::Succeeded),
+            ok(b[1].lease(), failed),
+            ok(a[2].lease(), Outcome::Succeeded),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(applied, [true, false, true, true, true]);
+    let st = s.stats("q").await.unwrap();
+    assert_eq!(
+        (st.succeeded_total, st.failed_total, st.processing),
+        (3, 1, 2),
+        "a[1] (completed with a stale token) and b[2] are still held"
+    );
+    let counts = queue_key(&s, "q", "lease_counts");
+    let mut raw = r.raw();
+    let held = |raw: &mut redis::Connection, token: u64| -> Option<i64> {
+        raw.hget(&counts, token.to_string()).unwrap()
+    };
+    assert_eq!(
+        held(&mut raw, a[0].token.0),
+        Some(1),
+        "a[1] left in a's group"
+    );
+    assert_eq!(
+        held(&mut raw, b[0].token.0),
+        Some(1),
+        "b[2] left in b's group"
+    );
+    let info = s.job(&b[1].id).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Failed);
+    // The rest end: both groups go, and nothing is left behind.
+    let rest = [
+        ok(a[1].lease(), Outcome::Succeeded),
+        ok(b[2].lease(), Outcome::Succeeded),
+    ];
+    assert_eq!(s.complete(&rest).await.unwrap(), [true, true]);
+    let left: usize = raw.hlen(&counts).unwrap();
+    assert_eq!(left, 0, "no lease count outlives its group");
+    let groups: usize = raw.zcard(queue_key(&s, "q", "lease_groups")).unwrap();
+    assert_eq!(groups, 0);
+    assert_eq!(s.stats("q").await.unwrap().processing, 0);
+}
+
 #[tokio::test]
 async fn a_per_job_lease_left_by_an_earlier_version_is_reaped() {
     let Some(r) = TestRedis::start("legacy-lease") else {

@@ -575,24 +575,29 @@ impl Storage for RedisStorage {
                 .arg(lua_millis(r.succeeded_ttl))
                 .arg(r.deleted_max.min(1 << 52))
                 .arg(lua_millis(r.deleted_ttl));
-            // Plain successes (the common case) first, in a shorter form: grouped by token (jobs
-            // of one fetch share theirs; `positions` is in token order), each token sent once.
-            // The script answers in this order.
+            // Plain successes (the common case) first, in a shorter form: each token once with
+            // how many of them it leased (jobs of one fetch share theirs; `positions` is in
+            // token order), then all their ids, then all their starts, which the script takes
+            // in one go each. The script answers in this order.
             let (plain, other): (Vec<usize>, Vec<usize>) = positions.iter().partition(|&&i| {
                 let c = &completions[i];
                 matches!(c.outcome, Outcome::Succeeded) && c.result.is_none()
             });
-            inv.arg(plain.len())
-                .reserve(2 * plain.len() + 8, 32 * plain.len());
-            for group in plain
+            let groups: Vec<&[usize]> = plain
                 .chunk_by(|&a, &b| completions[a].lease.token.0 == completions[b].lease.token.0)
-            {
+                .collect();
+            inv.arg(plain.len())
+                .arg(groups.len())
+                .reserve(2 * plain.len() + 2 * groups.len() + 8, 32 * plain.len());
+            for group in &groups {
                 inv.arg(completions[group[0]].lease.token.0)
                     .arg(group.len());
-                for &i in group {
-                    let c = &completions[i];
-                    inv.arg(c.lease.id.seq()).arg(c.started_at_ms.min(1 << 52));
-                }
+            }
+            for &i in &plain {
+                inv.arg(completions[i].lease.id.seq());
+            }
+            for &i in &plain {
+                inv.arg(completions[i].started_at_ms.min(1 << 52));
             }
             for &i in &other {
                 let c = &completions[i];

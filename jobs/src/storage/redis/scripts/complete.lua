@@ -5,51 +5,89 @@
 --       9 stats, 10 wake, 11 hooks, 12 unique, 13 outbox, 14 results, 15 presult, 16 batches,
 --       17 cancels, 18 lease counts
 -- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms, 5 the number S of
---       plain successes (no result to keep), then those in groups sharing a token: token, count m,
---       then m pairs id, started_ms; then per other completion: id, token, started_ms, kind
---       (O, S, F, D), at_ms, reason, result
+--       plain successes (no result to keep), 6 the number G of tokens they were leased under;
+--       then G pairs token, count (the plain successes of each token, in order); then the S
+--       plain successes' ids, then their started_ms; then per other completion: id, token,
+--       started_ms, kind (O, S, F, D), at_ms, reason, result
 local W = 7
-local S = tonumber(ARGV[5])
+local S, G = tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
 -- Formatted once: scores handed to Redis as Lua numbers are formatted per element.
 local now_s = fmt(now)
--- Completion i: its id, token, start, and (past S) where its other arguments start in ARGV.
--- (`k` counts them: `#t`, a search for the table's border, would cost per job.)
-local ids, toks, starts = {}, {}, {}
-local p, k = 6, 0
-while k < S do
-  local tok, m = ARGV[p], tonumber(ARGV[p + 1])
-  if not tok or not m or m < 1 then
-    return redis.error_reply('complete: malformed group of successes at argument ' .. p)
-  end
-  p = p + 2
-  for _ = 1, m do
-    k = k + 1
-    ids[k] = ARGV[p]
-    toks[k] = tok
-    starts[k] = ARGV[p + 1]
-    p = p + 2
-  end
+if not S or not G then
+  return redis.error_reply('complete: malformed counts of plain successes')
 end
-local HEAD = p - 1
+-- Where the plain successes' ids and starts begin, and the last argument before the others.
+local IDS = 7 + 2 * G
+local STARTS = IDS + S
+local HEAD = STARTS + S - 1
 local n = S + (#ARGV - HEAD) / W
+if n % 1 ~= 0 then
+  return redis.error_reply('complete: malformed arguments')
+end
+-- Where completion i's arguments start in ARGV (past the plain successes).
 local function base(i)
   return HEAD + (i - S - 1) * W
 end
+local function start_of(i)
+  if i <= S then
+    return ARGV[STARTS + i - 1]
+  end
+  return ARGV[base(i) + 3]
+end
+-- The ids of all completions: the plain successes' copied from ARGV in one go (no Lua loop per
+-- job), then the others'.
+local ids = slice(ARGV, IDS, S)
 for i = S + 1, n do
-  local b = base(i)
-  ids[i] = ARGV[b + 1]
-  toks[i] = ARGV[b + 2]
-  starts[i] = ARGV[b + 3]
+  ids[i] = ARGV[base(i) + 1]
 end
 local held = hmget(KEYS[3], ids)
 -- The caller sends each lease at most once (a repeated one would be applied twice).
 -- res[i]: '0' lost (the lease is no longer held), '2' applied with continuations to decide;
 -- applied otherwise. Usually empty, and answered as ''.
 local res, lost = {}, 0
-for i = 1, n do
-  if held[i] ~= toks[i] then
-    res[i] = '0'
+-- The leases that end, counted per token (`ended_toks[k]` once each, `ended[k]` of its jobs).
+local ended_toks, ended, at = {}, {}, {}
+local function count_ended(tok, m)
+  local k = at[tok]
+  if k then
+    ended[k] = ended[k] + m
+  else
+    k = #ended_toks + 1
+    at[tok] = k
+    ended_toks[k] = tok
+    ended[k] = m
+  end
+end
+local i = 0
+for g = 1, G do
+  local tok, m = ARGV[5 + 2 * g], tonumber(ARGV[6 + 2 * g])
+  if not m or m < 1 or i + m > S then
+    return redis.error_reply('complete: malformed group of successes at argument ' .. (5 + 2 * g))
+  end
+  local kept = 0
+  for _ = 1, m do
+    i = i + 1
+    if held[i] == tok then
+      kept = kept + 1
+    else
+      res[i] = '0'
+      lost = lost + 1
+    end
+  end
+  if kept > 0 then
+    count_ended(tok, kept)
+  end
+end
+if i ~= S then
+  return redis.error_reply('complete: the groups of successes do not add up to ' .. S)
+end
+for j = S + 1, n do
+  local tok = ARGV[base(j) + 2]
+  if held[j] == tok then
+    count_ended(tok, 1)
+  else
+    res[j] = '0'
     lost = lost + 1
   end
 end
@@ -58,8 +96,8 @@ local function answer()
     return ''
   end
   local chars = {}
-  for i = 1, n do
-    chars[i] = res[i] or '1'
+  for j = 1, n do
+    chars[j] = res[j] or '1'
   end
   return table.concat(chars)
 end
@@ -67,14 +105,13 @@ if lost == n then
   return answer()
 end
 -- The applied completions: the j-th is completion ok_at(j). Usually all of them.
-local ok, ok_ids, ok_toks = nil, ids, toks
+local ok, ok_ids = nil, ids
 if lost > 0 then
-  ok, ok_ids, ok_toks = {}, {}, {}
-  for i = 1, n do
-    if not res[i] then
-      ok[#ok + 1] = i
-      ok_ids[#ok_ids + 1] = ids[i]
-      ok_toks[#ok_toks + 1] = toks[i]
+  ok, ok_ids = {}, {}
+  for j = 1, n do
+    if not res[j] then
+      ok[#ok + 1] = j
+      ok_ids[#ok_ids + 1] = ids[j]
     end
   end
 end
@@ -84,7 +121,7 @@ local function ok_at(j)
   end
   return j
 end
-end_leases(KEYS[2], KEYS[18], KEYS[3], ok_ids, ok_toks)
+end_lease_counts(KEYS[2], KEYS[18], KEYS[3], ok_ids, ended_toks, ended)
 -- The attempt is over, so is any cancel request made while it ran.
 if redis.call('EXISTS', KEYS[17]) == 1 then
   batched('HDEL', KEYS[17], ok_ids)
@@ -123,7 +160,7 @@ if #done_ids > 0 then
   for j = 1, #done_ids do
     local id = done_ids[j]
     kv[2 * j - 1] = id
-    kv[2 * j] = (hs[j] or '') .. 'P' .. starts[done and done[j] or j] .. done_entry
+    kv[2 * j] = (hs[j] or '') .. 'P' .. start_of(done and done[j] or j) .. done_entry
     succeeded[2 * j - 1] = now_s
     succeeded[2 * j] = id
   end
@@ -143,7 +180,7 @@ if #other > 0 then
       jobs[#jobs + 1] = id
       jobs[#jobs + 1] = with_attempts(recs[j], bump)
     end
-    local e = entry('P', starts[i], '')
+    local e = entry('P', start_of(i), '')
     if kind == 'S' then
       scheduled[#scheduled + 1] = ARGV[b + 5]
       scheduled[#scheduled + 1] = id

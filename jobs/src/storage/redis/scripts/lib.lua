@@ -150,15 +150,28 @@ local function drop_lease_groups(groups, counts, gone)
   end
 end
 
--- Ends the leases of `ids` (held under `toks[i]`, which the caller checked): drops their tokens
--- and counts them off their fetch's lease group, which goes once none of its jobs is held.
--- `groups` holds one member per fetch (its token, scored by its lease deadline) and `counts`
--- how many jobs each still holds: a fetch of 64 jobs is one sorted-set entry, not 64.
-local function end_leases(groups, counts, tokens, ids, toks)
+-- Ends the leases of `ids` (all checked as held): drops their tokens and counts them off their
+-- fetches' lease groups, `ended[k]` jobs off the group of token `toks[k]` (each token once); a
+-- group goes once none of its jobs is held. `groups` holds one member per fetch (its token,
+-- scored by its lease deadline) and `counts` how many jobs each still holds: a fetch of 64 jobs
+-- is one sorted-set entry, not 64.
+local function end_lease_counts(groups, counts, tokens, ids, toks, ended)
   if #ids == 0 then
     return
   end
   batched('HDEL', tokens, ids)
+  local gone = {}
+  for k = 1, #toks do
+    local t = toks[k]
+    if redis.call('HINCRBY', counts, t, fmt(-ended[k])) <= 0 then
+      gone[#gone + 1] = t
+    end
+  end
+  drop_lease_groups(groups, counts, gone)
+end
+
+-- Ends the leases of `ids`, the i-th held under `toks[i]` (which the caller checked).
+local function end_leases(groups, counts, tokens, ids, toks)
   local ended, order = {}, {}
   for i = 1, #ids do
     local t = toks[i]
@@ -169,14 +182,24 @@ local function end_leases(groups, counts, tokens, ids, toks)
       order[#order + 1] = t
     end
   end
-  local gone = {}
-  for i = 1, #order do
-    local t = order[i]
-    if redis.call('HINCRBY', counts, t, fmt(-ended[t])) <= 0 then
-      gone[#gone + 1] = t
-    end
+  local n = {}
+  for k = 1, #order do
+    n[k] = ended[order[k]]
   end
-  drop_lease_groups(groups, counts, gone)
+  end_lease_counts(groups, counts, tokens, ids, order, n)
+end
+
+-- A new table of the `n` values of `t` from index `from` on (copied by `unpack`, in one go up to
+-- a bound well below Lua's stack limit).
+local function slice(t, from, n)
+  if n <= 4 * CHUNK then
+    return {unpack(t, from, from + n - 1)}
+  end
+  local out = {}
+  for k = 1, n do
+    out[k] = t[from + k - 1]
+  end
+  return out
 end
 
 local function wake(key)
