@@ -446,11 +446,13 @@ async fn limit_keys_and_rates(kind: Kind) {
     let got = fetch(s, "lk", Duration::from_secs(30)).await;
     assert_eq!(got.len(), 5);
     let slot = |j: &FetchedJob, key: &str| LimitRequest::new(j.lease(), key, Some(1), None);
-    // One slot per key value.
+    // One slot per key value. The job refused waits a minute for its retry, so it does not
+    // come back in the fetches below (with a short retry it did, on a slow machine, whenever
+    // the retry fell between them).
     let granted = s
         .acquire_limits(
             &[slot(&got[0], "a"), slot(&got[1], "b"), slot(&got[2], "a")],
-            Duration::from_millis(10),
+            Duration::from_secs(60),
         )
         .await
         .unwrap();
