@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark target of BENCHMARKS.md three times (or $RUNS) against a Redis of its own
 # (started here on a free port, nothing kept on disk, flushed between runs; never a shared one)
-# and prints each run's line and the median of `jobs_per_s` (latency: of `p99_us`).
+# and prints each run's line and the median of `jobs_per_s` (latency: of `p99_us`), after the
+# machine's bare Redis round trip.
 #
 #   bench/run-targets.sh            # all scenarios
 #   bench/run-targets.sh e2e drain  # some of them
@@ -35,6 +36,12 @@ declare -A CMD=(
 )
 ORDER=(e2e drain enqueue enqueue-bulk latency memory-drain)
 [ $# -gt 0 ] && ORDER=("$@")
+
+# The machine's bare round trip to its Redis (one client, one PING at a time): what bounds the
+# scenarios that wait on round trips in lockstep (`enqueue`, `e2e`, `latency`), and the figure
+# that differs most between machines of one kind.
+redis-benchmark -p "$PORT" -c 1 -n 10000 -t ping_mbulk --csv 2>/dev/null | tr -d '"' |
+  awk -F, '$1 == "PING_MBULK" { printf "== round trip (redis-benchmark, 1 client): avg_us=%d p99_us=%d max_us=%d\n", $3 * 1000, $7 * 1000, $8 * 1000 }'
 
 for name in "${ORDER[@]}"; do
   key=jobs_per_s
