@@ -656,6 +656,50 @@ async fn a_mixed_complete_call_counts_each_lease_group_exactly() {
     assert_eq!(s.stats("q").await.unwrap().processing, 0);
 }
 
+/// A complete call far larger than any the worker makes (its acker sends up to 1,000): the
+/// script's chunked paths (ids past what it copies in one go, replies read in chunks, the
+/// retention trim of 1,500 jobs) apply every completion once.
+#[tokio::test]
+async fn one_complete_call_of_2500_jobs_applies_them_all() {
+    use jobs::storage::{Completion, Outcome};
+    let Some(r) = TestRedis::start("big-complete") else {
+        return;
+    };
+    let s = r.storage("big-complete", Retention::default());
+    let n = 2_500;
+    let jobs: Vec<_> = (0..n)
+        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
+        .collect();
+    s.enqueue(jobs).await.unwrap();
+    let q: Vec<Arc<str>> = vec![Arc::from("q")];
+    let got = s.fetch(now_request(&q, n)).await.unwrap();
+    assert_eq!(got.len(), n);
+    let all: Vec<_> = got
+        .iter()
+        .map(|j| Completion::new(j.lease(), now_ms(), Outcome::Succeeded))
+        .collect();
+    assert_eq!(s.complete(&all).await.unwrap(), vec![true; n]);
+    assert_eq!(s.complete(&all).await.unwrap(), vec![false; n], "only once");
+    let st = s.stats("q").await.unwrap();
+    assert_eq!((st.succeeded_total, st.processing), (n as u64, 0));
+    // The default retention keeps 1,000 succeeded jobs: 1,500 records and histories are gone.
+    // (All finished in the same millisecond, so which ones is up to Redis's order for ties.)
+    let mut raw = r.raw();
+    let records: usize = raw.hlen(queue_key(&s, "q", "jobs")).unwrap();
+    let kept: usize = raw.zcard(queue_key(&s, "q", "succeeded")).unwrap();
+    assert_eq!((records, kept), (1_000, 1_000));
+    let mut left = 0;
+    for j in &got {
+        if let Some(info) = s.job(&j.id).await.unwrap() {
+            assert_eq!(info.state, JobState::Succeeded);
+            left += 1;
+        }
+    }
+    assert_eq!(left, 1_000);
+    let groups: usize = raw.zcard(queue_key(&s, "q", "lease_groups")).unwrap();
+    assert_eq!(groups, 0, "the fetch's lease group went with its last job");
+}
+
 #[tokio::test]
 async fn a_per_job_lease_left_by_an_earlier_version_is_reaped() {
     let Some(r) = TestRedis::start("legacy-lease") else {
