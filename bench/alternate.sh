@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs one scenario with several builds (or settings) alternated, N rounds, against a Redis of
 # its own (started here on a free port, nothing kept on disk, flushed before every run; never a
-# shared one). Prints each run's rate and the Redis CPU it used, then the median rate per build.
+# shared one). Prints the machine's bare round trip to it, each run's rate and the Redis CPU it
+# used, then the median rate per build.
 # On a noisy machine only alternated runs compare.
 #
 #   bench/alternate.sh 7 "old=/tmp/old" "new=target/release/jobs-bench" -- e2e --jobs 200000 --concurrency 64 --producers 16
@@ -11,7 +12,7 @@
 # added).
 set -euo pipefail
 
-[ $# -ge 3 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
 ROUNDS=$1
 shift
 builds=()
@@ -29,6 +30,7 @@ redis_cpu() {
   redis-cli -p "$PORT" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'
 }
 
+round_trip
 declare -A rates
 for _ in $(seq "$ROUNDS"); do
   for build in "${builds[@]}"; do

@@ -37,11 +37,7 @@ declare -A CMD=(
 ORDER=(e2e drain enqueue enqueue-bulk latency memory-drain)
 [ $# -gt 0 ] && ORDER=("$@")
 
-# The machine's bare round trip to its Redis (one client, one PING at a time): what bounds the
-# scenarios that wait on round trips in lockstep (`enqueue`, `e2e`, `latency`), and the figure
-# that differs most between machines of one kind.
-redis-benchmark -p "$PORT" -c 1 -n 10000 -t ping_mbulk --csv 2>/dev/null | tr -d '"' |
-  awk -F, '$1 == "PING_MBULK" { printf "== round trip (redis-benchmark, 1 client): avg_us=%d p99_us=%d max_us=%d\n", $3 * 1000, $7 * 1000, $8 * 1000 }'
+round_trip
 
 for name in "${ORDER[@]}"; do
   key=jobs_per_s
