@@ -464,11 +464,7 @@ async fn a_counter_reset_does_not_hand_out_numbers_twice() {
         .prefix(a.prefix())
         .build()
         .unwrap();
-    let five = || {
-        (0..5)
-            .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
-            .collect::<Vec<_>>()
-    };
+    let five = || numbered(5);
     let first = a.enqueue(five()).await.unwrap();
     let seq_key = a.queue_keys("q")[0].clone();
     assert!(seq_key.ends_with(":seq"));
@@ -500,16 +496,29 @@ fn queue_key(s: &jobs::RedisStorage, queue: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no key {name}"))
 }
 
+/// `n` jobs on queue `q`, numbered by their argument.
+fn numbered(n: usize) -> Vec<jobs::storage::NewJob> {
+    (0..n)
+        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
+        .collect()
+}
+
+/// Once every job of queue `q` ended: no lease group, no lease count, nothing processing.
+async fn assert_no_lease_left(s: &jobs::RedisStorage, raw: &mut redis::Connection) {
+    let groups: usize = raw.zcard(queue_key(s, "q", "lease_groups")).unwrap();
+    assert_eq!(groups, 0, "no lease group outlives its jobs");
+    let left: usize = raw.hlen(queue_key(s, "q", "lease_counts")).unwrap();
+    assert_eq!(left, 0, "no lease count outlives its group");
+    assert_eq!(s.stats("q").await.unwrap().processing, 0);
+}
+
 #[tokio::test]
 async fn a_lease_group_lasts_while_any_of_its_jobs_is_held() {
     let Some(r) = TestRedis::start("lease-groups") else {
         return;
     };
     let s = r.storage("lease-groups", Retention::default());
-    let jobs: Vec<_> = (0..6)
-        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
-        .collect();
-    s.enqueue(jobs).await.unwrap();
+    s.enqueue(numbered(6)).await.unwrap();
     let q: Vec<Arc<str>> = vec![Arc::from("q")];
     let short = Duration::from_millis(300);
     let first = s
@@ -527,7 +536,6 @@ async fn a_lease_group_lasts_while_any_of_its_jobs_is_held() {
         .unwrap();
     assert_eq!((first.len(), second.len()), (3, 3));
     let groups = queue_key(&s, "q", "lease_groups");
-    let counts = queue_key(&s, "q", "lease_counts");
     let mut raw = r.raw();
     let n_groups = |raw: &mut redis::Connection| -> usize { raw.zcard(&groups).unwrap() };
     assert_eq!(n_groups(&mut raw), 2, "one lease group per fetch");
@@ -577,10 +585,7 @@ async fn a_lease_group_lasts_while_any_of_its_jobs_is_held() {
     );
     assert_eq!(s.complete(&done(&again)).await.unwrap(), vec![true; 2]);
     // Nothing is left behind once every job ended.
-    assert_eq!(n_groups(&mut raw), 0);
-    let left: usize = raw.hlen(&counts).unwrap();
-    assert_eq!(left, 0, "no lease count outlives its group");
-    assert_eq!(s.stats("q").await.unwrap().processing, 0);
+    assert_no_lease_left(&s, &mut raw).await;
 }
 
 /// One complete call holding successes of two fetches, a lease lost in the middle of one of them
@@ -593,10 +598,7 @@ async fn a_mixed_complete_call_counts_each_lease_group_exactly() {
         return;
     };
     let s = r.storage("mixed-complete", Retention::default());
-    let jobs: Vec<_> = (0..6)
-        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
-        .collect();
-    s.enqueue(jobs).await.unwrap();
+    s.enqueue(numbered(6)).await.unwrap();
     let q: Vec<Arc<str>> = vec![Arc::from("q")];
     let a = s.fetch(now_request(&q, 3)).await.unwrap();
     let b = s.fetch(now_request(&q, 3)).await.unwrap();
@@ -649,11 +651,7 @@ async fn a_mixed_complete_call_counts_each_lease_group_exactly() {
         ok(b[2].lease(), Outcome::Succeeded),
     ];
     assert_eq!(s.complete(&rest).await.unwrap(), [true, true]);
-    let left: usize = raw.hlen(&counts).unwrap();
-    assert_eq!(left, 0, "no lease count outlives its group");
-    let groups: usize = raw.zcard(queue_key(&s, "q", "lease_groups")).unwrap();
-    assert_eq!(groups, 0);
-    assert_eq!(s.stats("q").await.unwrap().processing, 0);
+    assert_no_lease_left(&s, &mut raw).await;
 }
 
 /// A complete call far larger than any the worker makes (its acker sends up to 1,000): the
@@ -667,10 +665,7 @@ async fn one_complete_call_of_2500_jobs_applies_them_all() {
     };
     let s = r.storage("big-complete", Retention::default());
     let n = 2_500;
-    let jobs: Vec<_> = (0..n)
-        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
-        .collect();
-    s.enqueue(jobs).await.unwrap();
+    s.enqueue(numbered(n)).await.unwrap();
     let q: Vec<Arc<str>> = vec![Arc::from("q")];
     let got = s.fetch(now_request(&q, n)).await.unwrap();
     assert_eq!(got.len(), n);
@@ -696,8 +691,7 @@ async fn one_complete_call_of_2500_jobs_applies_them_all() {
         }
     }
     assert_eq!(left, 1_000);
-    let groups: usize = raw.zcard(queue_key(&s, "q", "lease_groups")).unwrap();
-    assert_eq!(groups, 0, "the fetch's lease group went with its last job");
+    assert_no_lease_left(&s, &mut raw).await;
 }
 
 #[tokio::test]
