@@ -46,19 +46,8 @@ local held = hmget(KEYS[3], ids)
 -- res[i]: '0' lost (the lease is no longer held), '2' applied with continuations to decide;
 -- applied otherwise. Usually empty, and answered as ''.
 local res, lost = {}, 0
--- The leases that end, counted per token (`ended_toks[k]` once each, `ended[k]` of its jobs).
-local ended_toks, ended, at = {}, {}, {}
-local function count_ended(tok, m)
-  local k = at[tok]
-  if k then
-    ended[k] = ended[k] + m
-  else
-    k = #ended_toks + 1
-    at[tok] = k
-    ended_toks[k] = tok
-    ended[k] = m
-  end
-end
+-- The leases that end, counted per token.
+local ended = new_tally()
 local i = 0
 for g = 1, G do
   local tok, m = ARGV[5 + 2 * g], tonumber(ARGV[6 + 2 * g])
@@ -76,7 +65,7 @@ for g = 1, G do
     end
   end
   if kept > 0 then
-    count_ended(tok, kept)
+    tally(ended, tok, kept)
   end
 end
 if i ~= S then
@@ -85,7 +74,7 @@ end
 for j = S + 1, n do
   local tok = ARGV[base(j) + 2]
   if held[j] == tok then
-    count_ended(tok, 1)
+    tally(ended, tok, 1)
   else
     res[j] = '0'
     lost = lost + 1
@@ -121,7 +110,7 @@ local function ok_at(j)
   end
   return j
 end
-end_lease_counts(KEYS[2], KEYS[18], KEYS[3], ok_ids, ended_toks, ended)
+end_lease_counts(KEYS[2], KEYS[18], KEYS[3], ok_ids, ended.toks, ended.ended)
 -- The attempt is over, so is any cancel request made while it ran.
 if redis.call('EXISTS', KEYS[17]) == 1 then
   batched('HDEL', KEYS[17], ok_ids)

@@ -170,23 +170,32 @@ local function end_lease_counts(groups, counts, tokens, ids, toks, ended)
   drop_lease_groups(groups, counts, gone)
 end
 
+-- A count of ended leases per token: `toks` lists each token once, in the order first seen,
+-- and `ended[k]` how many leases of `toks[k]` ended (the arguments of `end_lease_counts`).
+local function new_tally()
+  return {toks = {}, ended = {}, at = {}}
+end
+
+-- Counts `m` more ended leases of token `tok`.
+local function tally(t, tok, m)
+  local k = t.at[tok]
+  if k then
+    t.ended[k] = t.ended[k] + m
+  else
+    k = #t.toks + 1
+    t.at[tok] = k
+    t.toks[k] = tok
+    t.ended[k] = m
+  end
+end
+
 -- Ends the leases of `ids`, the i-th held under `toks[i]` (which the caller checked).
 local function end_leases(groups, counts, tokens, ids, toks)
-  local ended, order = {}, {}
+  local t = new_tally()
   for i = 1, #ids do
-    local t = toks[i]
-    if ended[t] then
-      ended[t] = ended[t] + 1
-    else
-      ended[t] = 1
-      order[#order + 1] = t
-    end
+    tally(t, toks[i], 1)
   end
-  local n = {}
-  for k = 1, #order do
-    n[k] = ended[order[k]]
-  end
-  end_lease_counts(groups, counts, tokens, ids, order, n)
+  end_lease_counts(groups, counts, tokens, ids, t.toks, t.ended)
 end
 
 -- A new table of the `n` values of `t` from index `from` on (copied by `unpack`, in one go up to
