@@ -20,6 +20,13 @@
 //! twice only when its lease was lost (its worker died, hung, or could not renew for a whole
 //! lease).
 //!
+//! # Connections
+//!
+//! Requests share one connection (redis-rs's connection manager, which pipelines concurrent
+//! requests and reconnects). Enqueue transactions have one of their own, which the caller writes
+//! and reads without a task in between (`direct.rs`), and a fetch that waits for jobs blocks on
+//! one from a pool (below).
+//!
 //! # Waiting
 //!
 //! An idle fetch blocks with `BLPOP` on the queues' wake keys (on a dedicated connection, so the
@@ -28,6 +35,7 @@
 //! jobs leased by a script whose reply was lost come back when their lease expires.
 
 mod config;
+mod direct;
 mod fetch;
 mod flow;
 mod keys;
@@ -46,6 +54,7 @@ use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
 use async_trait::async_trait;
+use direct::DirectConnection;
 use keys::QueueKeys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{RedisError, Script};
@@ -84,6 +93,9 @@ pub struct RedisStorage {
 struct Inner {
     client: redis::Client,
     conn: ConnectionManager,
+    /// The enqueue transaction's own connection, read without a task in between (`None` for
+    /// TLS, which goes through `conn`).
+    direct: Option<DirectConnection>,
     /// Connections for blocking waits, so a `BLPOP` never holds up the shared connection.
     waiters: Mutex<Vec<MultiplexedConnection>>,
     scripts: Scripts,
@@ -178,6 +190,7 @@ impl RedisStorage {
             })?;
         Ok(RedisStorage {
             inner: Arc::new(Inner {
+                direct: DirectConnection::new(client.get_connection_info(), b.response_timeout),
                 client,
                 conn,
                 waiters: Mutex::new(Vec::new()),
@@ -339,6 +352,21 @@ impl RedisStorage {
 
     fn conn(&self) -> ConnectionManager {
         self.inner.conn.clone()
+    }
+
+    /// Runs `pipe`, an atomic pipeline, and returns the reply of its last command: on the direct
+    /// connection when it is free (see `direct.rs`), else through the connection manager.
+    async fn transaction_last_reply<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> redis::RedisResult<T> {
+        if let Some(direct) = &self.inner.direct {
+            if let Some(reply) = direct.last_reply(pipe).await {
+                return Ok(T::from_redis_value(reply?)?);
+            }
+        }
+        let (last,): (T,) = pipe.query_async(&mut self.conn()).await?;
+        Ok(last)
     }
 
     /// Maps a Redis error to a storage error that says what was being done and where.
@@ -532,8 +560,8 @@ impl Storage for RedisStorage {
             // The counter never goes below a number handed out, unless Redis lost its data
             // (flushed, or restarted without persistence): checked below.
             pipe.cmd("GET").arg(&*k.seq);
-            let (counter,): (Option<u64>,) = pipe
-                .query_async(&mut self.conn())
+            let counter: Option<u64> = self
+                .transaction_last_reply(&pipe)
                 .await
                 .map_err(self.err("enqueueing jobs"))?;
             let last = seq(order.len() - 1);

@@ -1,0 +1,165 @@
+//! The Redis backend's own connection for enqueue transactions (`direct.rs`): it logs in and
+//! selects the database like the shared connection, replaces a connection Redis closed, and a
+//! call dropped before its reply never leaves that reply to be read as the next call's.
+
+use jobs::storage::{now_ms, NewJob};
+use jobs::Storage;
+use jobs_tests::{unique_prefix, TestRedis};
+use std::time::Duration;
+
+/// `n` jobs on queue `q`, numbered by their argument.
+fn numbered(n: usize) -> Vec<NewJob> {
+    (0..n)
+        .map(|i| NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
+        .collect()
+}
+
+/// The lines of `CLIENT LIST` for clients using database `db`.
+fn clients_in_db(conn: &mut redis::Connection, db: u32) -> Vec<String> {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(conn).unwrap();
+    list.lines()
+        .filter(|l| l.split(' ').any(|f| f == format!("db={db}")))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_enqueue_connection_logs_in_and_selects_the_database() {
+    let Some(r) = TestRedis::start("enqueue-auth") else {
+        return;
+    };
+    if !r.is_private() {
+        eprintln!("SKIPPED the_enqueue_connection_logs_in...: needs a private redis-server");
+        return;
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("s3cret")
+        .query(&mut r.raw())
+        .unwrap();
+    let url = format!("{}3", r.url().replacen("redis://", "redis://:s3cret@", 1));
+    let storage = jobs::RedisStorage::builder(&url)
+        .prefix(unique_prefix("enqueue-auth"))
+        .build()
+        .unwrap();
+    let ids = storage.enqueue(numbered(5)).await.unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        let info = storage.job(id).await.unwrap().expect("stored");
+        assert_eq!(info.args, format!("{{\"i\":{n}}}"));
+    }
+
+    let mut inspect = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let clients = clients_in_db(&mut inspect, 3);
+    // Three clients logged in on database 3: this one, the shared connection (which reserved
+    // the job numbers and read the jobs back) and the enqueue connection, which ran the
+    // transaction. Had the enqueue connection failed to log in, the shared connection would
+    // have run it, and there would be two.
+    assert_eq!(clients.len(), 3, "{clients:#?}");
+    let exec = clients.iter().filter(|l| l.contains(" cmd=exec ")).count();
+    assert_eq!(
+        exec, 1,
+        "one client ran EXEC and nothing since: {clients:#?}"
+    );
+    let in_db0: usize = redis::cmd("DBSIZE")
+        .query(
+            &mut redis::Client::open(url.replace("/3", "/0"))
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(in_db0, 0, "nothing was written to database 0");
+
+    // A wrong password is a clear error, not a hang or a silent success.
+    let wrong = url.replacen("s3cret", "wrong", 1);
+    let err = jobs::RedisStorage::builder(&wrong)
+        .prefix(unique_prefix("enqueue-auth"))
+        .build()
+        .unwrap()
+        .enqueue(numbered(1))
+        .await
+        .unwrap_err();
+    assert!(err.is_storage(), "{err:?}");
+    assert!(err.to_string().contains("enqueueing jobs"), "{err}");
+}
+
+#[tokio::test]
+async fn an_enqueue_after_a_redis_restart_reconnects() {
+    let Some(mut r) = TestRedis::start_with("enqueue-restart", true) else {
+        return;
+    };
+    if !r.is_private() {
+        eprintln!(
+            "SKIPPED an_enqueue_after_a_redis_restart_reconnects: needs a private redis-server"
+        );
+        return;
+    }
+    let storage = r.storage("enqueue-restart", Default::default());
+    let before = storage.enqueue(numbered(2)).await.unwrap();
+    r.restart();
+    // The enqueue connection Redis closed is noticed before use and replaced: the call succeeds.
+    let after = storage.enqueue(numbered(3)).await.unwrap();
+    // The shared connection (redis-rs's connection manager) fails its first request after the
+    // restart, then reconnects.
+    let _ = storage.ping().await;
+    for id in before.iter().chain(&after) {
+        assert!(storage.job(id).await.unwrap().is_some(), "{id:?} stored");
+    }
+    assert_eq!(storage.stats("q").await.unwrap().enqueued, 5);
+}
+
+#[tokio::test]
+async fn an_enqueue_dropped_before_its_reply_leaves_the_next_call_its_own_reply() {
+    let Some(r) = TestRedis::start("enqueue-dropped") else {
+        return;
+    };
+    if !r.is_private() {
+        eprintln!("SKIPPED an_enqueue_dropped_before_its_reply...: needs a private redis-server");
+        return;
+    }
+    let storage = r.storage("enqueue-dropped", Default::default());
+    storage.enqueue(numbered(1)).await.unwrap();
+
+    // Redis holds back writes, so the next transaction's reply does not come; its caller gives
+    // up and drops the call.
+    let mut raw = r.raw();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(10_000)
+        .arg("WRITE")
+        .query(&mut raw)
+        .unwrap();
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(300), storage.enqueue(numbered(1))).await;
+    assert!(dropped.is_err(), "the paused transaction did not answer");
+
+    // The next call is sent while Redis still holds writes back, so the dropped call's reply
+    // has not come yet when it starts. Its transaction has more replies than the dropped one (a
+    // delayed job adds a ZADD and an HSET): on the dropped call's connection it would read that
+    // reply as its own and fail.
+    let delayed = vec![
+        NewJob::new("q", "n", "{\"i\":7}".to_owned()).run_at_ms(now_ms() + 60_000),
+        NewJob::new("q", "n", "{\"i\":8}".to_owned()),
+    ];
+    let next = tokio::spawn({
+        let storage = storage.clone();
+        async move { storage.enqueue(delayed).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut raw).unwrap();
+    let ids = next.await.unwrap().unwrap();
+    for id in &ids {
+        assert!(
+            storage.job(id).await.unwrap().is_some(),
+            "{id:?} stored when enqueue returned"
+        );
+    }
+    let stats = storage.stats("q").await.unwrap();
+    assert_eq!(stats.scheduled, 1);
+    // The first job, this call's, and the dropped call's job if Redis ran it after all.
+    assert!((2..=3).contains(&stats.enqueued), "{stats:?}");
+}
