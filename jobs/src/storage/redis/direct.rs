@@ -8,8 +8,8 @@
 //! reply itself, and each poll of the reply tries the socket before asking the runtime's I/O
 //! driver: a caller that stays awake for the reply ([`crate::awake::Awake`]) picks it up as soon
 //! as it arrives, where a reply routed through the I/O driver waits until a thread of the runtime
-//! wakes up to notice it. Measured in `jobs-bench` on a 2-vCPU VM (Redis on loopback, 3 runs
-//! each): `enqueue` 137–144k → 154–183k jobs/s, `e2e` 82–92k → 97–128k.
+//! wakes up to notice it. Measured in `jobs-bench` on a 2-vCPU VM (Redis on loopback, 5
+//! alternated runs each, medians): `enqueue` 129k → 154k jobs/s, `e2e` 80.5k → 97k.
 //!
 //! One call at a time: a call that finds the connection in use (or unusable: TLS, or Redis
 //! unreachable a moment ago) gets `None` and goes through the connection manager, which
@@ -24,7 +24,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-#[cfg(unix)]
 use tokio::net::UnixStream;
 
 /// How long connecting may take before the call goes through the connection manager instead.
@@ -53,7 +52,6 @@ impl DirectConnection {
     pub(super) fn new(info: &ConnectionInfo, response_timeout: Duration) -> Option<Self> {
         match info.addr() {
             ConnectionAddr::Tcp(..) => {}
-            #[cfg(unix)]
             ConnectionAddr::Unix(_) => {}
             _ => return None,
         }
@@ -112,7 +110,6 @@ impl DirectConnection {
                 tcp.set_nodelay(self.info.tcp_settings().nodelay())?;
                 Stream::Tcp(tcp)
             }
-            #[cfg(unix)]
             ConnectionAddr::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
             _ => unreachable!("DirectConnection::new accepts TCP and Unix addresses only"),
         };
@@ -175,7 +172,6 @@ fn parse(buf: &[u8], count: usize) -> RedisResult<Option<Vec<Value>>> {
 
 enum Stream {
     Tcp(TcpStream),
-    #[cfg(unix)]
     Unix(UnixStream),
 }
 
@@ -183,7 +179,6 @@ impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Stream::Tcp(s) => s.as_fd(),
-            #[cfg(unix)]
             Stream::Unix(s) => s.as_fd(),
         }
     }
@@ -194,7 +189,6 @@ impl Stream {
     async fn call(&mut self, request: &[u8], count: usize) -> RedisResult<Vec<Value>> {
         match self {
             Stream::Tcp(s) => s.write_all(request).await?,
-            #[cfg(unix)]
             Stream::Unix(s) => s.write_all(request).await?,
         }
         let mut buf = Vec::new();
@@ -235,7 +229,6 @@ impl Stream {
             }
             let ready = match self {
                 Stream::Tcp(s) => s.poll_read_ready(cx),
-                #[cfg(unix)]
                 Stream::Unix(s) => s.poll_read_ready(cx),
             };
             if let Poll::Ready(Err(e)) = ready {
@@ -248,7 +241,6 @@ impl Stream {
             // it when nothing is left, so the next `poll_read_ready` waits for new data.
             let read = match self {
                 Stream::Tcp(s) => s.try_read(buf),
-                #[cfg(unix)]
                 Stream::Unix(s) => s.try_read(buf),
             };
             match read {

@@ -35,6 +35,7 @@
 //! jobs leased by a script whose reply was lost come back when their lease expires.
 
 mod config;
+#[cfg(unix)]
 mod direct;
 mod fetch;
 mod flow;
@@ -54,6 +55,7 @@ use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
 use async_trait::async_trait;
+#[cfg(unix)]
 use direct::DirectConnection;
 use keys::QueueKeys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -94,7 +96,8 @@ struct Inner {
     client: redis::Client,
     conn: ConnectionManager,
     /// The enqueue transaction's own connection, read without a task in between (`None` for
-    /// TLS, which goes through `conn`).
+    /// TLS, which goes through `conn`; Unix only).
+    #[cfg(unix)]
     direct: Option<DirectConnection>,
     /// Connections for blocking waits, so a `BLPOP` never holds up the shared connection.
     waiters: Mutex<Vec<MultiplexedConnection>>,
@@ -190,6 +193,7 @@ impl RedisStorage {
             })?;
         Ok(RedisStorage {
             inner: Arc::new(Inner {
+                #[cfg(unix)]
                 direct: DirectConnection::new(client.get_connection_info(), b.response_timeout),
                 client,
                 conn,
@@ -360,6 +364,7 @@ impl RedisStorage {
         &self,
         pipe: &redis::Pipeline,
     ) -> redis::RedisResult<T> {
+        #[cfg(unix)]
         if let Some(direct) = &self.inner.direct {
             if let Some(reply) = direct.last_reply(pipe).await {
                 return Ok(T::from_redis_value(reply?)?);
