@@ -1,5 +1,6 @@
 //! The Redis backend's own connection for enqueue transactions (`direct.rs`): it logs in and
-//! selects the database like the shared connection, replaces a connection Redis closed, and a
+//! selects the database like the shared connection, replaces a connection Redis closed, gives up
+//! after the response timeout, and a
 //! call dropped before its reply never leaves that reply to be read as the next call's.
 
 use jobs::storage::{now_ms, NewJob};
@@ -162,4 +163,43 @@ async fn an_enqueue_dropped_before_its_reply_leaves_the_next_call_its_own_reply(
     assert_eq!(stats.scheduled, 1);
     // The first job, this call's, and the dropped call's job if Redis ran it after all.
     assert!((2..=3).contains(&stats.enqueued), "{stats:?}");
+}
+
+#[tokio::test]
+async fn an_enqueue_that_redis_does_not_answer_fails_after_the_response_timeout() {
+    let Some(r) = TestRedis::start("enqueue-timeout") else {
+        return;
+    };
+    if !r.is_private() {
+        eprintln!("SKIPPED an_enqueue_that_redis_does_not_answer...: needs a private redis-server");
+        return;
+    }
+    let storage = jobs::RedisStorage::builder(r.url())
+        .prefix(unique_prefix("enqueue-timeout"))
+        .response_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    storage.enqueue(numbered(1)).await.unwrap();
+    let mut raw = r.raw();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(10_000)
+        .arg("WRITE")
+        .query(&mut raw)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = storage.enqueue(numbered(1)).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(err.is_storage(), "{err:?}");
+    assert!(err.to_string().contains("enqueueing jobs"), "{err}");
+    assert!(
+        waited >= Duration::from_millis(200) && waited < Duration::from_secs(5),
+        "failed after {waited:?}, with a 200 ms response timeout"
+    );
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut raw).unwrap();
+    // The connection that timed out is gone; the next call gets a fresh one and its reply.
+    let ids = storage.enqueue(numbered(2)).await.unwrap();
+    for id in &ids {
+        assert!(storage.job(id).await.unwrap().is_some(), "{id:?} stored");
+    }
 }
