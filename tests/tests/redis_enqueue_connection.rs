@@ -1,7 +1,7 @@
 //! The Redis backend's own connection for enqueue transactions (`direct.rs`): it logs in and
 //! selects the database like the shared connection, replaces a connection Redis closed, gives up
-//! after the response timeout, and a
-//! call dropped before its reply never leaves that reply to be read as the next call's.
+//! after the response timeout, and a call dropped before its reply never leaves that reply to be
+//! read as the next call's.
 
 use jobs::storage::{now_ms, NewJob};
 use jobs::Storage;
