@@ -91,6 +91,13 @@ fn wait_ready(port: u16) {
 
 static PREFIX_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// `n` jobs on queue `q`, numbered by their argument (`{"i":0}`, `{"i":1}`, …).
+pub fn numbered(n: usize) -> Vec<jobs::storage::NewJob> {
+    (0..n)
+        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
+        .collect()
+}
+
 /// A key prefix unique to this process and call, so tests sharing a Redis never collide.
 pub fn unique_prefix(test: &str) -> String {
     let n = PREFIX_COUNTER.fetch_add(1, Ordering::SeqCst);

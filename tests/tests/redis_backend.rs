@@ -7,7 +7,7 @@
 use jobs::storage::{now_ms, FetchRequest, Retention};
 use jobs::{JobState, Storage};
 use jobs_tests::jobs_for_tests::noop;
-use jobs_tests::{cluster_slot, eventually, until_state, TestRedis};
+use jobs_tests::{cluster_slot, eventually, numbered, until_state, TestRedis};
 use redis::Commands;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -494,13 +494,6 @@ fn queue_key(s: &jobs::RedisStorage, queue: &str, name: &str) -> String {
         .into_iter()
         .find(|k| k.ends_with(&format!(":{name}")))
         .unwrap_or_else(|| panic!("no key {name}"))
-}
-
-/// `n` jobs on queue `q`, numbered by their argument.
-fn numbered(n: usize) -> Vec<jobs::storage::NewJob> {
-    (0..n)
-        .map(|i| jobs::storage::NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
-        .collect()
 }
 
 /// Once every job of queue `q` ended: no lease group, no lease count, nothing processing.

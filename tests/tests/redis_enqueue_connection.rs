@@ -5,15 +5,8 @@
 
 use jobs::storage::{now_ms, NewJob};
 use jobs::Storage;
-use jobs_tests::{unique_prefix, TestRedis};
+use jobs_tests::{numbered, unique_prefix, TestRedis};
 use std::time::Duration;
-
-/// `n` jobs on queue `q`, numbered by their argument.
-fn numbered(n: usize) -> Vec<NewJob> {
-    (0..n)
-        .map(|i| NewJob::new("q", "n", format!("{{\"i\":{i}}}")))
-        .collect()
-}
 
 /// The lines of `CLIENT LIST` for clients using database `db`.
 fn clients_in_db(conn: &mut redis::Connection, db: u32) -> Vec<String> {
