@@ -1,7 +1,7 @@
 //! The Redis backend's own connection for enqueue transactions (`direct.rs`): it logs in and
-//! selects the database like the shared connection, replaces a connection Redis closed, gives up
-//! after the response timeout, and a call dropped before its reply never leaves that reply to be
-//! read as the next call's.
+//! selects the database like the shared connection, serves Unix sockets, replaces a connection
+//! Redis closed, gives up after the response timeout, and a call dropped before its reply never
+//! leaves that reply to be read as the next call's.
 
 use jobs::storage::{now_ms, NewJob};
 use jobs::Storage;
@@ -195,4 +195,87 @@ async fn an_enqueue_that_redis_does_not_answer_fails_after_the_response_timeout(
     for id in &ids {
         assert!(storage.job(id).await.unwrap().is_some(), "{id:?} stored");
     }
+}
+
+/// A `redis-server` of this test's own listening on a Unix socket only, killed on drop.
+struct UnixRedis {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl UnixRedis {
+    fn start() -> Option<UnixRedis> {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("redis.sock");
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            assert!(
+                std::env::var("JOBS_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "no redis-server on PATH, and JOBS_REQUIRE_REDIS=1"
+            );
+            eprintln!("SKIPPED: no redis-server on PATH");
+            return None;
+        };
+        let redis = UnixRedis { child, dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while redis::Client::open(redis.url().as_str())
+            .and_then(|c| c.get_connection())
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "redis+unix://{}",
+            self.dir.path().join("redis.sock").display()
+        )
+    }
+}
+
+impl Drop for UnixRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_enqueue_connection_serves_a_unix_socket() {
+    let Some(r) = UnixRedis::start() else {
+        return;
+    };
+    let storage = jobs::RedisStorage::builder(&r.url())
+        .prefix(unique_prefix("enqueue-unix"))
+        .build()
+        .unwrap();
+    let ids = storage.enqueue(numbered(3)).await.unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        let info = storage.job(id).await.unwrap().expect("stored");
+        assert_eq!(info.args, format!("{{\"i\":{n}}}"));
+    }
+    // Two clients besides this one: the shared connection and the enqueue connection, which
+    // ran the transaction.
+    let mut inspect = redis::Client::open(r.url().as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let clients = clients_in_db(&mut inspect, 0);
+    assert_eq!(clients.len(), 3, "{clients:#?}");
+    let exec = clients.iter().filter(|l| l.contains(" cmd=exec ")).count();
+    assert_eq!(exec, 1, "{clients:#?}");
 }
