@@ -21,9 +21,26 @@ pub struct TestRedis {
 
 struct ServerProcess {
     child: Option<Child>,
-    port: u16,
+    listen: Listen,
     aof: bool,
     dir: tempfile::TempDir,
+}
+
+/// Where a private server listens.
+#[derive(Clone)]
+enum Listen {
+    Port(u16),
+    /// A Unix socket only (no TCP port).
+    UnixSocket(PathBuf),
+}
+
+impl Listen {
+    fn url(&self) -> String {
+        match self {
+            Listen::Port(port) => format!("redis://127.0.0.1:{port}/"),
+            Listen::UnixSocket(path) => format!("redis+unix://{}", path.display()),
+        }
+    }
 }
 
 /// Whether `redis-server` is on `PATH`.
@@ -43,13 +60,17 @@ fn free_port() -> u16 {
         .expect("a free local port")
 }
 
-fn spawn_server(port: u16, dir: &Path, aof: bool) -> Child {
+fn spawn_server(listen: &Listen, dir: &Path, aof: bool) -> Child {
     let mut cmd = Command::new("redis-server");
-    cmd.arg("--port")
-        .arg(port.to_string())
-        .arg("--bind")
-        .arg("127.0.0.1")
-        .arg("--dir")
+    match listen {
+        Listen::Port(port) => cmd
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1"),
+        Listen::UnixSocket(path) => cmd.args(["--port", "0", "--unixsocket"]).arg(path),
+    };
+    cmd.arg("--dir")
         .arg(dir)
         .arg("--save")
         .arg("")
@@ -70,11 +91,10 @@ fn spawn_server(port: u16, dir: &Path, aof: bool) -> Child {
         .expect("redis-server starts")
 }
 
-fn wait_ready(port: u16) {
+fn wait_ready(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let url = format!("redis://127.0.0.1:{port}/");
     loop {
-        let ok = redis::Client::open(url.as_str())
+        let ok = redis::Client::open(url)
             .and_then(|c| c.get_connection())
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
             .is_ok();
@@ -83,7 +103,7 @@ fn wait_ready(port: u16) {
         }
         assert!(
             Instant::now() < deadline,
-            "redis-server on port {port} did not start"
+            "redis-server at {url} did not start"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -120,19 +140,7 @@ impl TestRedis {
     /// `REDIS_URL` only.
     pub fn start_with(test: &str, aof: bool) -> Option<TestRedis> {
         if redis_server_available() {
-            let dir = tempfile::tempdir().expect("a temporary directory");
-            let port = free_port();
-            let child = spawn_server(port, dir.path(), aof);
-            wait_ready(port);
-            return Some(TestRedis {
-                url: format!("redis://127.0.0.1:{port}/"),
-                server: Some(ServerProcess {
-                    child: Some(child),
-                    port,
-                    aof,
-                    dir,
-                }),
-            });
+            return Some(Self::spawn(|_| Listen::Port(free_port()), aof));
         }
         if let Ok(url) = std::env::var("REDIS_URL") {
             if !url.is_empty() {
@@ -147,6 +155,61 @@ impl TestRedis {
         );
         eprintln!("SKIPPED {why}");
         None
+    }
+
+    /// A private server for a test that kills, restarts, reconfigures or pauses it, or `None`
+    /// (after printing why) when only a shared one (`REDIS_URL`) or none is available.
+    ///
+    /// # Panics
+    ///
+    /// As [`start_with`](Self::start_with).
+    pub fn start_private(test: &str, aof: bool) -> Option<TestRedis> {
+        let r = Self::start_with(test, aof)?;
+        if !r.is_private() {
+            eprintln!("SKIPPED test `{test}`: needs a private redis-server");
+            return None;
+        }
+        Some(r)
+    }
+
+    /// A private server listening on a Unix socket only, or `None` (after printing why) when
+    /// `redis-server` is not on `PATH` and `JOBS_REQUIRE_REDIS` is not `1`.
+    ///
+    /// # Panics
+    ///
+    /// When `JOBS_REQUIRE_REDIS=1` and there is no `redis-server`, or it does not start.
+    pub fn start_on_unix_socket(test: &str) -> Option<TestRedis> {
+        if !redis_server_available() {
+            let why = format!("test `{test}`: no `redis-server` on PATH for a Unix socket");
+            assert!(
+                std::env::var("JOBS_REQUIRE_REDIS").as_deref() != Ok("1"),
+                "{why}, and JOBS_REQUIRE_REDIS=1"
+            );
+            eprintln!("SKIPPED {why}");
+            return None;
+        }
+        Some(Self::spawn(
+            |dir| Listen::UnixSocket(dir.join("redis.sock")),
+            false,
+        ))
+    }
+
+    /// Starts a private server in a new temporary directory, listening where `listen` says.
+    fn spawn(listen: impl FnOnce(&Path) -> Listen, aof: bool) -> TestRedis {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let listen = listen(dir.path());
+        let child = spawn_server(&listen, dir.path(), aof);
+        let url = listen.url();
+        wait_ready(&url);
+        TestRedis {
+            url,
+            server: Some(ServerProcess {
+                child: Some(child),
+                listen,
+                aof,
+                dir,
+            }),
+        }
     }
 
     /// The URL to connect to.
@@ -204,7 +267,7 @@ impl TestRedis {
         }
     }
 
-    /// Starts the private server again on the same port and directory (with AOF, it reloads
+    /// Starts the private server again at the same address and directory (with AOF, it reloads
     /// its data).
     ///
     /// # Panics
@@ -216,8 +279,8 @@ impl TestRedis {
             .server
             .as_mut()
             .expect("only a private server restarts");
-        server.child = Some(spawn_server(server.port, server.dir.path(), server.aof));
-        wait_ready(server.port);
+        server.child = Some(spawn_server(&server.listen, server.dir.path(), server.aof));
+        wait_ready(&server.listen.url());
     }
 }
 

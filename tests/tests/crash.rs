@@ -110,13 +110,9 @@ async fn a_worker_killed_mid_job_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_survive_a_redis_restart() {
-    let Some(mut r) = TestRedis::start_with("restart", true) else {
+    let Some(mut r) = TestRedis::start_private("restart", true) else {
         return;
     };
-    if !r.is_private() {
-        eprintln!("SKIPPED workers_survive_a_redis_restart: needs a private redis-server");
-        return;
-    }
     let storage = r.storage("restart", Retention::default());
     let client = jobs::Client::new(storage.clone());
     const N: u64 = 3_000;

@@ -564,13 +564,9 @@ async fn a_job_running_in_another_process_is_cancelled() {
 /// cancel checks without jobs in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_worker_stays_quiet() {
-    let Some(r) = TestRedis::start("idle") else {
+    let Some(r) = TestRedis::start_private("idle", false) else {
         return;
     };
-    if !r.is_private() {
-        eprintln!("SKIPPED an_idle_worker_stays_quiet: needs a private redis-server");
-        return;
-    }
     let storage = r.storage("idle", Retention::default());
     let w = spawn(worker(&(Arc::new(storage) as Arc<dyn Storage>)));
     // Past start-up (connections, script loading, the first heartbeat).

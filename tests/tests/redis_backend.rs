@@ -207,13 +207,9 @@ async fn drain_backlog(n: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_job_is_compact() {
-    let Some(r) = TestRedis::start("memory") else {
+    let Some(r) = TestRedis::start_private("memory", false) else {
         return;
     };
-    if !r.is_private() {
-        eprintln!("SKIPPED a_pending_job_is_compact: needs a private redis-server");
-        return;
-    }
     let used = |raw: &mut redis::Connection| -> u64 {
         let info: String = redis::cmd("INFO").arg("memory").query(raw).unwrap();
         info.lines()

@@ -8,6 +8,16 @@ use jobs::Storage;
 use jobs_tests::{numbered, unique_prefix, TestRedis};
 use std::time::Duration;
 
+/// Makes Redis hold back every write (for up to 10 s, until `CLIENT UNPAUSE`).
+fn pause_writes(raw: &mut redis::Connection) {
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(10_000)
+        .arg("WRITE")
+        .query(raw)
+        .unwrap();
+}
+
 /// The lines of `CLIENT LIST` for clients using database `db`.
 fn clients_in_db(conn: &mut redis::Connection, db: u32) -> Vec<String> {
     let list: String = redis::cmd("CLIENT").arg("LIST").query(conn).unwrap();
@@ -19,13 +29,9 @@ fn clients_in_db(conn: &mut redis::Connection, db: u32) -> Vec<String> {
 
 #[tokio::test]
 async fn the_enqueue_connection_logs_in_and_selects_the_database() {
-    let Some(r) = TestRedis::start("enqueue-auth") else {
+    let Some(r) = TestRedis::start_private("enqueue-auth", false) else {
         return;
     };
-    if !r.is_private() {
-        eprintln!("SKIPPED the_enqueue_connection_logs_in...: needs a private redis-server");
-        return;
-    }
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("requirepass")
@@ -83,15 +89,9 @@ async fn the_enqueue_connection_logs_in_and_selects_the_database() {
 
 #[tokio::test]
 async fn an_enqueue_after_a_redis_restart_reconnects() {
-    let Some(mut r) = TestRedis::start_with("enqueue-restart", true) else {
+    let Some(mut r) = TestRedis::start_private("enqueue-restart", true) else {
         return;
     };
-    if !r.is_private() {
-        eprintln!(
-            "SKIPPED an_enqueue_after_a_redis_restart_reconnects: needs a private redis-server"
-        );
-        return;
-    }
     let storage = r.storage("enqueue-restart", Default::default());
     let before = storage.enqueue(numbered(2)).await.unwrap();
     r.restart();
@@ -108,25 +108,16 @@ async fn an_enqueue_after_a_redis_restart_reconnects() {
 
 #[tokio::test]
 async fn an_enqueue_dropped_before_its_reply_leaves_the_next_call_its_own_reply() {
-    let Some(r) = TestRedis::start("enqueue-dropped") else {
+    let Some(r) = TestRedis::start_private("enqueue-dropped", false) else {
         return;
     };
-    if !r.is_private() {
-        eprintln!("SKIPPED an_enqueue_dropped_before_its_reply...: needs a private redis-server");
-        return;
-    }
     let storage = r.storage("enqueue-dropped", Default::default());
     storage.enqueue(numbered(1)).await.unwrap();
 
     // Redis holds back writes, so the next transaction's reply does not come; its caller gives
     // up and drops the call.
     let mut raw = r.raw();
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(10_000)
-        .arg("WRITE")
-        .query(&mut raw)
-        .unwrap();
+    pause_writes(&mut raw);
     let dropped =
         tokio::time::timeout(Duration::from_millis(300), storage.enqueue(numbered(1))).await;
     assert!(dropped.is_err(), "the paused transaction did not answer");
@@ -160,13 +151,9 @@ async fn an_enqueue_dropped_before_its_reply_leaves_the_next_call_its_own_reply(
 
 #[tokio::test]
 async fn an_enqueue_that_redis_does_not_answer_fails_after_the_response_timeout() {
-    let Some(r) = TestRedis::start("enqueue-timeout") else {
+    let Some(r) = TestRedis::start_private("enqueue-timeout", false) else {
         return;
     };
-    if !r.is_private() {
-        eprintln!("SKIPPED an_enqueue_that_redis_does_not_answer...: needs a private redis-server");
-        return;
-    }
     let storage = jobs::RedisStorage::builder(r.url())
         .prefix(unique_prefix("enqueue-timeout"))
         .response_timeout(Duration::from_millis(200))
@@ -174,12 +161,7 @@ async fn an_enqueue_that_redis_does_not_answer_fails_after_the_response_timeout(
         .unwrap();
     storage.enqueue(numbered(1)).await.unwrap();
     let mut raw = r.raw();
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(10_000)
-        .arg("WRITE")
-        .query(&mut raw)
-        .unwrap();
+    pause_writes(&mut raw);
     let started = std::time::Instant::now();
     let err = storage.enqueue(numbered(1)).await.unwrap_err();
     let waited = started.elapsed();
@@ -197,69 +179,12 @@ async fn an_enqueue_that_redis_does_not_answer_fails_after_the_response_timeout(
     }
 }
 
-/// A `redis-server` of this test's own listening on a Unix socket only, killed on drop.
-struct UnixRedis {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-}
-
-impl UnixRedis {
-    fn start() -> Option<UnixRedis> {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("redis.sock");
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&socket)
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        let Ok(child) = child else {
-            assert!(
-                std::env::var("JOBS_REQUIRE_REDIS").as_deref() != Ok("1"),
-                "no redis-server on PATH, and JOBS_REQUIRE_REDIS=1"
-            );
-            eprintln!("SKIPPED: no redis-server on PATH");
-            return None;
-        };
-        let redis = UnixRedis { child, dir };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while redis::Client::open(redis.url().as_str())
-            .and_then(|c| c.get_connection())
-            .is_err()
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(redis)
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "redis+unix://{}",
-            self.dir.path().join("redis.sock").display()
-        )
-    }
-}
-
-impl Drop for UnixRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn the_enqueue_connection_serves_a_unix_socket() {
-    let Some(r) = UnixRedis::start() else {
+    let Some(r) = TestRedis::start_on_unix_socket("enqueue-unix") else {
         return;
     };
-    let storage = jobs::RedisStorage::builder(&r.url())
+    let storage = jobs::RedisStorage::builder(r.url())
         .prefix(unique_prefix("enqueue-unix"))
         .build()
         .unwrap();
@@ -270,7 +195,7 @@ async fn the_enqueue_connection_serves_a_unix_socket() {
     }
     // Two clients besides this one: the shared connection and the enqueue connection, which
     // ran the transaction.
-    let mut inspect = redis::Client::open(r.url().as_str())
+    let mut inspect = redis::Client::open(r.url())
         .unwrap()
         .get_connection()
         .unwrap();
