@@ -16,10 +16,14 @@
 //! pipelines concurrent calls. A call dropped before its reply was read drops the connection
 //! with it, so no stray reply is ever read as another call's; the next call connects again.
 
-use redis::{ConnectionAddr, ConnectionInfo, ErrorKind, Parser, Pipeline, RedisResult, Value};
+use redis::{
+    ConnectionAddr, ConnectionInfo, ErrorKind, Parser, Pipeline, RedisConnectionInfo, RedisResult,
+    Value,
+};
 use socket2::SockRef;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -35,9 +39,21 @@ const MAX_REPLY: usize = 1 << 20;
 
 /// A connection for one call at a time, connected on first use (see the module documentation).
 pub(super) struct DirectConnection {
-    info: ConnectionInfo,
+    address: Address,
+    /// The user, password and database to log in with.
+    login: RedisConnectionInfo,
     response_timeout: Duration,
     state: tokio::sync::Mutex<State>,
+}
+
+/// Where Redis listens: the addresses this connection serves.
+enum Address {
+    Tcp {
+        host: String,
+        port: u16,
+        nodelay: bool,
+    },
+    Unix(PathBuf),
 }
 
 #[derive(Default)]
@@ -50,13 +66,18 @@ struct State {
 impl DirectConnection {
     /// A connection to where `info` points, or `None` for an address it does not serve (TLS).
     pub(super) fn new(info: &ConnectionInfo, response_timeout: Duration) -> Option<Self> {
-        match info.addr() {
-            ConnectionAddr::Tcp(..) => {}
-            ConnectionAddr::Unix(_) => {}
+        let address = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => Address::Tcp {
+                host: host.clone(),
+                port: *port,
+                nodelay: info.tcp_settings().nodelay(),
+            },
+            ConnectionAddr::Unix(path) => Address::Unix(path.clone()),
             _ => return None,
-        }
+        };
         Some(DirectConnection {
-            info: info.clone(),
+            address,
+            login: info.redis_settings().clone(),
             response_timeout,
             state: tokio::sync::Mutex::new(State::default()),
         })
@@ -104,17 +125,20 @@ impl DirectConnection {
     }
 
     async fn connect(&self) -> RedisResult<Stream> {
-        let mut stream = match self.info.addr() {
-            ConnectionAddr::Tcp(host, port) => {
+        let mut stream = match &self.address {
+            Address::Tcp {
+                host,
+                port,
+                nodelay,
+            } => {
                 let tcp = TcpStream::connect((host.as_str(), *port)).await?;
-                tcp.set_nodelay(self.info.tcp_settings().nodelay())?;
+                tcp.set_nodelay(*nodelay)?;
                 Stream::Tcp(tcp)
             }
-            ConnectionAddr::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
-            _ => unreachable!("DirectConnection::new accepts TCP and Unix addresses only"),
+            Address::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
         };
         // Log in and select the database, as the connection manager does.
-        let settings = self.info.redis_settings();
+        let settings = &self.login;
         let mut setup = redis::pipe();
         if let Some(password) = settings.password() {
             let auth = setup.cmd("AUTH");
