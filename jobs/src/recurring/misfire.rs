@@ -32,6 +32,8 @@ pub enum Misfire {
     Skip,
 }
 
+/// The names a stored schedule keeps its policy under (only the Redis backend stores them).
+#[cfg(feature = "redis")]
 impl Misfire {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
