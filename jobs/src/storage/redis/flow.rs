@@ -66,14 +66,15 @@ impl RedisStorage {
     pub(super) async fn dispatch_continuations(&self, queue: &Arc<str>) -> Result<()> {
         let k = self.keys(queue);
         loop {
-            let mut conn = self.conn();
-            let entries: Vec<String> = redis::cmd("LRANGE")
-                .arg(&k.outbox)
-                .arg(0)
-                .arg(DISPATCH_BATCH - 1)
-                .query_async(&mut conn)
-                .await
-                .map_err(self.err("dispatching continuations"))?;
+            let entries: Vec<String> = self
+                .idempotent(
+                    "dispatching continuations",
+                    redis::cmd("LRANGE")
+                        .arg(&k.outbox)
+                        .arg(0)
+                        .arg(DISPATCH_BATCH - 1),
+                )
+                .await?;
             if entries.is_empty() {
                 return Ok(());
             }
@@ -81,16 +82,18 @@ impl RedisStorage {
                 .iter()
                 .map(|e| e.split('|').next().unwrap_or(""))
                 .collect();
-            let (conts, results): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
-                .cmd("HMGET")
-                .arg(&k.conts)
-                .arg(&parents)
-                .cmd("HMGET")
-                .arg(&k.results)
-                .arg(&parents)
-                .query_async(&mut conn)
-                .await
-                .map_err(self.err("dispatching continuations"))?;
+            let (conts, results): (Vec<Option<String>>, Vec<Option<String>>) = self
+                .idempotent(
+                    "dispatching continuations",
+                    redis::pipe()
+                        .cmd("HMGET")
+                        .arg(&k.conts)
+                        .arg(&parents)
+                        .cmd("HMGET")
+                        .arg(&k.results)
+                        .arg(&parents),
+                )
+                .await?;
             // (child queue, child seq, run, parent result)
             let mut decisions: Vec<(Arc<str>, String, bool, String)> = Vec::new();
             for ((entry, cont), result) in entries.iter().zip(conts).zip(results) {
@@ -175,12 +178,12 @@ impl RedisStorage {
             )));
         }
         let pk = self.keys(parent.queue());
-        let exists: bool = redis::cmd("HEXISTS")
-            .arg(&pk.jobs)
-            .arg(parent.seq())
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("adding a continuation"))?;
+        let exists: bool = self
+            .idempotent(
+                "adding a continuation",
+                redis::cmd("HEXISTS").arg(&pk.jobs).arg(parent.seq()),
+            )
+            .await?;
         if !exists {
             return Ok(None);
         }
@@ -243,12 +246,11 @@ impl RedisStorage {
 
     pub(super) async fn parent_result_impl(&self, id: &JobId) -> Result<Option<String>> {
         let k = self.keys(id.queue());
-        redis::cmd("HGET")
-            .arg(&k.presult)
-            .arg(id.seq())
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("reading a parent's result"))
+        self.idempotent(
+            "reading a parent's result",
+            redis::cmd("HGET").arg(&k.presult).arg(id.seq()),
+        )
+        .await
     }
 
     pub(super) async fn acquire_limits_impl(
@@ -377,15 +379,16 @@ impl RedisStorage {
     pub(super) async fn batch_progress_impl(&self, id: &JobId) -> Result<Option<BatchProgress>> {
         let k = self.keys(id.queue());
         let b = id.seq();
-        let (total, succeeded, failed): (Option<u64>, Option<u64>, Option<u64>) =
-            redis::cmd("HMGET")
-                .arg(&k.batches)
-                .arg(format!("{b}:t"))
-                .arg(format!("{b}:s"))
-                .arg(format!("{b}:f"))
-                .query_async(&mut self.conn())
-                .await
-                .map_err(self.err("reading a batch"))?;
+        let (total, succeeded, failed): (Option<u64>, Option<u64>, Option<u64>) = self
+            .idempotent(
+                "reading a batch",
+                redis::cmd("HMGET")
+                    .arg(&k.batches)
+                    .arg(format!("{b}:t"))
+                    .arg(format!("{b}:s"))
+                    .arg(format!("{b}:f")),
+            )
+            .await?;
         Ok(total.map(|total| BatchProgress {
             total,
             succeeded: succeeded.unwrap_or(0),

@@ -23,9 +23,11 @@
 //! # Connections
 //!
 //! Requests share one connection (redis-rs's connection manager, which pipelines concurrent
-//! requests and reconnects). Enqueue transactions have one of their own, which the caller writes
-//! and reads without a task in between (`direct.rs`), and a fetch that waits for jobs blocks on
-//! one from a pool (below).
+//! requests and reconnects). It notices that Redis closed the connection only when a request
+//! fails on it, so requests safe to send twice go once more after such a failure
+//! (`connections.rs`). Enqueue transactions have one of their own, which the caller writes and
+//! reads without a task in between (`direct.rs`), and a fetch that waits for jobs blocks on one
+//! from a pool (below).
 //!
 //! # Waiting
 //!
@@ -35,6 +37,7 @@
 //! jobs leased by a script whose reply was lost come back when their lease expires.
 
 mod config;
+mod connections;
 #[cfg(unix)]
 mod direct;
 mod fetch;
@@ -237,11 +240,9 @@ impl RedisStorage {
     ///
     /// When it does not.
     pub async fn ping(&self) -> Result<()> {
-        let mut conn = self.inner.conn.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map_err(self.err("checking the connection (PING)"))?;
+        let _: String = self
+            .idempotent("checking the connection (PING)", &redis::cmd("PING"))
+            .await?;
         Ok(())
     }
 
@@ -264,12 +265,14 @@ impl RedisStorage {
             }
         }
         let size = n.max(SEQ_BLOCK);
-        let last: u64 = redis::cmd("INCRBY")
-            .arg(&k.seq)
-            .arg(size)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("enqueueing jobs (reserving job numbers)"))?;
+        // Sent again after a dropped connection, it may reserve two blocks: the first one's
+        // numbers are never used, which leaves a gap and no duplicate.
+        let last: u64 = self
+            .idempotent(
+                "enqueueing jobs (reserving job numbers)",
+                redis::cmd("INCRBY").arg(&k.seq).arg(size),
+            )
+            .await?;
         let first = last + 1 - size;
         self.inner
             .seq_blocks
@@ -294,24 +297,18 @@ impl RedisStorage {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(queue);
-        let mut conn = self.conn();
+        let what = "enqueueing jobs (repairing the job counter)";
         loop {
-            let now: Option<u64> = redis::cmd("GET")
-                .arg(&k.seq)
-                .query_async(&mut conn)
-                .await
-                .map_err(self.err("enqueueing jobs (repairing the job counter)"))?;
+            let now: Option<u64> = self.idempotent(what, redis::cmd("GET").arg(&k.seq)).await?;
             let now = now.unwrap_or(0);
             if now >= last {
                 return Ok(());
             }
             // Only ever increases it, so racing repairs and reservations cannot undo each other.
-            let _: u64 = redis::cmd("INCRBY")
-                .arg(&k.seq)
-                .arg(last - now)
-                .query_async(&mut conn)
-                .await
-                .map_err(self.err("enqueueing jobs (repairing the job counter)"))?;
+            // Sent twice, it moves the counter further: a gap, no duplicate.
+            let _: u64 = self
+                .idempotent(what, redis::cmd("INCRBY").arg(&k.seq).arg(last - now))
+                .await?;
         }
     }
 
@@ -352,26 +349,6 @@ impl RedisStorage {
         let k = Arc::new(QueueKeys::new(&self.inner.prefix, queue));
         known.insert(queue.to_owned(), k.clone());
         k
-    }
-
-    fn conn(&self) -> ConnectionManager {
-        self.inner.conn.clone()
-    }
-
-    /// Runs `pipe`, an atomic pipeline, and returns the reply of its last command: on the direct
-    /// connection when it is free (see `direct.rs`), else through the connection manager.
-    async fn transaction_last_reply<T: redis::FromRedisValue>(
-        &self,
-        pipe: &redis::Pipeline,
-    ) -> redis::RedisResult<T> {
-        #[cfg(unix)]
-        if let Some(direct) = &self.inner.direct {
-            if let Some(reply) = direct.last_reply(pipe).await {
-                return Ok(T::from_redis_value(reply?)?);
-            }
-        }
-        let (last,): (T,) = pipe.query_async(&mut self.conn()).await?;
-        Ok(last)
     }
 
     /// Maps a Redis error to a storage error that says what was being done and where.
@@ -731,18 +708,20 @@ impl Storage for RedisStorage {
             Option<f64>,
             Option<f64>,
             bool,
-        ) = redis::pipe()
-            .hget(&k.jobs, seq)
-            .hget(&k.hist, seq)
-            .hexists(&k.tokens, seq)
-            .zscore(&k.scheduled, seq)
-            .zscore(&k.failed, seq)
-            .zscore(&k.succeeded, seq)
-            .zscore(&k.deleted, seq)
-            .sismember(&k.awaiting, seq)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("reading a job"))?;
+        ) = self
+            .idempotent(
+                "reading a job",
+                redis::pipe()
+                    .hget(&k.jobs, seq)
+                    .hget(&k.hist, seq)
+                    .hexists(&k.tokens, seq)
+                    .zscore(&k.scheduled, seq)
+                    .zscore(&k.failed, seq)
+                    .zscore(&k.succeeded, seq)
+                    .zscore(&k.deleted, seq)
+                    .sismember(&k.awaiting, seq),
+            )
+            .await?;
         let state = if awaiting {
             JobState::Awaiting
         } else if leased {
@@ -770,16 +749,18 @@ impl Storage for RedisStorage {
             bool,
             u64,
             (Option<u64>, Option<u64>),
-        ) = redis::pipe()
-            .llen(&k.pending)
-            .zcard(&k.scheduled)
-            .hlen(&k.tokens)
-            .hexists(&k.tokens, TOKENS_PIN)
-            .zcard(&k.failed)
-            .hmget(&k.stats, &["succeeded", "failed"])
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("reading queue stats"))?;
+        ) = self
+            .idempotent(
+                "reading queue stats",
+                redis::pipe()
+                    .llen(&k.pending)
+                    .zcard(&k.scheduled)
+                    .hlen(&k.tokens)
+                    .hexists(&k.tokens, TOKENS_PIN)
+                    .zcard(&k.failed)
+                    .hmget(&k.stats, &["succeeded", "failed"]),
+            )
+            .await?;
         Ok(QueueStats {
             enqueued,
             scheduled,
@@ -795,27 +776,30 @@ impl Storage for RedisStorage {
             return Ok(Vec::new());
         }
         let k = self.keys(queue);
-        let mut conn = self.conn();
-        let seqs: Vec<u64> = redis::cmd("ZRANGE")
-            .arg(&k.failed)
-            .arg(0)
-            .arg(limit.min(i64::MAX as usize) as i64 - 1)
-            .query_async(&mut conn)
-            .await
-            .map_err(self.err("listing failed jobs"))?;
+        let seqs: Vec<u64> = self
+            .idempotent(
+                "listing failed jobs",
+                redis::cmd("ZRANGE")
+                    .arg(&k.failed)
+                    .arg(0)
+                    .arg(limit.min(i64::MAX as usize) as i64 - 1),
+            )
+            .await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
-        let (recs, hists): (Vec<Option<Vec<u8>>>, Vec<Option<Vec<u8>>>) = redis::pipe()
-            .cmd("HMGET")
-            .arg(&k.jobs)
-            .arg(&seqs)
-            .cmd("HMGET")
-            .arg(&k.hist)
-            .arg(&seqs)
-            .query_async(&mut conn)
-            .await
-            .map_err(self.err("listing failed jobs"))?;
+        let (recs, hists): (Vec<Option<Vec<u8>>>, Vec<Option<Vec<u8>>>) = self
+            .idempotent(
+                "listing failed jobs",
+                redis::pipe()
+                    .cmd("HMGET")
+                    .arg(&k.jobs)
+                    .arg(&seqs)
+                    .cmd("HMGET")
+                    .arg(&k.hist)
+                    .arg(&seqs),
+            )
+            .await?;
         let queue: Arc<str> = Arc::from(queue);
         Ok(seqs
             .into_iter()
@@ -858,42 +842,46 @@ impl Storage for RedisStorage {
 
     async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()> {
         let expires = now_ms().saturating_add(millis(ttl)).min(1 << 52);
-        let _: i64 = redis::cmd("ZADD")
-            .arg(self.servers_key())
-            .arg(expires)
-            .arg(server)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("recording a heartbeat"))?;
+        let _: i64 = self
+            .idempotent(
+                "recording a heartbeat",
+                redis::cmd("ZADD")
+                    .arg(self.servers_key())
+                    .arg(expires)
+                    .arg(server),
+            )
+            .await?;
         Ok(())
     }
 
     async fn servers(&self) -> Result<Vec<String>> {
         let key = self.servers_key();
-        let (mut names,): (Vec<String>,) = redis::pipe()
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(&key)
-            .arg("-inf")
-            .arg(now_ms())
-            .ignore()
-            .cmd("ZRANGE")
-            .arg(&key)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("listing servers"))?;
+        let (mut names,): (Vec<String>,) = self
+            .idempotent(
+                "listing servers",
+                redis::pipe()
+                    .cmd("ZREMRANGEBYSCORE")
+                    .arg(&key)
+                    .arg("-inf")
+                    .arg(now_ms())
+                    .ignore()
+                    .cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1),
+            )
+            .await?;
         names.sort();
         Ok(names)
     }
 
     async fn deregister(&self, server: &str) -> Result<()> {
-        let _: i64 = redis::cmd("ZREM")
-            .arg(self.servers_key())
-            .arg(server)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("deregistering a server"))?;
+        let _: i64 = self
+            .idempotent(
+                "deregistering a server",
+                redis::cmd("ZREM").arg(self.servers_key()).arg(server),
+            )
+            .await?;
         Ok(())
     }
 
@@ -931,10 +919,9 @@ impl Storage for RedisStorage {
                 pipe.arg(ids[i].seq());
             }
         }
-        let replies: Vec<Vec<Option<String>>> = pipe
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("checking for cancel requests"))?;
+        let replies: Vec<Vec<Option<String>>> = self
+            .idempotent("checking for cancel requests", &pipe)
+            .await?;
         let mut requested = vec![false; ids.len()];
         for ((_, positions), reply) in groups.iter().zip(replies) {
             for (&i, value) in positions.iter().zip(reply) {

@@ -106,22 +106,22 @@ impl RedisStorage {
 
     /// The queue the index names for `id`.
     async fn recurring_queue(&self, id: &str) -> Result<Option<Arc<str>>> {
-        let queue: Option<String> = redis::cmd("HGET")
-            .arg(self.recurring_index_key())
-            .arg(id)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("reading the recurring job index"))?;
+        let queue: Option<String> = self
+            .idempotent(
+                "reading the recurring job index",
+                redis::cmd("HGET").arg(self.recurring_index_key()).arg(id),
+            )
+            .await?;
         Ok(queue.map(Arc::from))
     }
 
     async fn recurring_entry(&self, id: &str, queue: &Arc<str>) -> Result<Option<RecurringEntry>> {
-        let rec: Option<String> = redis::cmd("HGET")
-            .arg(&self.keys(queue).recurring)
-            .arg(id)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("reading a recurring job"))?;
+        let rec: Option<String> = self
+            .idempotent(
+                "reading a recurring job",
+                redis::cmd("HGET").arg(&self.keys(queue).recurring).arg(id),
+            )
+            .await?;
         Ok(rec.and_then(|r| decode(id, queue, &r)))
     }
 
@@ -171,20 +171,24 @@ impl RedisStorage {
             if stored != 1 {
                 continue;
             }
-            let _: i64 = redis::cmd("HSET")
-                .arg(self.recurring_index_key())
-                .arg(&entry.id)
-                .arg(&*entry.queue)
-                .query_async(&mut self.conn())
-                .await
-                .map_err(self.err("registering a recurring job"))?;
+            let _: i64 = self
+                .idempotent(
+                    "registering a recurring job",
+                    redis::cmd("HSET")
+                        .arg(self.recurring_index_key())
+                        .arg(&entry.id)
+                        .arg(&*entry.queue),
+                )
+                .await?;
             if let Some(q) = old_queue.filter(|q| *q != entry.queue) {
-                let _: i64 = redis::cmd("HDEL")
-                    .arg(&self.keys(&q).recurring)
-                    .arg(&entry.id)
-                    .query_async(&mut self.conn())
-                    .await
-                    .map_err(self.err("moving a recurring job to another queue"))?;
+                let _: i64 = self
+                    .idempotent(
+                        "moving a recurring job to another queue",
+                        redis::cmd("HDEL")
+                            .arg(&self.keys(&q).recurring)
+                            .arg(&entry.id),
+                    )
+                    .await?;
             }
             return Ok(entry);
         }
@@ -215,11 +219,12 @@ impl RedisStorage {
     }
 
     pub(super) async fn recurring_in_redis(&self) -> Result<Vec<RecurringEntry>> {
-        let index: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.recurring_index_key())
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("listing recurring jobs"))?;
+        let index: HashMap<String, String> = self
+            .idempotent(
+                "listing recurring jobs",
+                redis::cmd("HGETALL").arg(self.recurring_index_key()),
+            )
+            .await?;
         if index.is_empty() {
             return Ok(Vec::new());
         }
@@ -230,10 +235,8 @@ impl RedisStorage {
         for q in &queues {
             pipe.cmd("HGETALL").arg(&self.keys(q).recurring);
         }
-        let hashes: Vec<HashMap<String, String>> = pipe
-            .query_async(&mut self.conn())
-            .await
-            .map_err(self.err("listing recurring jobs"))?;
+        let hashes: Vec<HashMap<String, String>> =
+            self.idempotent("listing recurring jobs", &pipe).await?;
         let mut out = BTreeMap::new();
         for (queue, hash) in queues.iter().zip(hashes) {
             for (id, rec) in hash {

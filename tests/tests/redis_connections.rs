@@ -1,7 +1,12 @@
-//! The Redis backend's own connection for enqueue transactions (`direct.rs`): it logs in and
-//! selects the database like the shared connection, serves Unix sockets, replaces a connection
-//! Redis closed, gives up after the response timeout, and a call dropped before its reply never
-//! leaves that reply to be read as the next call's.
+//! The Redis backend's connections.
+//!
+//! Its own connection for enqueue transactions (`direct.rs`) logs in and selects the database
+//! like the shared connection, serves Unix sockets, replaces a connection Redis closed, gives up
+//! after the response timeout, and a call dropped before its reply never leaves that reply to be
+//! read as the next call's.
+//!
+//! The shared connection (redis-rs's connection manager) sends a read once more when it fails
+//! because Redis had closed the connection, so the first read after a restart succeeds.
 
 use jobs::storage::{now_ms, NewJob};
 use jobs::Storage;
@@ -97,9 +102,6 @@ async fn an_enqueue_after_a_redis_restart_reconnects() {
     r.restart();
     // The enqueue connection Redis closed is noticed before use and replaced: the call succeeds.
     let after = storage.enqueue(numbered(3)).await.unwrap();
-    // The shared connection (redis-rs's connection manager) fails its first request after the
-    // restart, then reconnects.
-    let _ = storage.ping().await;
     for id in before.iter().chain(&after) {
         assert!(storage.job(id).await.unwrap().is_some(), "{id:?} stored");
     }
@@ -203,4 +205,39 @@ async fn the_enqueue_connection_serves_a_unix_socket() {
     assert_eq!(clients.len(), 3, "{clients:#?}");
     let exec = clients.iter().filter(|l| l.contains(" cmd=exec ")).count();
     assert_eq!(exec, 1, "{clients:#?}");
+}
+
+#[tokio::test]
+async fn the_first_reads_after_a_redis_restart_succeed() {
+    let Some(mut r) = TestRedis::start_private("reads-restart", true) else {
+        return;
+    };
+    let storage = r.storage("reads-restart", Default::default());
+    let ids = storage.enqueue(numbered(3)).await.unwrap();
+    storage
+        .heartbeat("server-1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    // Each read below is the first request on the shared connection since Redis restarted, so
+    // it is the one that finds the connection closed.
+    r.restart();
+    let info = storage.job(&ids[1]).await.unwrap().expect("stored");
+    assert_eq!(info.args, "{\"i\":1}");
+    r.restart();
+    assert_eq!(storage.stats("q").await.unwrap().enqueued, 3);
+    r.restart();
+    assert_eq!(storage.servers().await.unwrap(), ["server-1"]);
+    r.restart();
+    storage
+        .heartbeat("server-1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    // A request that is not safe to repeat is not sent again: a requeue (a script that moves a
+    // failed job back to its queue) right after a restart reports the dropped connection.
+    r.restart();
+    let err = storage.requeue(&ids[0]).await.unwrap_err();
+    assert!(err.is_storage(), "{err:?}");
+    assert!(err.to_string().contains("Redis is unreachable"), "{err}");
+    // Redis itself is back: the next request works.
+    storage.ping().await.unwrap();
 }
