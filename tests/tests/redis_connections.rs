@@ -241,3 +241,26 @@ async fn the_first_reads_after_a_redis_restart_succeed() {
     // Redis itself is back: the next request works.
     storage.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_read_while_redis_is_down_reports_the_refused_connection() {
+    let Some(mut r) = TestRedis::start_private("reads-down", false) else {
+        return;
+    };
+    let storage = r.storage("reads-down", Default::default());
+    storage.stats("q").await.unwrap();
+    r.kill();
+    // The first read finds the connection closed and goes once more, which waits for the
+    // reconnect: it reports why Redis cannot be reached, not the closed connection. So does
+    // the next one.
+    for _ in 0..2 {
+        let err = storage.stats("q").await.unwrap_err();
+        assert!(err.is_storage(), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("reading queue stats: Redis is unreachable"),
+            "{text}"
+        );
+        assert!(text.contains("refused"), "{text}");
+    }
+}

@@ -34,12 +34,13 @@ impl RedisStorage {
     /// that reserves job numbers (a repeat leaves a gap, never a duplicate). `what` names it in
     /// the error.
     ///
-    /// When the request fails because the connection had dropped, it goes once more. The
-    /// connection manager notices that Redis closed an idle connection (a restart, a failover,
-    /// the server's idle `timeout`) only when a request fails on it; it then reconnects, and
-    /// the second request waits for that. Without this, the first read after every restart
-    /// would fail. A request that is not safe to repeat is not sent through here: its caller
-    /// gets the error.
+    /// When the request fails because the connection it went on had dropped, it goes once
+    /// more. The connection manager notices that Redis closed an idle connection (a restart, a
+    /// failover, the server's idle `timeout`) only when a request fails on it; it then
+    /// reconnects, and the second request waits for that. Without this, the first read after
+    /// every restart would fail. While Redis is down, the second request fails too, after the
+    /// manager's reconnect attempts (about half a second on loopback). A request that is not
+    /// safe to repeat is not sent through here: its caller gets the error.
     pub(super) async fn idempotent<'a, T: redis::FromRedisValue>(
         &self,
         what: &'static str,
@@ -48,7 +49,9 @@ impl RedisStorage {
         let request = request.into();
         let first = request.send(&mut self.conn()).await;
         match first {
-            Err(e) if e.is_connection_dropped() => {
+            // Not a refused connection: that one is the manager's reconnect failing, and a
+            // second request would only wait for another round of reconnecting.
+            Err(e) if e.is_connection_dropped() && !e.is_connection_refusal() => {
                 tracing::debug!(error = %e, "{what}: the connection had dropped; sending again");
                 request.send(&mut self.conn()).await
             }
