@@ -23,13 +23,29 @@ fn pause_writes(raw: &mut redis::Connection) {
         .unwrap();
 }
 
-/// The lines of `CLIENT LIST` for clients using database `db`.
-fn clients_in_db(conn: &mut redis::Connection, db: u32) -> Vec<String> {
-    let list: String = redis::cmd("CLIENT").arg("LIST").query(conn).unwrap();
-    list.lines()
+/// The lines of `CLIENT LIST` for clients using database `db` of the Redis at `url` (asked on
+/// a connection of its own, which is one of them), and how many of those ran `EXEC` last.
+fn clients_in_db(url: &str, db: u32) -> (Vec<String>, usize) {
+    let mut inspect = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut inspect)
+        .unwrap();
+    let clients: Vec<String> = list
+        .lines()
         .filter(|l| l.split(' ').any(|f| f == format!("db={db}")))
         .map(str::to_owned)
-        .collect()
+        .collect();
+    let exec = clients.iter().filter(|l| l.contains(" cmd=exec ")).count();
+    (clients, exec)
+}
+
+/// Reads back the jobs `numbered` made, whose ids are `ids`: each is stored with its argument.
+async fn assert_numbered_stored(storage: &jobs::RedisStorage, ids: &[jobs::JobId]) {
+    for (n, id) in ids.iter().enumerate() {
+        let info = storage.job(id).await.unwrap().expect("stored");
+        assert_eq!(info.args, format!("{{\"i\":{n}}}"));
+    }
 }
 
 #[tokio::test]
@@ -49,22 +65,14 @@ async fn the_enqueue_connection_logs_in_and_selects_the_database() {
         .build()
         .unwrap();
     let ids = storage.enqueue(numbered(5)).await.unwrap();
-    for (n, id) in ids.iter().enumerate() {
-        let info = storage.job(id).await.unwrap().expect("stored");
-        assert_eq!(info.args, format!("{{\"i\":{n}}}"));
-    }
+    assert_numbered_stored(&storage, &ids).await;
 
-    let mut inspect = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let clients = clients_in_db(&mut inspect, 3);
+    let (clients, exec) = clients_in_db(&url, 3);
     // Three clients logged in on database 3: this one, the shared connection (which reserved
     // the job numbers and read the jobs back) and the enqueue connection, which ran the
     // transaction. Had the enqueue connection failed to log in, the shared connection would
     // have run it, and there would be two.
     assert_eq!(clients.len(), 3, "{clients:#?}");
-    let exec = clients.iter().filter(|l| l.contains(" cmd=exec ")).count();
     assert_eq!(
         exec, 1,
         "one client ran EXEC and nothing since: {clients:#?}"
@@ -191,19 +199,11 @@ async fn the_enqueue_connection_serves_a_unix_socket() {
         .build()
         .unwrap();
     let ids = storage.enqueue(numbered(3)).await.unwrap();
-    for (n, id) in ids.iter().enumerate() {
-        let info = storage.job(id).await.unwrap().expect("stored");
-        assert_eq!(info.args, format!("{{\"i\":{n}}}"));
-    }
+    assert_numbered_stored(&storage, &ids).await;
     // Two clients besides this one: the shared connection and the enqueue connection, which
     // ran the transaction.
-    let mut inspect = redis::Client::open(r.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let clients = clients_in_db(&mut inspect, 0);
+    let (clients, exec) = clients_in_db(r.url(), 0);
     assert_eq!(clients.len(), 3, "{clients:#?}");
-    let exec = clients.iter().filter(|l| l.contains(" cmd=exec ")).count();
     assert_eq!(exec, 1, "{clients:#?}");
 }
 
