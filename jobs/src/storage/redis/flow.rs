@@ -82,17 +82,8 @@ impl RedisStorage {
                 .iter()
                 .map(|e| e.split('|').next().unwrap_or(""))
                 .collect();
-            let (conts, results): (Vec<Option<String>>, Vec<Option<String>>) = self
-                .idempotent(
-                    "dispatching continuations",
-                    redis::pipe()
-                        .cmd("HMGET")
-                        .arg(&k.conts)
-                        .arg(&parents)
-                        .cmd("HMGET")
-                        .arg(&k.results)
-                        .arg(&parents),
-                )
+            let (conts, results) = self
+                .hmget_both::<String>("dispatching continuations", &k.conts, &k.results, &parents)
                 .await?;
             // (child queue, child seq, run, parent result)
             let mut decisions: Vec<(Arc<str>, String, bool, String)> = Vec::new();

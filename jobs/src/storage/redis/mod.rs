@@ -351,6 +351,27 @@ impl RedisStorage {
         k
     }
 
+    /// The values of `fields` in the hashes `a` and `b`, read in one round trip.
+    async fn hmget_both<T: redis::FromRedisValue>(
+        &self,
+        what: &'static str,
+        a: &str,
+        b: &str,
+        fields: impl redis::ToRedisArgs,
+    ) -> Result<(Vec<Option<T>>, Vec<Option<T>>)> {
+        self.idempotent(
+            what,
+            redis::pipe()
+                .cmd("HMGET")
+                .arg(a)
+                .arg(&fields)
+                .cmd("HMGET")
+                .arg(b)
+                .arg(&fields),
+        )
+        .await
+    }
+
     /// Maps a Redis error to a storage error that says what was being done and where.
     fn err(&self, what: &'static str) -> impl Fn(RedisError) -> Error + '_ {
         move |e| {
@@ -788,17 +809,8 @@ impl Storage for RedisStorage {
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
-        let (recs, hists): (Vec<Option<Vec<u8>>>, Vec<Option<Vec<u8>>>) = self
-            .idempotent(
-                "listing failed jobs",
-                redis::pipe()
-                    .cmd("HMGET")
-                    .arg(&k.jobs)
-                    .arg(&seqs)
-                    .cmd("HMGET")
-                    .arg(&k.hist)
-                    .arg(&seqs),
-            )
+        let (recs, hists) = self
+            .hmget_both::<Vec<u8>>("listing failed jobs", &k.jobs, &k.hist, &seqs)
             .await?;
         let queue: Arc<str> = Arc::from(queue);
         Ok(seqs
