@@ -61,7 +61,8 @@ impl RedisStorage {
     }
 }
 
-/// A command or a pipeline, for [`RedisStorage::idempotent`].
+/// A command or a pipeline, for [`RedisStorage::idempotent`]; made from the `&mut` a builder
+/// chain (`redis::cmd(..).arg(..)`) ends with.
 pub(super) enum Request<'a> {
     Cmd(&'a redis::Cmd),
     Pipeline(&'a redis::Pipeline),
@@ -76,18 +77,6 @@ impl Request<'_> {
             Request::Cmd(cmd) => cmd.query_async(conn).await,
             Request::Pipeline(pipe) => pipe.query_async(conn).await,
         }
-    }
-}
-
-impl<'a> From<&'a redis::Cmd> for Request<'a> {
-    fn from(cmd: &'a redis::Cmd) -> Self {
-        Request::Cmd(cmd)
-    }
-}
-
-impl<'a> From<&'a redis::Pipeline> for Request<'a> {
-    fn from(pipe: &'a redis::Pipeline) -> Self {
-        Request::Pipeline(pipe)
     }
 }
 

@@ -241,7 +241,7 @@ impl RedisStorage {
     /// When it does not.
     pub async fn ping(&self) -> Result<()> {
         let _: String = self
-            .idempotent("checking the connection (PING)", &redis::cmd("PING"))
+            .idempotent("checking the connection (PING)", &mut redis::cmd("PING"))
             .await?;
         Ok(())
     }
@@ -932,7 +932,7 @@ impl Storage for RedisStorage {
             }
         }
         let replies: Vec<Vec<Option<String>>> = self
-            .idempotent("checking for cancel requests", &pipe)
+            .idempotent("checking for cancel requests", &mut pipe)
             .await?;
         let mut requested = vec![false; ids.len()];
         for ((_, positions), reply) in groups.iter().zip(replies) {

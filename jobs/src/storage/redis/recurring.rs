@@ -236,7 +236,7 @@ impl RedisStorage {
             pipe.cmd("HGETALL").arg(&self.keys(q).recurring);
         }
         let hashes: Vec<HashMap<String, String>> =
-            self.idempotent("listing recurring jobs", &pipe).await?;
+            self.idempotent("listing recurring jobs", &mut pipe).await?;
         let mut out = BTreeMap::new();
         for (queue, hash) in queues.iter().zip(hashes) {
             for (id, rec) in hash {
