@@ -19,22 +19,47 @@ pub enum Kind {
 pub struct Backend {
     /// The storage under test.
     pub storage: Arc<dyn Storage>,
+    /// Builds another handle on the same jobs (see [`Backend::another_handle`]).
+    another: Box<dyn Fn() -> Arc<dyn Storage> + Send + Sync>,
     _redis: Option<TestRedis>,
+}
+
+impl Backend {
+    /// Another handle on the same jobs, with connections of its own, as another process would
+    /// have: a worker on it can be torn down (its runtime dropped, as a killed process would
+    /// stop) without touching the connections of [`Backend::storage`].
+    pub fn another_handle(&self) -> Arc<dyn Storage> {
+        (self.another)()
+    }
 }
 
 /// A fresh storage of `kind` for the test named `test`; `None` when Redis is unavailable and
 /// not required (the test then skips).
 pub fn backend(kind: Kind, test: &str, retention: Retention) -> Option<Backend> {
     match kind {
-        Kind::Memory => Some(Backend {
-            storage: Arc::new(jobs::MemoryStorage::with_retention(retention)),
-            _redis: None,
-        }),
+        Kind::Memory => {
+            let storage = jobs::MemoryStorage::with_retention(retention);
+            Some(Backend {
+                storage: Arc::new(storage.clone()),
+                another: Box::new(move || Arc::new(storage.clone())),
+                _redis: None,
+            })
+        }
         Kind::Redis => {
             let redis = TestRedis::start(test)?;
-            let storage = Arc::new(redis.storage(test, retention));
+            let storage = redis.storage(test, retention);
+            let (url, prefix) = (redis.url().to_owned(), storage.prefix().to_owned());
             Some(Backend {
-                storage,
+                storage: Arc::new(storage),
+                another: Box::new(move || {
+                    Arc::new(
+                        jobs::RedisStorage::builder(&url)
+                            .prefix(&prefix)
+                            .retention(retention)
+                            .build()
+                            .expect("a valid Redis URL"),
+                    )
+                }),
                 _redis: Some(redis),
             })
         }

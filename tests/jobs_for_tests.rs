@@ -31,3 +31,67 @@ pub async fn exclusive(n: u64, ms: u64) {
     let _ = n;
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
+
+/// How many times each `n` of [`first_run_slow`], [`deadly`] and [`hangs`] started in this
+/// process.
+static STARTS: std::sync::Mutex<Vec<(u64, u32)>> = std::sync::Mutex::new(Vec::new());
+
+fn count_start(n: u64) -> u32 {
+    let mut starts = STARTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, count)) = starts.iter_mut().find(|(m, _)| *m == n) {
+        *count += 1;
+        return *count;
+    }
+    starts.push((n, 1));
+    1
+}
+
+/// How many times job `n` started in this process (tests pick distinct `n`s).
+pub fn starts_of(n: u64) -> u32 {
+    STARTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|(m, _)| *m == n)
+        .map_or(0, |&(_, count)| count)
+}
+
+/// Sleeps `ms` milliseconds on its first start, succeeds at once on later ones. No retries: an
+/// attempt charged for a worker's death would fail it.
+#[jobs::background_job(queue = "doomed", retries = 0)]
+pub async fn first_run_slow(n: u64, ms: u64) {
+    if count_start(n) == 1 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// Never finishes: each worker that runs it dies with it (the test kills it). Its own crash
+/// limit is 2.
+#[jobs::background_job(queue = "doomed", retries = 0, max_crashes = 2)]
+pub async fn deadly(n: u64) {
+    count_start(n);
+    std::future::pending::<()>().await;
+}
+
+/// Never finishes, like [`deadly`], without a crash limit of its own (the worker's applies).
+#[jobs::background_job(queue = "doomed", retries = 0)]
+pub async fn hangs(n: u64) {
+    count_start(n);
+    std::future::pending::<()>().await;
+}
+
+/// Aborts the process that runs it: a poison pill for crash tests with real processes.
+#[jobs::background_job(queue = "poison", retries = 0)]
+pub async fn poison_pill(n: u64) {
+    let _ = n;
+    std::process::abort();
+}
+
+/// Sleeps `ms` milliseconds, then succeeds; no retries, so a charged crash would fail it.
+#[jobs::background_job(queue = "storm", retries = 0)]
+pub async fn storm(n: u64, ms: u64) {
+    let _ = n;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

@@ -86,6 +86,10 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
         None | Some(OnExhausted::Fail) => quote!(::jobs::OnExhausted::Fail),
         Some(OnExhausted::Delete) => quote!(::jobs::OnExhausted::Delete),
     };
+    let max_crashes = match options.max_crashes {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
     let flow = &options.flow;
     let unique_consts = if flow.unique {
         let window = match flow.unique_for {
@@ -365,6 +369,7 @@ fn expand(function: &ItemFn, options: &Options, signature: &Signature) -> TokenS
                     __jobs_perform,
                 )
                 .__with_retry_policy(#backoff, #on_exhausted)
+                .__with_max_crashes(#max_crashes)
                 .__with_flow(::jobs::__private::JobFlow::__new(
                     #concurrency,
                     #rate,

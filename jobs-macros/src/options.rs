@@ -1,5 +1,5 @@
 //! The options of `#[background_job(...)]`: `name`, `queue`, `retries`, `timeout`, `backoff`,
-//! `on_exhausted`, and the flow options `unique`, `unique_for`, `concurrency`, `rate`, `limit_key`.
+//! `on_exhausted`, `max_crashes`, and the flow options `unique`, `unique_for`, `concurrency`, `rate`, `limit_key`.
 
 use proc_macro2::TokenStream;
 use std::time::Duration;
@@ -7,8 +7,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Token};
 
-const KEYS: &str = "`name`, `queue`, `retries`, `timeout`, `backoff`, `on_exhausted`, `unique`, \
-                    `unique_for`, `concurrency`, `rate`, `limit_key`";
+const KEYS: &str = "`name`, `queue`, `retries`, `timeout`, `backoff`, `on_exhausted`, \
+                    `max_crashes`, `unique`, `unique_for`, `concurrency`, `rate`, `limit_key`";
 
 /// `backoff = "..."`: the delay before each retry.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,7 @@ pub(crate) struct Options {
     pub(crate) timeout: Option<Duration>,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) on_exhausted: Option<OnExhausted>,
+    pub(crate) max_crashes: Option<u32>,
     pub(crate) flow: crate::flow_options::FlowOptions,
 }
 
@@ -79,6 +80,7 @@ impl Options {
                     | "timeout"
                     | "backoff"
                     | "on_exhausted"
+                    | "max_crashes"
                     | "unique_for"
                     | "concurrency"
                     | "rate"
@@ -135,6 +137,26 @@ impl Options {
                     other => Err(syn::Error::new_spanned(
                         other,
                         "`retries` takes a whole number, e.g. `retries = 5`",
+                    )),
+                },
+                "max_crashes" => match &nv.value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Int(i), ..
+                    }) => match i.base10_parse::<u32>() {
+                        Ok(0) => Err(syn::Error::new_spanned(
+                            i,
+                            "`max_crashes` must be at least 1 (with 0 the job would fail \
+                             before it ever ran)",
+                        )),
+                        Ok(n) => {
+                            options.max_crashes = Some(n);
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
+                    other => Err(syn::Error::new_spanned(
+                        other,
+                        "`max_crashes` takes a whole number, e.g. `max_crashes = 5`",
                     )),
                 },
                 "backoff" => string(&nv.value, "backoff", "\"polynomial\"").and_then(|s| {

@@ -55,6 +55,9 @@ pub struct JobDescriptor {
     pub backoff: Option<RetryBackoff>,
     /// What becomes of the job once its attempts are used up.
     pub on_exhausted: OnExhausted,
+    /// How many times its worker may die while running it before it ends Failed; `None` uses
+    /// the worker's (`WorkerBuilder::max_crashes`).
+    pub max_crashes: Option<u32>,
     /// Concurrency and rate limits, and whether the job's return value is kept.
     pub flow: JobFlow,
 }
@@ -125,6 +128,7 @@ impl JobDescriptor {
             perform,
             backoff: None,
             on_exhausted: OnExhausted::Fail,
+            max_crashes: None,
             flow: JobFlow {
                 concurrency: None,
                 rate: None,
@@ -143,6 +147,14 @@ impl JobDescriptor {
     ) -> Self {
         self.backoff = backoff;
         self.on_exhausted = on_exhausted;
+        self
+    }
+
+    /// The same descriptor with a crash limit; the macro's expansion calls this.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __with_max_crashes(mut self, max_crashes: Option<u32>) -> Self {
+        self.max_crashes = max_crashes;
         self
     }
 

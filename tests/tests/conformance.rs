@@ -13,7 +13,8 @@ jobs_tests::on_both_backends!(
     enqueue_fetch_complete,
     stale_tokens_are_refused,
     a_lease_completed_twice_in_one_call_ends_once,
-    lease_expiry_reaps_and_counts_an_attempt,
+    an_expired_lease_of_an_unstarted_job_counts_no_attempt,
+    an_expired_lease_of_a_started_job_is_a_crash,
     release_puts_back_at_the_front,
     renew_extends_the_lease,
     scheduled_jobs_become_due,
@@ -181,7 +182,7 @@ async fn a_lease_completed_twice_in_one_call_ends_once(kind: Kind) {
     );
 }
 
-async fn lease_expiry_reaps_and_counts_an_attempt(kind: Kind) {
+async fn an_expired_lease_of_an_unstarted_job_counts_no_attempt(kind: Kind) {
     let Some(b) = backend(kind, "reap", Retention::default()) else {
         return;
     };
@@ -198,7 +199,11 @@ async fn lease_expiry_reaps_and_counts_an_attempt(kind: Kind) {
         "the expired lease is reaped by the next fetch"
     );
     assert_eq!(second[0].id, ids[0]);
-    assert_eq!(second[0].attempt, 2, "a reaped lease counts an attempt");
+    assert_eq!(
+        (second[0].attempt, second[0].crashes, second[0].orphaned),
+        (1, 0, 1),
+        "never started: orphaned, neither an attempt nor a crash"
+    );
     assert_ne!(second[0].token, first[0].token);
     assert_eq!(
         s.complete(&[done(&first[0], Outcome::Succeeded)])
@@ -207,18 +212,105 @@ async fn lease_expiry_reaps_and_counts_an_attempt(kind: Kind) {
         [false],
         "the first lease holder can no longer complete"
     );
+    assert_eq!(
+        s.mark_started(&[first[0].lease()]).await.unwrap(),
+        [false],
+        "nor mark it started"
+    );
     let info = s.job(&ids[0]).await.unwrap().unwrap();
     assert!(info.history.iter().any(|c| c
         .reason
         .as_deref()
-        .is_some_and(|r| r.contains("lease expired"))));
+        .is_some_and(|r| r.contains("lease expired before it started"))));
+    assert_eq!((info.attempts, info.crashes, info.orphaned), (0, 0, 1));
     assert_eq!(
         s.complete(&[done(&second[0], Outcome::Succeeded)])
             .await
             .unwrap(),
         [true]
     );
-    assert_eq!(s.job(&ids[0]).await.unwrap().unwrap().attempts, 2);
+    let info = s.job(&ids[0]).await.unwrap().unwrap();
+    assert_eq!((info.attempts, info.crashes, info.orphaned), (1, 0, 1));
+}
+
+async fn an_expired_lease_of_a_started_job_is_a_crash(kind: Kind) {
+    let Some(b) = backend(kind, "crash", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let ids = s.enqueue(vec![job("q", 1), job("q", 2)]).await.unwrap();
+    let q = queues(&["q"]);
+    let short = Duration::from_millis(200);
+    // Two crashes of job 1, its lease marked each time; job 2 shares the first fetch unmarked.
+    for crash in 1..=2u32 {
+        let got = fetch(s, &q, 2, short).await;
+        let one = got
+            .iter()
+            .find(|j| j.id == ids[0])
+            .expect("job 1 is fetched");
+        assert_eq!((one.attempt, one.crashes), (1, crash - 1));
+        assert_eq!(s.mark_started(&[one.lease()]).await.unwrap(), [true]);
+        // Marking twice is harmless.
+        assert_eq!(s.mark_started(&[one.lease()]).await.unwrap(), [true]);
+        tokio::time::sleep(short * 2).await;
+        let info = s.job(&ids[0]).await.unwrap().unwrap();
+        assert_eq!(
+            info.state,
+            JobState::Processing,
+            "not reaped before a fetch"
+        );
+        // The next round's fetch reaps; the last one is below.
+        if crash == 2 {
+            break;
+        }
+    }
+    let got = fetch(s, &q, 2, LEASE).await;
+    assert_eq!(got.len(), 2);
+    let one = got.iter().find(|j| j.id == ids[0]).unwrap();
+    let two = got.iter().find(|j| j.id == ids[1]).unwrap();
+    assert_eq!(
+        (one.attempt, one.crashes, one.orphaned),
+        (1, 2, 0),
+        "each marked lease that ran out is a crash, not an attempt"
+    );
+    assert_eq!((two.attempt, two.crashes, two.orphaned), (1, 0, 2));
+    let info = s.job(&ids[0]).await.unwrap().unwrap();
+    assert_eq!((info.attempts, info.crashes, info.orphaned), (0, 2, 0));
+    assert!(
+        info.history.iter().any(|c| c
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("lease expired while it ran") && r.contains("crash 2"))),
+        "{:?}",
+        info.history
+    );
+    // A mark ends with its lease: a release, then a lease that runs out unmarked, is orphaned.
+    assert_eq!(s.mark_started(&[one.lease()]).await.unwrap(), [true]);
+    s.release(&[one.lease()]).await.unwrap();
+    let again = fetch(s, &q, 1, short).await;
+    assert_eq!(again[0].id, ids[0]);
+    assert_eq!(
+        (again[0].crashes, again[0].orphaned),
+        (2, 0),
+        "a release is no crash"
+    );
+    tokio::time::sleep(short * 2).await;
+    let last = fetch(s, &q, 1, LEASE).await;
+    assert_eq!(last[0].id, ids[0]);
+    assert_eq!((last[0].crashes, last[0].orphaned), (2, 1));
+    // Failed for good, then requeued: the counts start again.
+    let failed = Outcome::Failed {
+        reason: "gave up".to_owned(),
+    };
+    assert_eq!(s.complete(&[done(&last[0], failed)]).await.unwrap(), [true]);
+    assert!(s.requeue(&ids[0]).await.unwrap());
+    let fresh = fetch(s, &q, 1, LEASE).await;
+    assert_eq!(fresh[0].id, ids[0]);
+    assert_eq!(
+        (fresh[0].attempt, fresh[0].crashes, fresh[0].orphaned),
+        (1, 0, 0),
+        "a requeued job starts afresh"
+    );
 }
 
 async fn release_puts_back_at_the_front(kind: Kind) {

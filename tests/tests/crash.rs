@@ -1,26 +1,30 @@
-//! Crash safety with real processes: a worker process killed with SIGKILL mid-job, and Redis
-//! itself killed and restarted (AOF, `appendfsync always`) while a worker runs. In both cases every
-//! job completes exactly once in the storage's counts and nothing stays processing.
+//! Crash safety with real processes: a worker process killed with SIGKILL mid-job, a storm of
+//! such kills, a job that aborts every worker that runs it, and Redis itself killed and
+//! restarted (AOF, `appendfsync always`) while a worker runs. Every job completes exactly once
+//! in the storage's counts, nothing stays processing, and no worker's death fails a job that did
+//! not kill it.
 
 use jobs::storage::Retention;
 use jobs::{JobId, JobState, Storage};
-use jobs_tests::jobs_for_tests::sleepy;
+use jobs_tests::jobs_for_tests::{poison_pill, sleepy, storm};
 use jobs_tests::{eventually, unique_prefix, TestRedis};
 use redis::Commands;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn spawn_worker(url: &str, prefix: &str, lease_ms: u64, concurrency: usize) -> Child {
+fn spawn_worker(url: &str, prefix: &str, lease_ms: u64, concurrency: usize, queue: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_jobs-test-worker"))
         .args([
             url,
             prefix,
             &lease_ms.to_string(),
             &concurrency.to_string(),
-            "crash",
+            queue,
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        // The kill storm reads every job back (ignored by the other tests' few jobs).
+        .env("JOBS_TEST_KEEP_SUCCEEDED", "100000")
         .spawn()
         .expect("the test worker starts")
 }
@@ -42,7 +46,7 @@ async fn a_worker_killed_mid_job_loses_nothing() {
         .await
         .unwrap();
     let lease_ms = 1_500;
-    let mut first = spawn_worker(r.url(), &prefix, lease_ms, 20);
+    let mut first = spawn_worker(r.url(), &prefix, lease_ms, 20, "crash");
     let busy = eventually(Duration::from_secs(60), || async {
         let st = storage.stats("crash").await.unwrap();
         st.succeeded_total >= 60 && st.processing > 0
@@ -67,7 +71,7 @@ async fn a_worker_killed_mid_job_loses_nothing() {
         .map(|s| JobId::new("crash", s))
         .collect();
 
-    let mut second = spawn_worker(r.url(), &prefix, lease_ms, 20);
+    let mut second = spawn_worker(r.url(), &prefix, lease_ms, 20, "crash");
     let recovered = eventually(Duration::from_secs(60), || async {
         for id in &orphans {
             let info = storage.job(id).await.unwrap();
@@ -85,14 +89,23 @@ async fn a_worker_killed_mid_job_loses_nothing() {
          after it (lease {lease_ms} ms, job 100 ms)",
         orphans.len()
     );
+    // The jobs running at the kill were marked started: crashes. Those in the buffer were not:
+    // orphaned. Neither counts an attempt.
+    let mut crashed = 0;
     for id in &orphans {
         let info = storage.job(id).await.unwrap().unwrap();
-        assert_eq!(info.attempts, 2, "the killed attempt counts");
+        assert_eq!(info.attempts, 1, "only the attempt that succeeded counts");
+        assert_eq!(info.crashes + info.orphaned, 1, "{info:?}");
+        crashed += info.crashes;
         assert!(info.history.iter().any(|c| c
             .reason
             .as_deref()
             .is_some_and(|r| r.contains("lease expired"))));
     }
+    assert!(
+        (1..=20).contains(&crashed),
+        "the jobs running at the kill (at most the concurrency, 20) crashed: {crashed}"
+    );
 
     let all_done = eventually(Duration::from_secs(120), || async {
         storage.stats("crash").await.unwrap().succeeded_total >= N
@@ -155,4 +168,139 @@ async fn workers_survive_a_redis_restart() {
     let st = storage.stats("crash").await.unwrap();
     assert_eq!(st.succeeded_total, N, "no job lost or counted twice");
     assert_eq!((st.enqueued, st.processing, st.scheduled), (0, 0, 0));
+}
+
+/// A job that aborts its worker process the moment it runs, on a queue of its own. Each worker
+/// started dies; the job ends Failed after its crash limit (3) instead of looping forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_pill_that_aborts_its_worker_fails_after_three_crashes() {
+    let Some(r) = TestRedis::start("poison") else {
+        return;
+    };
+    let prefix = unique_prefix("poison");
+    let storage = jobs::RedisStorage::builder(r.url())
+        .prefix(&prefix)
+        .build()
+        .unwrap();
+    let client = jobs::Client::new(storage.clone());
+    let id = jobs::enqueue!(&client, poison_pill(1)).await.unwrap();
+    let failed = || async { storage.job(&id).await.unwrap().unwrap().state == JobState::Failed };
+    let mut workers = 0;
+    let mut died = 0;
+    while !failed().await {
+        assert!(workers < 6, "the poison pill kept killing workers");
+        workers += 1;
+        let mut worker = Command::new(env!("CARGO_BIN_EXE_jobs-test-worker"))
+            .args([r.url(), &prefix, "500", "1", "poison"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the test worker starts");
+        let mut ended = false;
+        for _ in 0..1_500 {
+            if worker.try_wait().unwrap().is_some() || failed().await {
+                ended = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(ended, "the worker neither died nor failed the job");
+        match worker.try_wait().unwrap() {
+            Some(status) => {
+                assert!(!status.success(), "the worker aborted");
+                died += 1;
+            }
+            None => {
+                worker.kill().unwrap();
+                worker.wait().unwrap();
+            }
+        }
+    }
+    let info = storage.job(&id).await.unwrap().unwrap();
+    eprintln!(
+        "poison pill: {workers} workers started, {died} died, then {:?} (crashes {}, orphaned {})",
+        info.last_reason(),
+        info.crashes,
+        info.orphaned
+    );
+    assert_eq!(info.crashes, 3, "{info:?}");
+    // The first worker may die before its start mark, sent with its acknowledgements, reached
+    // Redis: then that lease is orphaned, and every later start is marked before the job runs.
+    assert!(info.orphaned <= 1, "{info:?}");
+    assert_eq!(died, 3 + info.orphaned);
+    assert!(info
+        .last_reason()
+        .is_some_and(|r| r.contains("its worker died 3 times while running it")));
+}
+
+/// The operator's kill storm: workers started one after another, each SIGKILLed while it drains,
+/// then one left to finish. Jobs have no retries, so a crash or a held job charged as an attempt
+/// would fail them: every job must succeed exactly once and none fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_storm_fails_no_job_and_loses_none() {
+    let Some(r) = TestRedis::start("storm") else {
+        return;
+    };
+    let prefix = unique_prefix("storm");
+    // Every finished job is kept, to read its counts.
+    let storage = jobs::RedisStorage::builder(r.url())
+        .prefix(&prefix)
+        .retention(Retention::default().succeeded(100_000, Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    let client = jobs::Client::new(storage.clone());
+    const N: u64 = 5_000;
+    const KILLS: usize = 5;
+    let ids = client
+        .enqueue_many((0..N).map(|n| jobs::job!(storm(n, 30))))
+        .await
+        .unwrap();
+    let lease_ms = 1_000;
+    for _ in 0..KILLS {
+        let mut worker = spawn_worker(r.url(), &prefix, lease_ms, 32, "storm");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        worker.kill().expect("SIGKILL the worker");
+        worker.wait().unwrap();
+    }
+    let before = storage.stats("storm").await.unwrap();
+    assert!(
+        before.succeeded_total < N,
+        "the storm ended before the queue was drained: make the jobs longer"
+    );
+    let mut last = spawn_worker(r.url(), &prefix, lease_ms, 32, "storm");
+    let drained = eventually(Duration::from_secs(120), || async {
+        let st = storage.stats("storm").await.unwrap();
+        st.succeeded_total + st.failed_total >= N && st.processing == 0
+    })
+    .await;
+    drop(last.stdin.take());
+    assert!(last.wait().unwrap().success());
+    assert!(drained, "the last worker drained the queue");
+    let st = storage.stats("storm").await.unwrap();
+    let (mut crashes, mut orphaned) = (0, 0);
+    for id in &ids {
+        let info = storage.job(id).await.unwrap().unwrap();
+        assert_eq!(
+            (info.state, info.attempts),
+            (JobState::Succeeded, 1),
+            "{info:?}"
+        );
+        crashes += info.crashes;
+        orphaned += info.orphaned;
+    }
+    eprintln!(
+        "kill storm: {N} jobs, {KILLS} kills: succeeded {}, failed {}, crashes {crashes}, \
+         orphaned leases {orphaned}",
+        st.succeeded_total, st.failed_total
+    );
+    assert_eq!((st.succeeded_total, st.failed_total), (N, 0));
+    assert_eq!(
+        (st.enqueued, st.processing, st.scheduled, st.failed),
+        (0, 0, 0, 0)
+    );
+    assert!(
+        crashes > 0 && orphaned > 0,
+        "the kills hit running and held jobs"
+    );
 }

@@ -548,7 +548,7 @@ async fn a_lease_group_lasts_while_any_of_its_jobs_is_held() {
         "a group none of whose jobs is held is removed"
     );
     // One job of the first fetch completes, the other two are abandoned: when the group's lease
-    // runs out, exactly those two come back, each with an attempt counted.
+    // runs out, exactly those two come back, each counted as orphaned (none was marked started).
     assert_eq!(s.complete(&done(&first[..1])).await.unwrap(), vec![true]);
     assert_eq!(
         n_groups(&mut raw),
@@ -565,7 +565,9 @@ async fn a_lease_group_lasts_while_any_of_its_jobs_is_held() {
         back, abandoned,
         "only the unfinished jobs of the expired fetch come back"
     );
-    assert!(again.iter().all(|j| j.attempt == 2));
+    assert!(again
+        .iter()
+        .all(|j| (j.attempt, j.crashes, j.orphaned) == (1, 0, 1)));
     let info = s.job(&first[0].id).await.unwrap().unwrap();
     assert_eq!(
         info.state,
@@ -711,7 +713,10 @@ async fn a_per_job_lease_left_by_an_earlier_version_is_reaped() {
     let q: Vec<Arc<str>> = vec![Arc::from("q")];
     let got = s.fetch(now_request(&q, 10)).await.unwrap();
     assert_eq!(got.len(), 1, "the expired per-job lease is reaped");
-    assert_eq!((got[0].id.seq(), got[0].attempt), (id.seq(), 2));
+    assert_eq!(
+        (got[0].id.seq(), got[0].attempt, got[0].orphaned),
+        (id.seq(), 1, 1)
+    );
     let left: usize = raw.zcard(queue_key(&s, "q", "leases")).unwrap();
     assert_eq!(left, 0);
 }

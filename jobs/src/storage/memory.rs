@@ -98,11 +98,17 @@ struct Record {
     /// Shared with every fetch of the job, so a fetch copies no arguments.
     args: Arc<str>,
     attempts: u32,
+    /// Leases that ran out after their start was marked (see the crash accounting in `storage`).
+    crashes: u32,
+    /// Leases that ran out before a start was marked.
+    orphaned: u32,
     enqueued_at_ms: u64,
     state: JobState,
     history: Vec<StateChange>,
     /// The current lease (token, deadline ms) while Processing.
     lease: Option<(LeaseToken, u64)>,
+    /// Whether the current lease's worker marked the job started.
+    started: bool,
     /// Due time while Scheduled; failure time while Failed.
     score: u64,
     /// Unique key, continuations, results: only for jobs that use them.
@@ -125,10 +131,13 @@ impl Record {
             name,
             args: Arc::from(args),
             attempts: 0,
+            crashes: 0,
+            orphaned: 0,
             enqueued_at_ms: now,
             state,
             history,
             lease: None,
+            started: false,
             score,
             flow: None,
         }
@@ -216,13 +225,14 @@ impl Queue {
             {
                 self.leases.remove();
                 rec.lease = None;
-                // The attempt counts: a job that kills its worker every time must not loop forever.
-                rec.attempts += 1;
-                rec.enter(
-                    JobState::Enqueued,
-                    now,
-                    Some("lease expired: the worker performing it stopped or hung".to_owned()),
-                );
+                let reason = if std::mem::take(&mut rec.started) {
+                    rec.crashes += 1;
+                    super::crash_reason(rec.crashes)
+                } else {
+                    rec.orphaned += 1;
+                    super::ORPHANED_REASON.to_owned()
+                };
+                rec.enter(JobState::Enqueued, now, Some(reason));
                 self.pending.push_front(seq);
             }
         }
@@ -321,6 +331,8 @@ fn info(id: JobId, rec: &Record) -> JobInfo {
         args: rec.args.to_string(),
         state: rec.state,
         attempts: rec.attempts,
+        crashes: rec.crashes,
+        orphaned: rec.orphaned,
         history: rec.history.clone(),
     }
 }
@@ -409,6 +421,7 @@ impl Storage for MemoryStorage {
                         token += 1;
                         let deadline = now.saturating_add(lease_ms);
                         rec.lease = Some((LeaseToken(token), deadline));
+                        rec.started = false;
                         rec.enter(JobState::Processing, now, None);
                         queue.leases.insert(deadline, seq);
                         out.push(FetchedJob {
@@ -418,6 +431,8 @@ impl Storage for MemoryStorage {
                             attempt: rec.attempts + 1,
                             enqueued_at_ms: rec.enqueued_at_ms,
                             token: LeaseToken(token),
+                            crashes: rec.crashes,
+                            orphaned: rec.orphaned,
                         });
                     }
                     if let Some(t) = queue.next_event() {
@@ -471,6 +486,7 @@ impl Storage for MemoryStorage {
             queue.leases.remove();
             queue.cancels.remove(&seq);
             rec.lease = None;
+            rec.started = false;
             rec.attempts += 1;
             match &c.outcome {
                 Outcome::Succeeded => {
@@ -528,6 +544,24 @@ impl Storage for MemoryStorage {
         Ok(applied)
     }
 
+    async fn mark_started(&self, leases: &[Lease]) -> Result<Vec<bool>> {
+        let mut inner = self.lock();
+        Ok(leases
+            .iter()
+            .map(|l| {
+                let rec = inner
+                    .queues
+                    .get_mut(l.id.queue())
+                    .and_then(|q| q.jobs.get_mut(&l.id.seq()))
+                    .filter(|rec| {
+                        rec.state == JobState::Processing
+                            && rec.lease.is_some_and(|(token, _)| token == l.token)
+                    });
+                rec.map(|rec| rec.started = true).is_some()
+            })
+            .collect())
+    }
+
     async fn renew(&self, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
         let now = now_ms();
         let mut inner = self.lock();
@@ -580,6 +614,7 @@ impl Storage for MemoryStorage {
                 }
                 queue.leases.remove();
                 rec.lease = None;
+                rec.started = false;
                 rec.enter(
                     JobState::Enqueued,
                     now,
@@ -652,6 +687,8 @@ impl Storage for MemoryStorage {
             queue.unindex(seq);
             if let Some(rec) = queue.jobs.get_mut(&seq) {
                 rec.attempts = 0;
+                rec.crashes = 0;
+                rec.orphaned = 0;
                 rec.enter(JobState::Enqueued, now, Some("requeued".to_owned()));
             }
             queue.pending.push_back(seq);

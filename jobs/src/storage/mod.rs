@@ -12,6 +12,25 @@
 //! so a worker that lost its lease can neither acknowledge nor overwrite the job. A lease that
 //! runs out puts the job back on its queue (any `fetch` reaps expired leases), which is how a job
 //! whose worker died is performed again: delivery is **at least once**.
+//!
+//! # Crash accounting
+//!
+//! A fetched job may wait in a worker's buffer before its handler starts, so a lease that runs
+//! out says nothing by itself about whether the job ran. The worker tells the storage when a
+//! handler starts ([`Storage::mark_started`]); the mark ends with the lease. When a lease runs
+//! out, the reaper reads it:
+//!
+//! - **marked**: the worker died (or hung) while running the job. That is a *crash*, counted in
+//!   [`FetchedJob::crashes`], apart from the attempts that ended with an error; the worker fails
+//!   a job that reached its crash limit instead of running it again (a poison pill that kills
+//!   its worker cannot loop forever).
+//! - **not marked**: the job was buffered, or had only just started when the mark could not be
+//!   sent. It goes back to the front of its queue as if released, charged nothing; it is counted
+//!   in [`FetchedJob::orphaned`], and the next worker to run it stores its start mark before
+//!   the handler starts, so a job that kills its worker at once is counted from then on.
+//!
+//! An expired lease never counts an attempt: [`FetchedJob::attempt`] counts attempts that
+//! ended (success, error, timeout).
 
 use crate::error::Result;
 use crate::job::JobId;
@@ -22,6 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod cancellation;
+mod crash_accounting;
 mod flow;
 pub mod memory;
 mod recurring;
@@ -29,6 +49,7 @@ mod recurring;
 pub mod redis;
 mod retention;
 pub use cancellation::Cancellation;
+pub(crate) use crash_accounting::{crash_limit_reason, crash_reason, ORPHANED_REASON};
 pub use flow::{Batch, BatchProgress, Finish, LimitRequest, UniqueKey};
 pub use memory::MemoryStorage;
 pub use recurring::{RecurringEntry, RecurringFire};
@@ -125,12 +146,20 @@ pub struct FetchedJob {
     pub name: Arc<str>,
     /// Its JSON arguments (shared: a backend may hand out the copy it keeps).
     pub args: Arc<str>,
-    /// Which attempt this fetch starts: 1 for the first.
+    /// Which attempt this fetch starts: 1 for the first. Attempts whose worker died are not
+    /// counted here but in `crashes`.
     pub attempt: u32,
     /// When it was first enqueued, in milliseconds since the Unix epoch.
     pub enqueued_at_ms: u64,
     /// The lease this fetch handed out.
     pub token: LeaseToken,
+    /// How many times a worker died (or hung past its lease) while running the job: leases that
+    /// ran out after [`Storage::mark_started`] marked them.
+    pub crashes: u32,
+    /// How many leases of the job ran out before a start was marked (its worker died while the
+    /// job waited in its buffer, or right as it started). Never charged to the job; a job with
+    /// any has its next start marked before its handler runs.
+    pub orphaned: u32,
 }
 
 impl FetchedJob {
@@ -214,8 +243,12 @@ pub struct JobInfo {
     pub args: String,
     /// Its current state.
     pub state: JobState,
-    /// How many attempts have ended so far.
+    /// How many attempts have ended so far (success, error, timeout; not crashes).
     pub attempts: u32,
+    /// How many times its worker died while running it (see [`FetchedJob::crashes`]).
+    pub crashes: u32,
+    /// How many of its leases ran out before it started (see [`FetchedJob::orphaned`]).
+    pub orphaned: u32,
     /// Every transition so far, oldest first.
     pub history: Vec<StateChange>,
 }
@@ -276,6 +309,17 @@ pub trait Storage: Send + Sync + 'static {
     /// means the lease was no longer held (it expired and the job was handed to someone else).
     async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>>;
 
+    /// Records that the handlers of these leased jobs start now, so that a lease running out
+    /// later counts as a crash of the job, not as a job handed back unstarted (see
+    /// [Crash accounting](self#crash-accounting)). Returns, per lease, whether it was still held;
+    /// the mark ends with the lease (completion, release, expiry). Leases no longer held are
+    /// ignored.
+    ///
+    /// The worker sends the marks of most jobs with its next batch of acknowledgements (a job
+    /// that completes in that batch needs none), and awaits this call before starting a job that
+    /// crashed or was orphaned before.
+    async fn mark_started(&self, leases: &[Lease]) -> Result<Vec<bool>>;
+
     /// Extends the given leases to `lease` from now. Returns, per lease, whether it was still held.
     ///
     /// A backend may extend leases by the fetch they came from (the Redis backend keeps one
@@ -302,8 +346,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Failed jobs of a queue, oldest first, at most `limit`.
     async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>>;
 
-    /// Puts a failed (or deleted) job back on its queue for a fresh attempt. Returns whether the
-    /// job was found in a state that allows it.
+    /// Puts a failed (or deleted) job back on its queue for a fresh attempt: its counts of
+    /// attempts, crashes and orphaned leases start again from zero. Returns whether the job was
+    /// found in a state that allows it.
     async fn requeue(&self, id: &JobId) -> Result<bool>;
 
     /// Deletes a job that is enqueued, scheduled or failed. Returns whether it was found in such

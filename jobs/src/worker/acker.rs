@@ -1,11 +1,16 @@
 //! The acker: coalesces the completions of many jobs into batched storage calls, and retries
 //! them while the storage is unreachable, so no finished job is forgotten.
+//!
+//! It also carries the start marks of jobs (see the crash accounting in `storage`): a job whose
+//! completion arrives in the same batch as its mark needs none, so a busy worker of short jobs
+//! sends almost no marks, and a long job's mark reaches the storage within one batch.
 
 use super::ack_queue::AckReceiver;
 use crate::error::{Error, Result};
 use crate::filter::{Filters, StateChangeEvent};
 use crate::state::JobState;
 use crate::storage::{Completion, Lease, Outcome, Storage};
+use foldhash::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +32,8 @@ pub(super) enum AckMsg {
         name: Arc<str>,
     },
     Release(Vec<Lease>),
+    /// The job's handler starts now.
+    Started(Lease),
 }
 
 pub(super) async fn run(
@@ -37,6 +44,7 @@ pub(super) async fn run(
     let mut completions = Vec::new();
     let mut names = Vec::new();
     let mut releases = Vec::new();
+    let mut starts = Vec::new();
     let mut batch = Vec::new();
     let mut open = true;
     let mut linger = LINGER;
@@ -51,7 +59,24 @@ pub(super) async fn run(
             LINGER
         };
         for msg in batch.drain(..) {
-            take(msg, &mut completions, &mut names, &mut releases);
+            match msg {
+                AckMsg::Complete { completion, name } => {
+                    completions.push(completion);
+                    names.push(name);
+                }
+                AckMsg::Release(leases) => releases.extend(leases),
+                AckMsg::Started(lease) => starts.push(lease),
+            }
+        }
+        if !starts.is_empty() {
+            drop_ended(&mut starts, &completions, &releases);
+        }
+        if !starts.is_empty() {
+            persist(open, "marking jobs started", || {
+                storage.mark_started(&starts)
+            })
+            .await?;
+            starts.clear();
         }
         // The vectors are cleared, not replaced, so a busy acker does not grow new ones per batch.
         if !releases.is_empty() {
@@ -78,19 +103,14 @@ pub(super) async fn run(
     Ok(())
 }
 
-fn take(
-    msg: AckMsg,
-    completions: &mut Vec<Completion>,
-    names: &mut Vec<Arc<str>>,
-    releases: &mut Vec<Lease>,
-) {
-    match msg {
-        AckMsg::Complete { completion, name } => {
-            completions.push(completion);
-            names.push(name);
-        }
-        AckMsg::Release(leases) => releases.extend(leases),
-    }
+/// Drops the start marks of leases that end in this batch: the storage needs no mark for them.
+fn drop_ended(starts: &mut Vec<Lease>, completions: &[Completion], releases: &[Lease]) {
+    let ended: HashSet<&Lease> = completions
+        .iter()
+        .map(|c| &c.lease)
+        .chain(releases)
+        .collect();
+    starts.retain(|l| !ended.contains(l));
 }
 
 fn event(c: &Completion, name: Arc<str>) -> StateChangeEvent {

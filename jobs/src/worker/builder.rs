@@ -42,6 +42,7 @@ pub struct WorkerBuilder {
     lease: Duration,
     fetch_batch: usize,
     backoff: RetryBackoff,
+    max_crashes: u32,
     idle_wait: Duration,
     name: Option<String>,
     recurring: crate::recurring::scheduler::SchedulerConfig,
@@ -59,6 +60,7 @@ impl WorkerBuilder {
             lease: Duration::from_secs(30),
             fetch_batch: 100,
             backoff: RetryBackoff::default(),
+            max_crashes: DEFAULT_MAX_CRASHES,
             idle_wait: Duration::from_secs(30),
             name: None,
             recurring: Default::default(),
@@ -160,13 +162,36 @@ impl WorkerBuilder {
         self
     }
 
+    /// How many times a worker may die (or hang past its lease) while running a job before the
+    /// job ends Failed instead of running again, for jobs without their own
+    /// `#[background_job(max_crashes = N)]`. Default: 3.
+    ///
+    /// Only crashes count: a job that waited in a dead worker's buffer goes back to its queue
+    /// charged nothing, and crashes are counted apart from the attempts that failed with an
+    /// error (see the crash accounting in [`storage`](crate::storage#crash-accounting)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let worker = jobs::Worker::builder(jobs::MemoryStorage::new())
+    ///     .max_crashes(5)
+    ///     .build()
+    ///     .expect("valid configuration");
+    /// # drop(worker);
+    /// ```
+    #[must_use]
+    pub fn max_crashes(mut self, crashes: u32) -> Self {
+        self.max_crashes = crashes;
+        self
+    }
+
     /// Checks the configuration and builds the worker.
     ///
     /// # Errors
     ///
     /// When two job functions share a name (both are named in the message), a job on one of the
     /// worker's queues takes `#[state]` that was not registered, no queue is given, concurrency
-    /// or batch size is 0, or the lease is shorter than 100 ms.
+    /// or batch size is 0, `max_crashes` is 0, or the lease is shorter than 100 ms.
     pub fn build(self) -> Result<Worker> {
         let registry = Registry::global()?;
         if self.queues.is_empty() {
@@ -179,6 +204,11 @@ impl WorkerBuilder {
         }
         if self.fetch_batch == 0 {
             return Err(Error::config("the fetch batch must be at least 1"));
+        }
+        if self.max_crashes == 0 {
+            return Err(Error::config(
+                "max_crashes must be at least 1 (with 0 jobs would fail before they ever ran)",
+            ));
         }
         if self.recurring.poll < Duration::from_millis(10) {
             return Err(Error::config(
@@ -219,12 +249,16 @@ impl WorkerBuilder {
             lease: self.lease,
             fetch_batch: self.fetch_batch,
             backoff: self.backoff,
+            max_crashes: self.max_crashes,
             idle_wait: self.idle_wait,
             name,
             recurring: self.recurring,
         }))
     }
 }
+
+/// The crash limit of jobs that set none, unless the worker says otherwise.
+const DEFAULT_MAX_CRASHES: u32 = 3;
 
 fn default_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());

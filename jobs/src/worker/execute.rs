@@ -1,6 +1,7 @@
-//! Performs one fetched job: finds its handler, runs it under its timeout and filters, decides
-//! the outcome (success, retry, failure, deletion when cancelled or as the job's `on_exhausted`
-//! policy says) and hands it to the acker.
+//! Performs one fetched job: finds its handler, marks it started (see the crash accounting in
+//! `storage`), runs it under its timeout and filters, decides the outcome (success, retry,
+//! failure, deletion when cancelled or as the job's `on_exhausted` policy says) and hands it to
+//! the acker. A job that reached its crash limit fails without running.
 
 use super::ack_queue::AckSender;
 use super::acker::AckMsg;
@@ -10,11 +11,12 @@ use crate::filter::{AttemptOutcome, StateChangeEvent};
 use crate::job::JobContext;
 use crate::retry::OnExhausted;
 use crate::state::JobState;
-use crate::storage::{now_ms, Completion, FetchedJob, Lease, Outcome};
+use crate::storage::{crash_limit_reason, now_ms, Completion, FetchedJob, Lease, Outcome};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::Instrument;
 
 pub(super) async fn run(
@@ -38,12 +40,12 @@ pub(super) async fn run(
             .is_some_and(|f| f.cancel_requested);
     let mut returned = None;
     let outcome = if cancelled_before_start {
-        cancelled()
+        Some(cancelled())
     } else if span.is_disabled() {
         // No subscriber wants the span: skip entering and leaving it at every poll.
-        attempt(shared, &job, cancel, &mut returned).await
+        attempt(shared, &job, cancel, ack_tx, &mut returned).await
     } else {
-        attempt(shared, &job, cancel, &mut returned)
+        attempt(shared, &job, cancel, ack_tx, &mut returned)
             .instrument(span.clone())
             .await
     };
@@ -51,6 +53,8 @@ pub(super) async fn run(
         .in_flight()
         .remove(&job.id)
         .is_some_and(|f| f.cancel_requested);
+    // Not started: the lease was lost, or is being handed back.
+    let Some(outcome) = outcome else { return };
     // A cancelled job ends Deleted whatever the attempt returned (it may have finished its
     // work, failed because its token fired, or been cut short by shutdown).
     let outcome = if was_cancelled { cancelled() } else { outcome };
@@ -97,32 +101,96 @@ fn exhausted(policy: OnExhausted, reason: String) -> Outcome {
     }
 }
 
+/// Marks the job started and runs it. `None` when it did not start: its lease was lost, or its
+/// start could not be recorded (then it is handed back).
 async fn attempt(
     shared: &Shared,
     job: &FetchedJob,
     cancel: AttemptSignals,
+    ack_tx: &AckSender,
     returned: &mut Option<String>,
-) -> Outcome {
+) -> Option<Outcome> {
     let config = &shared.config;
     let Some(descriptor) = config.registry.get(&job.name) else {
-        return Outcome::Failed {
+        return Some(Outcome::Failed {
             reason: format!(
                 "no handler registered for job `{}`: no `#[background_job]` function with that \
                  name is linked into this worker",
                 job.name
             ),
-        };
+        });
     };
     let max_attempts = descriptor.max_attempts();
     if job.attempt > max_attempts {
-        return exhausted(
+        // Only when its retries were lowered after it failed: expired leases count no attempt.
+        return Some(exhausted(
             descriptor.on_exhausted,
             format!(
-                "gave up after {max_attempts} attempts: the last ones never finished (their \
-                 lease ran out, so the worker performing them stopped or hung)"
+                "gave up after {} attempts: the job now allows {max_attempts}",
+                job.attempt - 1
             ),
-        );
+        ));
     }
+    let max_crashes = descriptor.max_crashes.unwrap_or(config.max_crashes);
+    if job.crashes >= max_crashes {
+        return Some(exhausted(
+            descriptor.on_exhausted,
+            crash_limit_reason(job.crashes),
+        ));
+    }
+    if job.crashes > 0 || job.orphaned > 0 {
+        // Its worker died before: maybe by running it. Store the mark before it runs, so a job
+        // that kills its worker at once is counted.
+        mark_before_start(shared, job, ack_tx).await?;
+    } else {
+        // Sent with the next acknowledgements, and dropped if the job completes before.
+        ack_tx.send(AckMsg::Started(job.lease()));
+    }
+    Some(perform(shared, descriptor, job, cancel, returned).await)
+}
+
+/// Records the start of `job` before it runs. `None` when its lease was lost (someone else may
+/// run it), or the storage could not be reached (the job is handed back).
+async fn mark_before_start(shared: &Shared, job: &FetchedJob, ack_tx: &AckSender) -> Option<()> {
+    const TRIES: u32 = 4;
+    let lease = job.lease();
+    for tries in 1..=TRIES {
+        match shared
+            .config
+            .storage
+            .mark_started(std::slice::from_ref(&lease))
+            .await
+        {
+            Ok(held) if held.first() == Some(&true) => return Some(()),
+            Ok(_) => {
+                tracing::warn!("lease lost before the job started; not running it here");
+                return None;
+            }
+            Err(e) if tries < TRIES => {
+                let pause = Duration::from_millis(50u64 << tries);
+                tracing::warn!(error = %e, retry_in = ?pause, "marking a job started failed");
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not mark the job started; handing it back unstarted");
+                ack_tx.send(AckMsg::Release(vec![lease]));
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// Runs one attempt of a started job under its timeout and filters.
+async fn perform(
+    shared: &Shared,
+    descriptor: &crate::registry::JobDescriptor,
+    job: &FetchedJob,
+    cancel: AttemptSignals,
+    returned: &mut Option<String>,
+) -> Outcome {
+    let config = &shared.config;
+    let max_attempts = descriptor.max_attempts();
     let ctx = JobContext::new(
         job.id.clone(),
         job.name.clone(),

@@ -84,6 +84,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) lease: Duration,
     pub(crate) fetch_batch: usize,
     pub(crate) backoff: RetryBackoff,
+    pub(crate) max_crashes: u32,
     pub(crate) idle_wait: Duration,
     pub(crate) name: String,
     pub(crate) recurring: crate::recurring::scheduler::SchedulerConfig,

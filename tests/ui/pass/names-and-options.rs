@@ -12,7 +12,7 @@ pub async fn send_email(user_id: u64, subject: String) {
 }
 
 /// Charges an order.
-#[jobs::background_job(name = "billing.charge", queue = "critical", retries = 5, timeout = "1m 30s")]
+#[jobs::background_job(name = "billing.charge", queue = "critical", retries = 5, timeout = "1m 30s", max_crashes = 2)]
 pub fn charge(order_id: u64) -> Result<(), String> {
     let _ = order_id;
     Ok(())
@@ -37,4 +37,11 @@ fn main() {
     for name in ["send_email", "billing.charge", "move"] {
         assert!(names.contains(&name), "{name} is not registered: {names:?}");
     }
+    let crash_limit = |name: &str| {
+        jobs::registry::jobs()
+            .find(|d| d.name == name)
+            .and_then(|d| d.max_crashes)
+    };
+    assert_eq!(crash_limit("billing.charge"), Some(2));
+    assert_eq!(crash_limit("send_email"), None, "the worker's default applies");
 }

@@ -4,7 +4,7 @@
 use super::{Inner, Queue, Record};
 use crate::error::{Error, Result};
 use crate::job::JobId;
-use crate::state::{JobState, StateChange};
+use crate::state::JobState;
 use crate::storage::{Batch, BatchProgress, Finish, LimitRequest, NewJob, UniqueKey};
 use foldhash::HashMap;
 use std::collections::VecDeque;
@@ -356,23 +356,12 @@ pub(super) fn enqueue_batch(
         queue.seq += 1;
         let seq = queue.seq;
         let name = queue.intern(&job.name);
-        queue.jobs.insert(
-            seq,
-            Record {
-                name,
-                args: Arc::from(job.args),
-                attempts: 0,
-                enqueued_at_ms: now,
-                state: JobState::Enqueued,
-                history: vec![StateChange::new(JobState::Enqueued, now, None)],
-                lease: None,
-                score: 0,
-                flow: Some(Box::new(RecordFlow {
-                    batch: Some(id.clone()),
-                    ..RecordFlow::default()
-                })),
-            },
-        );
+        let mut rec = Record::new(name, job.args, JobState::Enqueued, None, now, 0);
+        rec.flow = Some(Box::new(RecordFlow {
+            batch: Some(id.clone()),
+            ..RecordFlow::default()
+        }));
+        queue.jobs.insert(seq, rec);
         queue.pending.push_back(seq);
         members.push(JobId::new(queue_name.clone(), seq));
     }

@@ -242,6 +242,7 @@ impl RedisStorage {
             .key(&k.wake)
             .key(&k.lease_counts)
             .key(&k.leases)
+            .key(&k.started)
             .arg(max)
             .arg(lua_millis(lease))
             .arg(self.inner.maintenance_batch)
@@ -292,6 +293,8 @@ impl RedisStorage {
                     attempt: r.attempts.saturating_add(1),
                     enqueued_at_ms: r.enqueued_at_ms,
                     token,
+                    crashes: r.crashes,
+                    orphaned: r.orphaned,
                 }),
                 None => malformed.push(Completion::new(
                     Lease { id, token },

@@ -26,6 +26,9 @@ pub(crate) struct QueueKeys {
     /// The fencing token of each leased job (hash), and one field `~` that is not a job: it keeps
     /// the hash a hash table (see `scripts/lib.lua`).
     pub(crate) tokens: String,
+    /// Start marks: the token of the lease each job's handler started under (hash), dropped when
+    /// the lease ends; read when a lease runs out, to tell a crash from a job never started.
+    pub(crate) started: String,
     /// Failed jobs by failure time (sorted set).
     pub(crate) failed: String,
     /// Succeeded jobs by completion time, trimmed by retention (sorted set).
@@ -73,6 +76,7 @@ impl QueueKeys {
             lease_counts: key("lease_counts"),
             leases: key("leases"),
             tokens: key("tokens"),
+            started: key("started"),
             failed: key("failed"),
             succeeded: key("succeeded"),
             deleted: key("deleted"),
@@ -113,6 +117,7 @@ impl QueueKeys {
             self.lease_counts.clone(),
             self.leases.clone(),
             self.tokens.clone(),
+            self.started.clone(),
             self.failed.clone(),
             self.succeeded.clone(),
             self.deleted.clone(),

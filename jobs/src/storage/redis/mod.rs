@@ -393,14 +393,14 @@ impl RedisStorage {
     ) -> Option<JobInfo> {
         let rec = rec?;
         let text = String::from_utf8_lossy(&rec);
-        let (name, args, attempts, enqueued) = match record::decode(&text) {
+        let (name, args, (attempts, crashes, orphaned), enqueued) = match record::decode(&text) {
             Some(r) => (
                 r.name.to_owned(),
                 r.args.to_owned(),
-                r.attempts,
+                (r.attempts, r.crashes, r.orphaned),
                 r.enqueued_at_ms,
             ),
-            None => (String::new(), text.into_owned(), 0, 0),
+            None => (String::new(), text.into_owned(), (0, 0, 0), 0),
         };
         // A success does not rewrite the record (see complete.lua): count its attempt here.
         let attempts = if state == JobState::Succeeded {
@@ -423,6 +423,8 @@ impl RedisStorage {
             args,
             state,
             attempts,
+            crashes,
+            orphaned,
             history,
         })
     }
@@ -602,6 +604,7 @@ impl Storage for RedisStorage {
             with_flow_keys(&mut inv, &k)
                 .key(&k.cancels)
                 .key(&k.lease_counts)
+                .key(&k.started)
                 .arg(r.succeeded_max.min(1 << 52))
                 .arg(lua_millis(r.succeeded_ttl))
                 .arg(r.deleted_max.min(1 << 52))
@@ -668,6 +671,32 @@ impl Storage for RedisStorage {
         Ok(applied)
     }
 
+    async fn mark_started(&self, leases: &[Lease]) -> Result<Vec<bool>> {
+        let mut held = vec![false; leases.len()];
+        for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
+            let k = self.keys(&queue);
+            let mut inv = ScriptCall::new(&self.inner.scripts.mark_started);
+            inv.key(&k.tokens).key(&k.started);
+            for &i in &positions {
+                inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
+            }
+            // One character per lease: '1' held (marked), '0' not.
+            let res: Vec<u8> = inv
+                .invoke(&mut self.conn())
+                .await
+                .map_err(self.err("marking jobs started"))?;
+            if res.len() != positions.len() {
+                return Err(Error::storage(
+                    "marking jobs started: the script returned an unexpected reply",
+                ));
+            }
+            for (&i, ok) in positions.iter().zip(res) {
+                held[i] = ok == b'1';
+            }
+        }
+        Ok(held)
+    }
+
     async fn renew(&self, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
         let mut held = vec![false; leases.len()];
         for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
@@ -704,7 +733,8 @@ impl Storage for RedisStorage {
                 .key(&k.jobs)
                 .key(&k.hist)
                 .key(&k.wake)
-                .key(&k.lease_counts);
+                .key(&k.lease_counts)
+                .key(&k.started);
             for &i in &positions {
                 inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
             }

@@ -1,5 +1,9 @@
-//! The stored forms of a job: the record `attempts|enqueued_ms|name|args` (compact, and cheap for
+//! The stored forms of a job: the record `counts|enqueued_ms|name|args` (compact, and cheap for
 //! Lua to bump the attempt count), and the history string the scripts append to.
+//!
+//! `counts` is the number of attempts that ended, followed, once a lease of the job ran out, by
+//! its crashes and orphaned leases: `attempts` or `attempts:crashes:orphaned` (see the crash
+//! accounting in `storage`). A job whose leases never ran out pays nothing for them.
 
 use crate::state::{JobState, StateChange};
 use redis::{RedisWrite, ToRedisArgs};
@@ -9,6 +13,8 @@ use std::io::Write;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record<'a> {
     pub(crate) attempts: u32,
+    pub(crate) crashes: u32,
+    pub(crate) orphaned: u32,
     pub(crate) enqueued_at_ms: u64,
     pub(crate) name: &'a str,
     pub(crate) args: &'a str,
@@ -47,19 +53,34 @@ impl ToRedisArgs for NewRecord<'_> {
     }
 }
 
-/// Decodes a record; `None` when it is not `attempts|enqueued_ms|name|args`.
+/// Decodes a record; `None` when it is not `counts|enqueued_ms|name|args`.
 pub(crate) fn decode(rec: &str) -> Option<Record<'_>> {
     let mut parts = rec.splitn(4, '|');
-    let attempts = parts.next()?.parse().ok()?;
+    let (attempts, crashes, orphaned) = decode_counts(parts.next()?)?;
     let enqueued_at_ms = parts.next()?.parse().ok()?;
     let name = parts.next()?;
     let args = parts.next()?;
     Some(Record {
         attempts,
+        crashes,
+        orphaned,
         enqueued_at_ms,
         name,
         args,
     })
+}
+
+/// `attempts` or `attempts:crashes:orphaned`.
+fn decode_counts(counts: &str) -> Option<(u32, u32, u32)> {
+    let Some((attempts, rest)) = counts.split_once(':') else {
+        return Some((counts.parse().ok()?, 0, 0));
+    };
+    let (crashes, orphaned) = rest.split_once(':')?;
+    Some((
+        attempts.parse().ok()?,
+        crashes.parse().ok()?,
+        orphaned.parse().ok()?,
+    ))
 }
 
 /// Why a stored record that [`decode`] refuses cannot be performed, quoting its start.
@@ -149,6 +170,24 @@ mod tests {
         assert_eq!(d.args, r#"{"s":"a|b"}"#);
         assert!(decode("garbage").is_none());
         assert!(decode("x|1|n|{}").is_none());
+    }
+
+    #[test]
+    fn crash_counts_follow_the_attempts_once_a_lease_ran_out() {
+        let d = decode("2:1:3|5|n|{}").unwrap();
+        assert_eq!((d.attempts, d.crashes, d.orphaned), (2, 1, 3));
+        assert_eq!((d.enqueued_at_ms, d.name, d.args), (5, "n", "{}"));
+        let plain = decode("2|5|n|{}").unwrap();
+        assert_eq!((plain.attempts, plain.crashes, plain.orphaned), (2, 0, 0));
+        for bad in [
+            "2:1|5|n|{}",
+            "2::1|5|n|{}",
+            "2:1:x|5|n|{}",
+            ":1:1|5|n|{}",
+            "2:1:1:1|5|n|{}",
+        ] {
+            assert!(decode(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -46,7 +46,8 @@ for i = 1, n do
       end
     end
     if wait_until then
-      end_leases(KEYS[1], KEYS[7], KEYS[2], {id}, {token})
+      -- Limits are asked for before a job starts: it has no start mark.
+      end_leases(KEYS[1], KEYS[7], KEYS[2], nil, {id}, {token})
       redis.call('ZADD', KEYS[3], wait_until, id)
       local rec = redis.call('HGET', KEYS[4], id)
       append_history(KEYS[5], {id}, {rec},

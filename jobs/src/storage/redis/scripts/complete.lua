@@ -3,7 +3,7 @@
 -- decided, it has flow hooks), or '' when all were applied with nothing to decide.
 -- KEYS: 1 jobs, 2 lease groups, 3 tokens, 4 scheduled, 5 failed, 6 succeeded, 7 deleted, 8 hist,
 --       9 stats, 10 wake, 11 hooks, 12 unique, 13 outbox, 14 results, 15 presult, 16 batches,
---       17 cancels, 18 lease counts
+--       17 cancels, 18 lease counts, 19 start marks
 -- ARGV: 1 succeeded_max, 2 succeeded_ttl_ms, 3 deleted_max, 4 deleted_ttl_ms, 5 the number S of
 --       plain successes (no result to keep), 6 the number G of tokens they were leased under;
 --       then G pairs token, count (the plain successes of each token, in order); then the S
@@ -110,7 +110,7 @@ local function ok_at(j)
   end
   return j
 end
-end_lease_counts(KEYS[2], KEYS[18], KEYS[3], ok_ids, ended.toks, ended.ended)
+end_lease_counts(KEYS[2], KEYS[18], KEYS[3], KEYS[19], ok_ids, ended.toks, ended.ended)
 -- The attempt is over, so is any cancel request made while it ran.
 if redis.call('EXISTS', KEYS[17]) == 1 then
   batched('HDEL', KEYS[17], ok_ids)

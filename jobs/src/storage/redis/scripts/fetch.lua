@@ -3,7 +3,8 @@
 -- fencing token for the whole batch (0, and no ids or records, when nothing was taken), the ids
 -- as one string, separated by commas, and the records as an array in the same order.
 -- KEYS: 1 pending, 2 jobs, 3 lease groups, 4 tokens, 5 scheduled, 6 hist, 7 stats, 8 wake,
---       9 lease counts, 10 per-job leases of earlier versions (read only to reap them)
+--       9 lease counts, 10 per-job leases of earlier versions (read only to reap them),
+--       11 start marks
 -- ARGV: 1 max, 2 lease_ms, 3 limit, 4 maintain ('1': promote, reap and report the next event;
 --       '0': only lease, for back-to-back fetches of a busy worker — the caller maintains every
 --       few milliseconds and always before it waits)
@@ -13,11 +14,12 @@ local now = now_ms()
 -- Numbers handed to Redis are formatted once, as integers (see `fmt`).
 local now_s = fmt(now)
 
--- The jobs whose lease ran out: those still held under the token of a fetch whose lease group
--- expired (found by one pass over the tokens hash, which holds only jobs in flight; expiries are
--- rare: a worker that died or stalled), and those of the per-job lease set earlier versions kept.
+-- The jobs whose lease ran out, and the tokens they were held under: those still held under the
+-- token of a fetch whose lease group expired (found by one pass over the tokens hash, which
+-- holds only jobs in flight; expiries are rare: a worker that died or stalled), and those of the
+-- per-job lease set earlier versions kept.
 local function expired_jobs()
-  local out = {}
+  local out, toks = {}, {}
   local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_s, 'LIMIT', '0', ARGV[3])
   if #gone > 0 then
     local dead = {}
@@ -28,6 +30,7 @@ local function expired_jobs()
     for i = 1, #held, 2 do
       if dead[held[i + 1]] then
         out[#out + 1] = held[i]
+        toks[#out] = held[i + 1]
       end
     end
     drop_lease_groups(KEYS[3], KEYS[9], gone)
@@ -39,17 +42,18 @@ local function expired_jobs()
     for i = 1, #old do
       if held[i] then
         out[#out + 1] = old[i]
+        toks[#out] = held[i]
       end
     end
   end
-  return out
+  return out, toks
 end
 
 local due = {}
-local expired = {}
+local expired, expired_toks = {}, {}
 if maintain then
   due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now_s, 'LIMIT', '0', ARGV[3])
-  expired = expired_jobs()
+  expired, expired_toks = expired_jobs()
 end
 if #due > 0 then
   batched('ZREM', KEYS[5], due)
@@ -57,19 +61,37 @@ if #due > 0 then
   append_history(KEYS[6], due, {}, entry('E', now, ''))
 end
 
+-- A lease that ran out is a crash of its job when the job was marked started under it, and an
+-- orphaned lease otherwise (the job waited in its worker's buffer): never an attempt. The
+-- reasons are the ones of `storage/crash_accounting.rs`.
 if #expired > 0 then
   batched('HDEL', KEYS[4], expired)
+  local marks = {}
+  if redis.call('EXISTS', KEYS[11]) == 1 then
+    marks = hmget(KEYS[11], expired)
+    batched('HDEL', KEYS[11], expired)
+  end
   local recs = hmget(KEYS[2], expired)
-  local kv = {}
+  local kv, entries = {}, {}
   for i = 1, #expired do
+    local crashed = marks[i] and marks[i] == expired_toks[i]
+    local n = 0
     if recs[i] then
+      local rec
+      rec, n = with_lost_lease(recs[i], crashed)
       kv[#kv + 1] = expired[i]
-      kv[#kv + 1] = with_attempts(recs[i], function(a) return a + 1 end)
+      kv[#kv + 1] = rec
+    end
+    if crashed then
+      entries[i] = entry('E', now,
+        'lease expired while it ran: its worker died or hung (crash ' .. fmt(n) .. ')')
+    else
+      entries[i] = entry('E', now, 'lease expired before it started: its worker stopped or '
+        .. 'hung; handed back without counting an attempt')
     end
   end
   batched('HSET', KEYS[2], kv)
-  append_history(KEYS[6], expired, recs,
-    entry('E', now, 'lease expired: the worker performing it stopped or hung'))
+  append_history(KEYS[6], expired, recs, entries)
   batched('LPUSH', KEYS[1], expired)
 end
 

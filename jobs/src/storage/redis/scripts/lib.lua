@@ -1,4 +1,5 @@
--- Helpers prepended to every script. A job record is `attempts|enqueued_ms|name|args`; a history
+-- Helpers prepended to every script. A job record is `counts|enqueued_ms|name|args`, where
+-- `counts` is `attempts`, or `attempts:crashes:orphaned` once a lease of the job ran out; a history
 -- is a string of entries `<state char><at_ms>,<reason length>:<reason>` (E enqueued, S scheduled,
 -- P processing, O succeeded, F failed, D deleted), written only once a job leaves its first state.
 -- A history that starts with `P` (a first attempt that succeeded) has an implicit first entry
@@ -77,17 +78,52 @@ local function record_head(rec)
   if not rec then
     return nil
   end
-  local attempts, enqueued = string.match(rec, '^(%d+)|(%d+)|[^|]*|')
+  local attempts, enqueued = string.match(rec, '^(%d+)[%d:]*|(%d+)|[^|]*|')
   return attempts, enqueued
 end
 
--- The record with its attempt count replaced (malformed records are returned unchanged).
+-- The record with its attempt count replaced, its crash counts kept (malformed records are
+-- returned unchanged).
 local function with_attempts(rec, f)
-  local attempts = string.match(rec, '^(%d+)|')
+  local attempts = string.match(rec, '^(%d+)[|:]')
   if not attempts then
     return rec
   end
   return fmt(f(tonumber(attempts))) .. string.sub(rec, #attempts + 1)
+end
+
+-- The record with all its counts at zero (a requeued job starts afresh).
+local function with_fresh_counts(rec)
+  local counts = string.match(rec, '^[%d:]+|')
+  if not counts then
+    return rec
+  end
+  return '0' .. string.sub(rec, #counts)
+end
+
+-- The record after a lease of it ran out: one more crash when `crashed` (its start was marked),
+-- one more orphaned lease otherwise. Returns the record and the new count (0, and the record
+-- unchanged, when it is malformed).
+local function with_lost_lease(rec, crashed)
+  local counts = string.match(rec, '^[%d:]+')
+  local a, c, o = string.match(counts or '', '^(%d+):(%d+):(%d+)$')
+  if not a then
+    a = string.match(counts or '', '^(%d+)$')
+    if not a then
+      return rec, 0
+    end
+    c, o = 0, 0
+  end
+  c, o = tonumber(c), tonumber(o)
+  local n
+  if crashed then
+    c = c + 1
+    n = c
+  else
+    o = o + 1
+    n = o
+  end
+  return a .. ':' .. fmt(c) .. ':' .. fmt(o) .. string.sub(rec, #counts + 1), n
 end
 
 -- Appends one entry per id to the history hash. `recs[i]` is the id's record (or false), used to
@@ -150,16 +186,21 @@ local function drop_lease_groups(groups, counts, gone)
   end
 end
 
--- Ends the leases of `ids` (all checked as held): drops their tokens and counts them off their
--- fetches' lease groups, `ended[k]` jobs off the group of token `toks[k]` (each token once); a
--- group goes once none of its jobs is held. `groups` holds one member per fetch (its token,
--- scored by its lease deadline) and `counts` how many jobs each still holds: a fetch of 64 jobs
--- is one sorted-set entry, not 64.
-local function end_lease_counts(groups, counts, tokens, ids, toks, ended)
+-- Ends the leases of `ids` (all checked as held): drops their tokens and start marks and counts
+-- them off their fetches' lease groups, `ended[k]` jobs off the group of token `toks[k]` (each
+-- token once); a group goes once none of its jobs is held. `groups` holds one member per fetch
+-- (its token, scored by its lease deadline) and `counts` how many jobs each still holds: a fetch
+-- of 64 jobs is one sorted-set entry, not 64. `started` (the start marks) may be nil where no
+-- job can have started (a mark left behind names an older token, so it is never misread).
+local function end_lease_counts(groups, counts, tokens, started, ids, toks, ended)
   if #ids == 0 then
     return
   end
   batched('HDEL', tokens, ids)
+  -- Most jobs finish within the acknowledgement batch that would carry their mark: often none.
+  if started and redis.call('EXISTS', started) == 1 then
+    batched('HDEL', started, ids)
+  end
   local gone = {}
   for k = 1, #toks do
     local t = toks[k]
@@ -190,12 +231,12 @@ local function tally(t, tok, m)
 end
 
 -- Ends the leases of `ids`, the i-th held under `toks[i]` (which the caller checked).
-local function end_leases(groups, counts, tokens, ids, toks)
+local function end_leases(groups, counts, tokens, started, ids, toks)
   local t = new_tally()
   for i = 1, #ids do
     tally(t, toks[i], 1)
   end
-  end_lease_counts(groups, counts, tokens, ids, t.toks, t.ended)
+  end_lease_counts(groups, counts, tokens, started, ids, t.toks, t.ended)
 end
 
 -- A new table of the `n` values of `t` from index `from` on (copied by `unpack`, in one go up to

@@ -1,5 +1,5 @@
 -- Hands leased jobs back to the front of the queue without counting an attempt.
--- KEYS: 1 lease groups, 2 tokens, 3 pending, 4 jobs, 5 hist, 6 wake, 7 lease counts
+-- KEYS: 1 lease groups, 2 tokens, 3 pending, 4 jobs, 5 hist, 6 wake, 7 lease counts, 8 start marks
 -- ARGV: per lease: id, token
 local now = now_ms()
 local n = #ARGV / 2
@@ -19,7 +19,7 @@ end
 if #ok == 0 then
   return 0
 end
-end_leases(KEYS[1], KEYS[7], KEYS[2], ok, ok_toks)
+end_leases(KEYS[1], KEYS[7], KEYS[2], KEYS[8], ok, ok_toks)
 local recs = hmget(KEYS[4], ok)
 append_history(KEYS[5], ok, recs, entry('E', now, 'handed back by a worker shutting down'))
 batched('LPUSH', KEYS[3], ok)

@@ -9,7 +9,7 @@ end
 if redis.call('ZREM', KEYS[2], id) == 0 and redis.call('ZREM', KEYS[3], id) == 0 then
   return 0
 end
-redis.call('HSET', KEYS[1], id, with_attempts(rec, function() return 0 end))
+redis.call('HSET', KEYS[1], id, with_fresh_counts(rec))
 append_history(KEYS[5], {id}, {rec}, entry('E', now_ms(), 'requeued'))
 redis.call('RPUSH', KEYS[4], id)
 wake(KEYS[6])
