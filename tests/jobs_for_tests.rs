@@ -1,6 +1,7 @@
 //! Jobs performed by the integration tests and the `jobs-test-worker` binary.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// Sleeps `ms` milliseconds, then succeeds: a job that is easy to kill mid-run.
 #[jobs::background_job(queue = "crash", retries = 5)]
@@ -94,4 +95,30 @@ pub async fn poison_pill(n: u64) {
 pub async fn storm(n: u64, ms: u64) {
     let _ = n;
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// When each run of a [`recorded`] job started in this process, by its tag and number.
+static RUNS: std::sync::Mutex<BTreeMap<(String, u64), Vec<Instant>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Records that it started (see [`runs`]), then sleeps `ms` milliseconds (ignoring
+/// cancellation, like a job that does not look at its token) and succeeds. `tag` keeps the
+/// records of one test apart from the others running in the same process.
+#[jobs::background_job(queue = "faults", retries = 5)]
+pub async fn recorded(tag: String, n: u64, ms: u64) {
+    RUNS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry((tag, n))
+        .or_default()
+        .push(Instant::now());
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// When the runs of `recorded(tag, n, _)` started in this process, in order.
+pub fn runs(tag: &str, n: u64) -> Vec<Instant> {
+    RUNS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&(tag.to_owned(), n))
+        .cloned()
+        .unwrap_or_default()
 }

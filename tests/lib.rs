@@ -2,15 +2,17 @@
 //! temporary directory) so tests are isolated and fault tests can kill and restart it; falls back
 //! to `REDIS_URL`; skips (or fails with `JOBS_REQUIRE_REDIS=1`) when neither is available.
 //!
-//! Also holds the jobs the tests and the `jobs-test-worker` binary perform.
+//! Also holds the jobs the tests and the `jobs-test-worker` binary perform, and a TCP fault proxy
+//! ([`fault_proxy`]) to put between a client and its server.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod backends;
+pub mod fault_proxy;
 pub mod jobs_for_tests;
 
 /// A Redis the tests can use: a private server, or the one at `REDIS_URL`.
@@ -215,6 +217,36 @@ impl TestRedis {
     /// The URL to connect to.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The server's TCP address (resolved), for a [`fault_proxy::FaultProxy`] in front of it;
+    /// `None` for a server on a Unix socket.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        let client = redis::Client::open(self.url.as_str()).ok()?;
+        match client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port) => {
+                (host.as_str(), *port).to_socket_addrs().ok()?.next()
+            }
+            _ => None,
+        }
+    }
+
+    /// This server's URL with its host and port replaced by `addr` (a fault proxy in front of
+    /// it), keeping the credentials and database.
+    ///
+    /// # Panics
+    ///
+    /// When the URL has no `scheme://` (a Unix socket's has no host either).
+    pub fn url_through(&self, addr: SocketAddr) -> String {
+        let (scheme, rest) = self.url.split_once("://").expect("a URL with a scheme");
+        let (auth, host_and_path) = match rest.rsplit_once('@') {
+            Some((auth, tail)) => (format!("{auth}@"), tail),
+            None => (String::new(), rest),
+        };
+        let path = host_and_path
+            .find('/')
+            .map_or("", |slash| &host_and_path[slash..]);
+        format!("{scheme}://{auth}{addr}{path}")
     }
 
     /// Whether this harness started the server (and so may kill, restart or flush it).

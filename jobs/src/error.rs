@@ -28,6 +28,8 @@ pub struct Error {
     kind: Kind,
     message: String,
     source: Option<BoxError>,
+    /// A storage error because the storage could not be reached (see `is_unreachable`).
+    unreachable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +49,14 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+            unreachable: false,
         }
+    }
+
+    /// Marks a storage error as one where the storage could not be reached.
+    pub(crate) fn unreachable(mut self) -> Self {
+        self.unreachable = true;
+        self
     }
 
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
@@ -58,7 +67,10 @@ impl Error {
     /// The same error for another of several callers it failed: same kind, and the full text
     /// (the source cannot be cloned, so its description goes into the message).
     pub(crate) fn for_each_caller(&self) -> Self {
-        Error::new(self.kind, self.to_string())
+        Error {
+            unreachable: self.unreachable,
+            ..Error::new(self.kind, self.to_string())
+        }
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
@@ -94,6 +106,13 @@ impl Error {
         self.kind == Kind::Storage
     }
 
+    /// A storage error because the storage could not be reached or is not serving yet: the
+    /// connection was refused, lost or timed out, or the server is still loading its data. The
+    /// same call is worth trying again soon; [`is_storage`](Self::is_storage) holds too.
+    pub fn is_unreachable(&self) -> bool {
+        self.unreachable
+    }
+
     /// An extension filter rejected the job when it was created; it was not stored.
     pub fn is_rejected(&self) -> bool {
         self.kind == Kind::Rejected
@@ -125,6 +144,9 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("jobs::Error");
         d.field("kind", &self.kind).field("message", &self.message);
+        if self.unreachable {
+            d.field("unreachable", &true);
+        }
         if let Some(source) = &self.source {
             d.field("source", source);
         }

@@ -1,8 +1,8 @@
 //! Crash safety with real processes: a worker process killed with SIGKILL mid-job, a storm of
 //! such kills, a job that aborts every worker that runs it, and Redis itself killed and
-//! restarted (AOF, `appendfsync always`) while a worker runs. Every job completes exactly once
-//! in the storage's counts, nothing stays processing, and no worker's death fails a job that did
-//! not kill it.
+//! restarted (AOF, `appendfsync always`) while a worker runs, once and twice mid-drain. Every job
+//! completes exactly once in the storage's counts, nothing stays processing, and no worker's
+//! death fails a job that did not kill it.
 
 use jobs::storage::Retention;
 use jobs::{JobId, JobState, Storage};
@@ -121,15 +121,19 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     assert_eq!(st.failed_total, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_survive_a_redis_restart() {
-    let Some(mut r) = TestRedis::start_private("restart", true) else {
+/// Drains `N` jobs with an in-process worker while Redis (AOF, `appendfsync always`) is
+/// SIGKILLed once the succeeded count passes each of `kill_at`, and restarted a second later:
+/// every job succeeds, once, and nothing stays behind.
+async fn drain_through_redis_kills(test: &str, kill_at: &[u64]) {
+    let Some(mut r) = TestRedis::start_private(test, true) else {
         return;
     };
-    let storage = r.storage("restart", Retention::default());
-    let client = jobs::Client::new(storage.clone());
     const N: u64 = 3_000;
-    client
+    // Every job is kept, to check each one.
+    let keep_all = Retention::default().succeeded(N as usize, Duration::from_secs(3600));
+    let storage = r.storage(test, keep_all);
+    let client = jobs::Client::new(storage.clone());
+    let ids = client
         .enqueue_many((0..N).map(|n| jobs::job!(sleepy(n, 5))))
         .await
         .unwrap();
@@ -149,25 +153,54 @@ async fn workers_survive_a_redis_restart() {
         })
         .await;
     }));
-    let busy = eventually(Duration::from_secs(60), || async {
-        storage
-            .stats("crash")
-            .await
-            .is_ok_and(|st| st.succeeded_total >= 300)
-    })
-    .await;
-    assert!(busy);
-    r.kill();
-    assert!(
-        client.stats("crash").await.is_err(),
-        "Redis is down: calls fail"
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    r.restart();
+    for &at in kill_at {
+        let busy = eventually(Duration::from_secs(60), || async {
+            storage
+                .stats("crash")
+                .await
+                .is_ok_and(|st| st.succeeded_total >= at)
+        })
+        .await;
+        assert!(busy, "the worker got past {at} jobs");
+        let st = storage.stats("crash").await.unwrap();
+        assert!(st.succeeded_total < N, "killed mid-drain: {st:?}");
+        r.kill();
+        assert!(
+            client.stats("crash").await.is_err(),
+            "Redis is down: calls fail"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        r.restart();
+    }
     run.await.unwrap().unwrap();
     let st = storage.stats("crash").await.unwrap();
     assert_eq!(st.succeeded_total, N, "no job lost or counted twice");
     assert_eq!((st.enqueued, st.processing, st.scheduled), (0, 0, 0));
+    assert_eq!(st.failed_total, 0);
+    for id in &ids {
+        let info = storage.job(id).await.unwrap().expect("kept");
+        let succeeded = info
+            .history
+            .iter()
+            .filter(|c| c.state == JobState::Succeeded)
+            .count();
+        assert_eq!(
+            (info.state, succeeded),
+            (JobState::Succeeded, 1),
+            "{id}: {:?}",
+            info.history
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_survive_a_redis_restart() {
+    drain_through_redis_kills("restart", &[300]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_twice_mid_drain_loses_nothing() {
+    drain_through_redis_kills("restart-twice", &[300, 1_500]).await;
 }
 
 /// A job that aborts its worker process the moment it runs, on a queue of its own. Each worker

@@ -97,6 +97,7 @@ async fn the_enqueue_connection_logs_in_and_selects_the_database() {
         .await
         .unwrap_err();
     assert!(err.is_storage(), "{err:?}");
+    assert!(!err.is_unreachable(), "Redis answered: {err:?}");
     assert!(err.to_string().contains("enqueueing jobs"), "{err}");
 }
 
@@ -238,6 +239,7 @@ async fn the_first_reads_after_a_redis_restart_succeed() {
     let err = storage.requeue(&ids[0]).await.unwrap_err();
     assert!(err.is_storage(), "{err:?}");
     assert!(err.to_string().contains("Redis is unreachable"), "{err}");
+    assert!(err.is_unreachable(), "{err:?}");
     // Redis itself is back: the next request works.
     storage.ping().await.unwrap();
 }
@@ -262,5 +264,6 @@ async fn a_read_while_redis_is_down_reports_the_refused_connection() {
             "{text}"
         );
         assert!(text.contains("refused"), "{text}");
+        assert!(err.is_unreachable(), "{err:?}");
     }
 }

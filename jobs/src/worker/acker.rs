@@ -146,8 +146,20 @@ where
                         Error::storage(format!("{what} failed {tries} times")).with_source(e)
                     );
                 }
-                let pause = Duration::from_millis(50u64.saturating_mul(1 << tries.min(6)));
-                tracing::warn!(error = %e, retry_in = ?pause, "{what} failed");
+                // While running, an unreachable storage is probed as the fetch loop does: a
+                // finished job is no longer renewed, so a pause longer than its lease would
+                // let it run again once the storage is back.
+                let probe = running && e.is_unreachable();
+                let pause = if probe {
+                    super::fetch_backoff::PROBE_EVERY
+                } else {
+                    Duration::from_millis(50u64.saturating_mul(1 << tries.min(6)))
+                };
+                if probe && tries > 1 {
+                    tracing::debug!(error = %e, retry_in = ?pause, "{what} failed");
+                } else {
+                    tracing::warn!(error = %e, retry_in = ?pause, "{what} failed");
+                }
                 tokio::time::sleep(pause).await;
             }
         }

@@ -12,6 +12,7 @@ mod acker;
 mod builder;
 mod cancel_watcher;
 mod execute;
+mod fetch_backoff;
 mod heartbeat;
 mod in_flight;
 mod lease_keeper;
@@ -274,7 +275,7 @@ async fn fetch_loop(
 ) {
     let config = &shared.config;
     let capacity = config.fetch_batch;
-    let mut failures = 0u32;
+    let mut backoff = fetch_backoff::FetchBackoff::default();
     let mut linger = false;
     while !stop.is_cancelled() {
         if std::mem::take(&mut linger) {
@@ -302,7 +303,7 @@ async fn fetch_loop(
         };
         match fetched {
             Ok(jobs) => {
-                failures = 0;
+                backoff.succeeded();
                 // A stream that drained the queue: let the next batch gather. (Counted before
                 // concurrency limits put some back: those do not mean the queue is empty.)
                 linger = jobs.len() >= BUSY_FETCH && jobs.len() < capacity - buffered;
@@ -335,9 +336,7 @@ async fn fetch_loop(
                 }
             }
             Err(e) => {
-                failures = failures.saturating_add(1);
-                let pause = Duration::from_millis(100u64.saturating_mul(1 << failures.min(6)));
-                tracing::warn!(error = %e, retry_in = ?pause, "fetching jobs failed");
+                let pause = backoff.failed(&e);
                 // The slots keep taking buffered jobs meanwhile.
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}

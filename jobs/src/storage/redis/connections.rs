@@ -39,8 +39,8 @@ impl RedisStorage {
     /// failover, the server's idle `timeout`) only when a request fails on it; it then
     /// reconnects, and the second request waits for that. Without this, the first read after
     /// every restart would fail. While Redis is down, the second request fails too, after the
-    /// manager's reconnect attempts (about half a second on loopback). A request that is not
-    /// safe to repeat is not sent through here: its caller gets the error.
+    /// manager's one connection attempt. A request that is not safe to repeat is not sent
+    /// through here: its caller gets the error.
     pub(super) async fn idempotent<'a, T: redis::FromRedisValue>(
         &self,
         what: &'static str,
@@ -50,7 +50,7 @@ impl RedisStorage {
         let first = request.send(&mut self.conn()).await;
         match first {
             // Not a refused connection: that one is the manager's reconnect failing, and a
-            // second request would only wait for another round of reconnecting.
+            // second request would only try once more to connect, right after it failed.
             Err(e) if e.is_connection_dropped() && !e.is_connection_refusal() => {
                 tracing::debug!(error = %e, "{what}: the connection had dropped; sending again");
                 request.send(&mut self.conn()).await
