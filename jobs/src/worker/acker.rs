@@ -1,16 +1,19 @@
 //! The acker: coalesces the completions of many jobs into batched storage calls, and retries
 //! them while the storage is unreachable, so no finished job is forgotten.
 //!
-//! It also carries the start marks of jobs (see the crash accounting in `storage`): a job whose
-//! completion arrives in the same batch as its mark needs none, so a busy worker of short jobs
-//! sends almost no marks, and a long job's mark reaches the storage within one batch.
+//! It also carries the start marks of jobs (see the crash accounting in `storage`). A mark is
+//! held for one batch (a linger, 1–5 ms), then sent only if its job is still running: a job
+//! that finished meanwhile needs none, whether or not its completion was stored yet. So a busy
+//! worker of short jobs sends almost no marks, and a long job's mark reaches the storage within
+//! two batches. (Dropping only the marks of jobs whose completions came in the same batch sent
+//! a call of marks per batch once the acker fell behind: `jobs-bench drain` lost a third.)
 
 use super::ack_queue::AckReceiver;
+use super::Shared;
 use crate::error::{Error, Result};
-use crate::filter::{Filters, StateChangeEvent};
+use crate::filter::StateChangeEvent;
 use crate::state::JobState;
-use crate::storage::{Completion, Lease, Outcome, Storage};
-use foldhash::HashSet;
+use crate::storage::{Completion, Lease, Outcome};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,19 +35,17 @@ pub(super) enum AckMsg {
         name: Arc<str>,
     },
     Release(Vec<Lease>),
-    /// The job's handler starts now.
-    Started(Lease),
 }
 
-pub(super) async fn run(
-    storage: Arc<dyn Storage>,
-    filters: Filters,
-    mut rx: AckReceiver,
-) -> Result<()> {
+pub(super) async fn run(shared: Arc<Shared>, mut rx: AckReceiver) -> Result<()> {
+    let storage = &shared.config.storage;
+    let filters = &shared.config.filters;
     let mut completions = Vec::new();
     let mut names = Vec::new();
     let mut releases = Vec::new();
-    let mut starts = Vec::new();
+    // Marks that arrived with the last batch (held one more), and with this one.
+    let mut held: Vec<Lease> = Vec::new();
+    let mut fresh: Vec<Lease> = Vec::new();
     let mut batch = Vec::new();
     let mut open = true;
     let mut linger = LINGER;
@@ -52,7 +53,9 @@ pub(super) async fn run(
         // Coalesce: after the first message, keep collecting for up to `linger` (or
         // `MAX_BATCH` messages), so a busy worker acknowledges hundreds of jobs per storage
         // call instead of a few.
-        open = rx.recv_batch(&mut batch, linger).await;
+        // While marks are held, a quiet worker still sends them after one more linger.
+        let wait = (!held.is_empty()).then_some(linger);
+        open = rx.recv_batch(&mut batch, &mut fresh, linger, wait).await;
         linger = if batch.len() >= BUSY_BATCH {
             BUSY_LINGER
         } else {
@@ -65,19 +68,17 @@ pub(super) async fn run(
                     names.push(name);
                 }
                 AckMsg::Release(leases) => releases.extend(leases),
-                AckMsg::Started(lease) => starts.push(lease),
             }
         }
-        if !starts.is_empty() {
-            drop_ended(&mut starts, &completions, &releases);
+        if !held.is_empty() {
+            let in_flight = shared.in_flight();
+            held.retain(|l| in_flight.get(&l.id).is_some_and(|f| f.token == l.token));
         }
-        if !starts.is_empty() {
-            persist(open, "marking jobs started", || {
-                storage.mark_started(&starts)
-            })
-            .await?;
-            starts.clear();
+        if !held.is_empty() {
+            persist(open, "marking jobs started", || storage.mark_started(&held)).await?;
+            held.clear();
         }
+        std::mem::swap(&mut held, &mut fresh);
         // The vectors are cleared, not replaced, so a busy acker does not grow new ones per batch.
         if !releases.is_empty() {
             persist(open, "handing jobs back", || storage.release(&releases)).await?;
@@ -101,16 +102,6 @@ pub(super) async fn run(
         }
     }
     Ok(())
-}
-
-/// Drops the start marks of leases that end in this batch: the storage needs no mark for them.
-fn drop_ended(starts: &mut Vec<Lease>, completions: &[Completion], releases: &[Lease]) {
-    let ended: HashSet<&Lease> = completions
-        .iter()
-        .map(|c| &c.lease)
-        .chain(releases)
-        .collect();
-    starts.retain(|l| !ended.contains(l));
 }
 
 fn event(c: &Completion, name: Arc<str>) -> StateChangeEvent {

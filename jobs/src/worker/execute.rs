@@ -143,8 +143,8 @@ async fn attempt(
         // that kills its worker at once is counted.
         mark_before_start(shared, job, ack_tx).await?;
     } else {
-        // Sent with the next acknowledgements, and dropped if the job completes before.
-        ack_tx.send(AckMsg::Started(job.lease()));
+        // Sent with the acknowledgements, and dropped if the job completes before.
+        ack_tx.started(job.lease());
     }
     Some(perform(shared, descriptor, job, cancel, returned).await)
 }

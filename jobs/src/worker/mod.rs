@@ -146,11 +146,7 @@ impl Worker {
         let shared = self.shared;
         let stop = CancellationToken::new();
         let (ack_tx, ack_rx) = ack_queue::ack_queue(acker::MAX_BATCH);
-        let acker = tokio::spawn(acker::run(
-            shared.config.storage.clone(),
-            shared.config.filters.clone(),
-            ack_rx,
-        ));
+        let acker = tokio::spawn(acker::run(shared.clone(), ack_rx));
         let background = CancellationToken::new();
         let keeper = tokio::spawn(lease_keeper::run(shared.clone(), background.clone()));
         let heart = tokio::spawn(heartbeat::run(shared.clone(), background.clone()));
