@@ -198,7 +198,8 @@ impl Client {
         self.inner.storage.job(id).await
     }
 
-    /// Deletes a job that is enqueued, scheduled or failed, so it does not run (again). Returns
+    /// Deletes a job that is enqueued, scheduled, failed or awaiting (a continuation waiting for
+    /// its parent), so it does not run (again). Returns
     /// whether it was found in such a state; a running job is not touched (use
     /// [`Client::cancel`]).
     ///
@@ -227,7 +228,8 @@ impl Client {
         self.inner.storage.delete(id).await
     }
 
-    /// Cancels a job wherever it is. An enqueued or scheduled job is deleted at once. A running
+    /// Cancels a job wherever it is. An enqueued, scheduled or awaiting job (a continuation
+    /// waiting for its parent) is deleted at once, and never runs. A running
     /// job's worker — in this process or another — finds the request within about half a
     /// second, fires the job's [`JobContext`](crate::JobContext) token, and the attempt ends
     /// Deleted (reason `cancelled`) whatever the job returns; a job that ignores its token runs

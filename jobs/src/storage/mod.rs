@@ -306,8 +306,8 @@ pub trait Storage: Send + Sync + 'static {
     /// job was found in a state that allows it.
     async fn requeue(&self, id: &JobId) -> Result<bool>;
 
-    /// Deletes a job that is enqueued, scheduled or failed. Returns whether it was found in such
-    /// a state.
+    /// Deletes a job that is enqueued, scheduled, failed or awaiting (a continuation that then
+    /// never runs, whatever its parent does). Returns whether it was found in such a state.
     async fn delete(&self, id: &JobId) -> Result<bool>;
 
     /// Records that a worker process is alive; it counts as dead once `ttl` passes without
@@ -322,8 +322,9 @@ pub trait Storage: Send + Sync + 'static {
 
     // --- cancellation ---
 
-    /// Cancels a job, atomically by its state: an enqueued or scheduled job is deleted (history
-    /// reason `cancelled`); a processing job gets a cancel request, which its worker finds
+    /// Cancels a job, atomically by its state: an enqueued, scheduled or awaiting job is deleted
+    /// (history reason `cancelled`; an awaiting continuation then never runs, whatever its
+    /// parent does); a processing job gets a cancel request, which its worker finds
     /// with [`cancel_requested`](Storage::cancel_requested) and acts on (the request is cleared
     /// when that job's attempt completes). A finished job is left alone.
     async fn cancel(&self, id: &JobId) -> Result<Cancellation>;

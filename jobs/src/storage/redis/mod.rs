@@ -331,6 +331,7 @@ impl RedisStorage {
             .key(&k.tokens)
             .key(&k.succeeded);
         with_flow_keys(&mut inv, k)
+            .key(&k.awaiting)
             .arg(id.seq())
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));
