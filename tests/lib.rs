@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod backends;
+pub mod downtime;
 pub mod jobs_for_tests;
 
 /// A Redis the tests can use: a private server, or the one at `REDIS_URL`.
