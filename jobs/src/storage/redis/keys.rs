@@ -55,6 +55,9 @@ pub(crate) struct QueueKeys {
     pub(crate) presult: String,
     /// Continuations waiting for their parent (set).
     pub(crate) awaiting: String,
+    /// Decisions of continuations that came before the continuation was stored, `seq|run` by
+    /// decision time (sorted set; see `scripts/continuation_decide.lua`).
+    pub(crate) early: String,
     /// Batch counters: fields `<batch>:t`, `:s`, `:f`, `:c` (hash).
     pub(crate) batches: String,
 }
@@ -87,6 +90,7 @@ impl QueueKeys {
             results: key("results"),
             presult: key("presult"),
             awaiting: key("awaiting"),
+            early: key("early"),
             batches: key("batches"),
         }
     }
@@ -127,6 +131,7 @@ impl QueueKeys {
             self.results.clone(),
             self.presult.clone(),
             self.awaiting.clone(),
+            self.early.clone(),
             self.batches.clone(),
         ]
     }

@@ -81,3 +81,33 @@ local function deleted_now(K, id, rec, now, reason, max, ttl)
   local hook = redis.call('HGET', K[9], id)
   return hook and hook_ended(K[9], K[10], K[11], K[12], K[13], K[14], id, hook, 'D', '') or false
 end
+
+-- How long a continuation's decision waits for the continuation to be stored (see
+-- `continuation_decide.lua`): far longer than a `continue_with` takes between its two steps.
+local EARLY_TTL_MS = 24 * 3600 * 1000
+
+-- Makes the awaiting continuation `id` (already out of the awaiting set) ready (`run`) or
+-- deletes it. `K` are the keys `continuation_decide.lua` and `continuation_create.lua` share:
+-- 1 awaiting, 2 pending, 3 jobs, 4 hist, 5 wake, 6 deleted, 7 presult, 8 hooks. The caller
+-- wakes fetches.
+local function decide_awaiting(K, id, run, result, now)
+  local rec = redis.call('HGET', K[3], id)
+  if run then
+    if result ~= '' then
+      redis.call('HSET', K[7], id, result)
+      local h = {}
+      local hook = redis.call('HGET', K[8], id)
+      if hook then
+        h = cjson.decode(hook)
+      end
+      h.r = 1
+      redis.call('HSET', K[8], id, cjson.encode(h))
+    end
+    append_history(K[4], {id}, {rec}, entry('E', now, 'parent finished'))
+    redis.call('RPUSH', K[2], id)
+  else
+    redis.call('ZADD', K[6], now, id)
+    append_history(K[4], {id}, {rec},
+      entry('D', now, 'parent ended without meeting the continuation\'s condition'))
+  end
+end
