@@ -394,7 +394,9 @@ pub trait Storage: Send + Sync + 'static {
     /// When the jobs are on different queues, or the storage fails.
     async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch>;
 
-    /// The progress of batch `id`, if the storage knows it.
+    /// The progress of batch `id`, if the storage knows it: a batch is known until it finished
+    /// (every member succeeded), and then for as long as [`Retention`] keeps succeeded jobs (at
+    /// most `succeeded_max` finished batches per queue, none older than `succeeded_ttl`).
     async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>>;
 }
 

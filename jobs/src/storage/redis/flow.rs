@@ -26,6 +26,11 @@ use std::time::Duration;
 
 /// Outbox entries handled per round of a dispatch.
 const DISPATCH_BATCH: isize = 100;
+/// How often a storage sweeps a queue's concurrency-slot sets, and how long a set must have gone
+/// without a grant to be checked.
+const LIMITS_SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// At most this many slot sets are checked per sweep.
+const LIMITS_SWEEP_BATCH: usize = 200;
 
 impl RedisStorage {
     /// Stores the jobs at `positions` (all of `queue`), honouring their unique keys.
@@ -124,11 +129,16 @@ impl RedisStorage {
                     .collect();
                 self.decide_children(&cq, &items).await?;
             }
+            let r = &self.inner.retention;
             let mut inv = ScriptCall::new(&self.inner.scripts.continuation_commit);
             inv.key(&k.outbox)
                 .key(&k.conts)
                 .key(&k.hooks)
-                .key(&k.results);
+                .key(&k.results)
+                .key(&k.batches)
+                .key(&k.batches_done)
+                .arg(r.succeeded_max.min(1 << 52))
+                .arg(lua_millis(r.succeeded_ttl));
             for e in &entries {
                 inv.arg(e);
             }
@@ -288,7 +298,8 @@ impl RedisStorage {
                 .key(&k.jobs)
                 .key(&k.hist)
                 .key(&k.wake)
-                .key(&k.lease_counts);
+                .key(&k.lease_counts)
+                .key(&k.limit_keys);
             for &i in &positions {
                 let r = &requests[i];
                 inv.key(super::keys::QueueKeys::slots(prefix, &queue, &r.key))
@@ -311,8 +322,61 @@ impl RedisStorage {
             for (&i, ok) in positions.iter().zip(res) {
                 granted[i] = ok == 1;
             }
+            if self.due_for_limits_sweep(&queue) {
+                self.sweep_limits(&k).await?;
+            }
         }
         Ok(granted)
+    }
+
+    /// Whether this storage last swept `queue`'s concurrency-slot sets `LIMITS_SWEEP_EVERY` ago
+    /// or more (and so sweeps now).
+    fn due_for_limits_sweep(&self, queue: &Arc<str>) -> bool {
+        let mut swept = self
+            .inner
+            .limits_swept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match swept.get(queue) {
+            Some(&at) if now.duration_since(at) < LIMITS_SWEEP_EVERY => false,
+            _ => {
+                swept.insert(queue.clone(), now);
+                true
+            }
+        }
+    }
+
+    /// Drops the concurrency-slot sets of a queue whose holders all ended, among those no job was
+    /// granted a slot of for `LIMITS_SWEEP_EVERY` (a distinct limit key per user would otherwise
+    /// leave a set behind per user), at most `LIMITS_SWEEP_BATCH` a call.
+    async fn sweep_limits(&self, k: &super::keys::QueueKeys) -> Result<()> {
+        let idle_since = now_ms().saturating_sub(super::millis(LIMITS_SWEEP_EVERY));
+        let stale: Vec<String> = self
+            .idempotent(
+                "sweeping limit slots",
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&k.limit_keys)
+                    .arg("-inf")
+                    .arg(idle_since)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(LIMITS_SWEEP_BATCH),
+            )
+            .await?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let mut inv = ScriptCall::new(&self.inner.scripts.limits_sweep);
+        inv.key(&k.lease_groups).key(&k.tokens).key(&k.limit_keys);
+        for key in &stale {
+            inv.key(key.as_str());
+        }
+        let _: i64 = inv
+            .invoke(&mut self.conn())
+            .await
+            .map_err(self.err("sweeping limit slots"))?;
+        Ok(())
     }
 
     pub(super) async fn enqueue_batch_impl(

@@ -60,6 +60,11 @@ pub(crate) struct QueueKeys {
     pub(crate) early: String,
     /// Batch counters: fields `<batch>:t`, `:s`, `:f`, `:c` (hash).
     pub(crate) batches: String,
+    /// Finished batches by finish time, whose counters retention drops (sorted set).
+    pub(crate) batches_done: String,
+    /// The concurrency-slot sets of this queue by their latest grant (sorted set of key names),
+    /// so that sets whose holders all ended are found and dropped (`scripts/limits_sweep.lua`).
+    pub(crate) limit_keys: String,
 }
 
 impl QueueKeys {
@@ -92,6 +97,8 @@ impl QueueKeys {
             awaiting: key("awaiting"),
             early: key("early"),
             batches: key("batches"),
+            batches_done: key("batches_done"),
+            limit_keys: key("limit_keys"),
         }
     }
 
@@ -133,6 +140,8 @@ impl QueueKeys {
             self.awaiting.clone(),
             self.early.clone(),
             self.batches.clone(),
+            self.batches_done.clone(),
+            self.limit_keys.clone(),
         ]
     }
 }

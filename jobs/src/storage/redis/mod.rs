@@ -110,6 +110,8 @@ struct Inner {
     maintenance_batch: usize,
     /// When each queue was last maintained (due jobs promoted, expired leases reaped) by a fetch.
     maintained: Mutex<HashMap<Arc<str>, std::time::Instant>>,
+    /// When this storage last swept each queue's concurrency-slot sets (see `flow.rs`).
+    limits_swept: Mutex<HashMap<Arc<str>, std::time::Instant>>,
     /// The key names of each queue used so far, built once (every call names a dozen keys).
     queue_keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
     /// Sequence numbers reserved for this storage's enqueues, per queue: `[next, end)`.
@@ -206,6 +208,7 @@ impl RedisStorage {
                 retention: b.retention,
                 maintenance_batch: b.maintenance_batch,
                 maintained: Mutex::new(HashMap::new()),
+                limits_swept: Mutex::new(HashMap::new()),
                 queue_keys: Mutex::new(HashMap::new()),
                 seq_blocks: Mutex::new(HashMap::new()),
                 display_url,

@@ -1,7 +1,8 @@
 -- Helpers of the flow scripts (unique jobs, continuations, limits). `hooks` maps a job to a JSON
 -- object of the flow data it has: `u` its unique key, `c` continuations wait on it, `r` it holds
 -- its parent's result, `b` the batch it belongs to. A batch's counters live in the batches hash
--- as fields `<batch>:t` (total), `:s` (succeeded), `:f` (failed), `:c` (has a continuation).
+-- as fields `<batch>:t` (total), `:s` (succeeded), `:f` (failed), `:c` (has a continuation);
+-- a finished batch is in `batches_done` by finish time, and goes with its counters by retention.
 -- Plain jobs have no entry, so they cost the hot path nothing but one
 -- EXISTS per completed batch.
 
@@ -33,7 +34,10 @@ local function hook_ended(hooks, unique, outbox, results, presult, batches, id, 
     if e == 'O' then
       local done = redis.call('HINCRBY', batches, b .. ':s', 1)
       local total = tonumber(redis.call('HGET', batches, b .. ':t') or '0')
-      if done == total and redis.call('HGET', batches, b .. ':c') == '1' then
+      -- Every finished batch goes to the outbox: its continuation (if any) is decided there,
+      -- and its counters are kept for the retention of succeeded jobs from then on
+      -- (`continuation_commit.lua`).
+      if done == total then
         redis.call('RPUSH', outbox, b .. '|O')
         fired = true
       end
@@ -110,4 +114,21 @@ local function decide_awaiting(K, id, run, result, now)
     append_history(K[4], {id}, {rec},
       entry('D', now, 'parent ended without meeting the continuation\'s condition'))
   end
+end
+
+-- Drops from the concurrency-slot set `slots` the holders (`seq|token`) whose lease ended or ran
+-- out (a set left with none is gone), and returns how many are still live. `groups` and
+-- `tokens` are the lease groups and tokens of the queue.
+local function live_holders(slots, groups, tokens, now)
+  local live = 0
+  for _, m in ipairs(redis.call('SMEMBERS', slots)) do
+    local s, t = string.match(m, '^(%d+)|(%d+)$')
+    local deadline = s and redis.call('ZSCORE', groups, t)
+    if s and redis.call('HGET', tokens, s) == t and deadline and tonumber(deadline) > now then
+      live = live + 1
+    else
+      redis.call('SREM', slots, m)
+    end
+  end
+  return live
 end
