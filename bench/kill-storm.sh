@@ -41,3 +41,8 @@ SECONDS=0
 "$B" work $R $P $WORK
 echo "the last worker finished in ${SECONDS} s"
 "$B" stats $R $P
+# Why the first failed jobs failed (their record and history), if any did.
+for id in $(redis-cli -p "$PORT" zrange "{storm-$$:bench}:failed" 0 4); do
+  echo "failed job $id: $(redis-cli -p "$PORT" hget "{storm-$$:bench}:jobs" "$id" | cut -c1-40)"
+  redis-cli -p "$PORT" hget "{storm-$$:bench}:hist" "$id"
+done

@@ -77,17 +77,18 @@ impl Client {
 
     /// A client on a storage already shared with others (e.g. a worker).
     pub fn from_shared(storage: Arc<dyn Storage>) -> Client {
-        ClientBuilder {
-            storage,
-            filters: Filters::default(),
-        }
-        .build()
+        Client::builder_shared(storage).build()
     }
 
     /// A builder, to add filters.
     pub fn builder(storage: impl Storage) -> ClientBuilder {
+        Client::builder_shared(Arc::new(storage))
+    }
+
+    /// A builder on a storage already shared with others (e.g. a worker), to add filters.
+    pub fn builder_shared(storage: Arc<dyn Storage>) -> ClientBuilder {
         ClientBuilder {
-            storage: Arc::new(storage),
+            storage,
             filters: Filters::default(),
         }
     }
@@ -198,7 +199,8 @@ impl Client {
         self.inner.storage.job(id).await
     }
 
-    /// Deletes a job that is enqueued, scheduled or failed, so it does not run (again). Returns
+    /// Deletes a job that is enqueued, scheduled, failed or awaiting (a continuation waiting for
+    /// its parent), so it does not run (again). Returns
     /// whether it was found in such a state; a running job is not touched (use
     /// [`Client::cancel`]).
     ///
@@ -227,7 +229,8 @@ impl Client {
         self.inner.storage.delete(id).await
     }
 
-    /// Cancels a job wherever it is. An enqueued or scheduled job is deleted at once. A running
+    /// Cancels a job wherever it is. An enqueued, scheduled or awaiting job (a continuation
+    /// waiting for its parent) is deleted at once, and never runs. A running
     /// job's worker — in this process or another — finds the request within about half a
     /// second, fires the job's [`JobContext`](crate::JobContext) token, and the attempt ends
     /// Deleted (reason `cancelled`) whatever the job returns; a job that ignores its token runs
@@ -272,6 +275,29 @@ impl Client {
         self.prepare(job, None)
     }
 
+    /// Whether this client has filters.
+    pub(crate) fn has_filters(&self) -> bool {
+        !self.inner.filters.is_empty()
+    }
+
+    /// Runs the `on_create` hooks of this client's filters on a job about to be stored.
+    ///
+    /// # Errors
+    ///
+    /// A [rejected](Error::is_rejected) error naming the job and the filter's reason.
+    pub(crate) fn run_create_filters(&self, name: &str, queue: &str, args: &str) -> Result<()> {
+        if self.inner.filters.is_empty() {
+            return Ok(());
+        }
+        let creating = CreatingJob { name, queue, args };
+        self.inner.filters.on_create(&creating).map_err(|reason| {
+            Error::new(
+                Kind::Rejected,
+                format!("job `{name}` was rejected by a filter: {reason}"),
+            )
+        })
+    }
+
     pub(crate) fn prepare<J: Job>(&self, job: &J, run_at_ms: Option<u64>) -> Result<NewJob> {
         let args = serde_json::to_string(job).map_err(|e| {
             Error::serialization(format!(
@@ -280,19 +306,7 @@ impl Client {
             ))
             .with_source(e)
         })?;
-        if !self.inner.filters.is_empty() {
-            let creating = CreatingJob {
-                name: J::NAME,
-                queue: J::QUEUE,
-                args: &args,
-            };
-            self.inner.filters.on_create(&creating).map_err(|reason| {
-                Error::new(
-                    Kind::Rejected,
-                    format!("job `{}` was rejected by a filter: {reason}", J::NAME),
-                )
-            })?;
-        }
+        self.run_create_filters(J::NAME, J::QUEUE, &args)?;
         if J::UNIQUE {
             let key = crate::unique::identical_key(J::NAME, &args);
             let mut new_job = NewJob::new(queue_name(J::QUEUE), J::NAME, args);

@@ -43,7 +43,9 @@ pub struct StateChangeEvent {
 
 /// Hooks into the life of jobs. Every method has a default that does nothing, so implement only
 /// what you need. Register a filter on the [`Client`](crate::Client) (for `on_create` and the
-/// `Enqueued` state change) and on the [`Worker`](crate::Worker) (for the rest).
+/// `Enqueued` state change) and on the [`Worker`](crate::Worker) (for the rest, and for
+/// `on_create` and `Enqueued` of the jobs its recurring-job scheduler enqueues: see
+/// [`recurring`](crate::recurring)).
 ///
 /// Hooks run inline on the hot path: keep them fast, and hand slow work to a channel.
 ///
@@ -79,7 +81,8 @@ pub struct StateChangeEvent {
 pub trait Filter: Send + Sync + 'static {
     /// Called before a job is stored. Returning `Err(reason)` rejects it: nothing is stored and
     /// `enqueue` fails with an error for which [`Error::is_rejected`](crate::Error::is_rejected)
-    /// holds.
+    /// holds. For a tick of a recurring job (a worker's filter), a rejection skips the tick: it
+    /// is logged, no job is stored, and the schedule goes on with its next tick.
     ///
     /// # Errors
     ///

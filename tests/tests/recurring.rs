@@ -2,10 +2,11 @@
 //! compare-and-set that enqueues a tick exactly once, misfire policies after a simulated downtime,
 //! and worker schedulers racing on the same ticks.
 
-use jobs::recurring::{Misfire, RecurringEntry};
+use jobs::recurring::Misfire;
 use jobs::storage::{now_ms, RecurringFire, Retention};
-use jobs::{Client, JobState, Storage};
+use jobs::{Client, JobState};
 use jobs_tests::backends::{backend, Kind};
+use jobs_tests::downtime::{catch_up, entry, register_at, three_missed_daily_ticks, DAY, HOUR};
 use jobs_tests::eventually;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,17 +28,6 @@ jobs_tests::on_both_backends!(
 #[jobs::background_job(queue = "rq")]
 async fn report(kind: String) {
     let _ = kind;
-}
-
-const HOUR: u64 = 3_600_000;
-const DAY: u64 = 24 * HOUR;
-
-async fn entry(s: &dyn Storage, id: &str) -> Option<RecurringEntry> {
-    s.recurring()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|e| e.id == id)
 }
 
 async fn register_update_list_remove(kind: Kind) {
@@ -144,28 +134,6 @@ async fn invalid_schedules_store_nothing(kind: Kind) {
         assert!(msg.contains("recurring job `bad`"), "{msg}");
     }
     assert!(client.recurring_jobs().await.unwrap().is_empty());
-}
-
-/// Registers `id` directly in the storage with a next run of the caller's choice (as if the
-/// workers had been down since then).
-async fn register_at(
-    s: &dyn Storage,
-    id: &str,
-    cron: &str,
-    misfire: Misfire,
-    next_run_ms: u64,
-) -> RecurringEntry {
-    let e = RecurringEntry::new(
-        id,
-        cron,
-        "UTC",
-        misfire,
-        "rq",
-        "recurring-tests::job",
-        "{}".to_owned(),
-        Some(next_run_ms),
-    );
-    s.register_recurring(e).await.unwrap()
 }
 
 async fn fire_is_a_compare_and_set(kind: Kind) {
@@ -286,45 +254,6 @@ async fn moving_to_another_queue(kind: Kind) {
     let id = client.trigger_recurring("m").await.unwrap();
     assert_eq!(id.queue(), "elsewhere");
     assert_eq!(client.stats("rq").await.unwrap().enqueued, 0);
-}
-
-/// A daily UTC cron about 12 hours away from now (so no tick is near now), and its first tick
-/// after `now - 3 days`: three ticks lie between that and now, all missed.
-fn three_missed_daily_ticks(now: u64) -> (String, u64) {
-    let hour = ((now % DAY) / HOUR + 12) % 24;
-    let offset = hour * HOUR;
-    let from = now - 3 * DAY;
-    let mut first = (from - offset) / DAY * DAY + offset;
-    if first <= from {
-        first += DAY;
-    }
-    (format!("0 0 {hour} * * *"), first)
-}
-
-/// Runs a worker (its scheduler; it performs nothing from `rq`) until `id`'s next run is in the
-/// future, and returns the entry then.
-async fn catch_up(s: &Arc<dyn Storage>, id: &str) -> RecurringEntry {
-    let worker = jobs::Worker::builder_shared(s.clone())
-        .queues(["unused"])
-        .recurring_poll_interval(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    let probe = s.clone();
-    let id2 = id.to_owned();
-    worker
-        .run_until(async move {
-            let caught_up = eventually(Duration::from_secs(60), || async {
-                entry(&*probe, &id2)
-                    .await
-                    .and_then(|e| e.next_run_ms)
-                    .is_some_and(|n| n > now_ms())
-            })
-            .await;
-            assert!(caught_up, "the scheduler caught up");
-        })
-        .await
-        .unwrap();
-    entry(&**s, id).await.unwrap()
 }
 
 async fn misfire_run_once_after_downtime(kind: Kind) {

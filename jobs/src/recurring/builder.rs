@@ -8,6 +8,7 @@ use crate::error::{Error, Kind, Result};
 use crate::job::{Job, JobId};
 use crate::storage::{now_ms, NewJob, RecurringEntry};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Configures a recurring job before [`register`](RecurringBuilder::register) stores it; made by
 /// [`Client::recurring`].
@@ -18,6 +19,7 @@ pub struct RecurringBuilder {
     cron: String,
     time_zone: String,
     misfire: Misfire,
+    misfire_grace: Option<Duration>,
     queue: Option<Arc<str>>,
     job: Result<NewJob>,
 }
@@ -29,6 +31,7 @@ impl std::fmt::Debug for RecurringBuilder {
             .field("cron", &self.cron)
             .field("time_zone", &self.time_zone)
             .field("misfire", &self.misfire)
+            .field("misfire_grace", &self.misfire_grace)
             .finish_non_exhaustive()
     }
 }
@@ -43,6 +46,42 @@ impl RecurringBuilder {
     /// What to do about ticks missed while no worker ran. Default: [`Misfire::RunOnce`].
     pub fn misfire(mut self, misfire: Misfire) -> Self {
         self.misfire = misfire;
+        self
+    }
+
+    /// How late a tick of this job may be enqueued before it counts as missed and the
+    /// [`misfire`](Self::misfire) policy applies. Default: the grace of the scheduler that gets
+    /// to the tick ([`WorkerBuilder::recurring_misfire_grace`](crate::WorkerBuilder::recurring_misfire_grace),
+    /// itself [`MISFIRE_GRACE`](super::MISFIRE_GRACE), 10 s, unless set).
+    ///
+    /// A long grace suits a job whose ticks must not be skipped after a short outage (a deploy
+    /// that stops every worker for a minute); a short one suits a frequent job whose late
+    /// ticks are worthless.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// use jobs::recurring::Misfire;
+    /// use std::time::Duration;
+    ///
+    /// #[jobs::background_job]
+    /// async fn invoice(day: u32) {}
+    ///
+    /// let client = jobs::Client::new(jobs::MemoryStorage::new());
+    /// // Skip ticks missed by more than an hour; up to an hour late, still run each.
+    /// let entry = client
+    ///     .recurring("invoices", "0 0 6 * * *", jobs::job!(invoice(1)))
+    ///     .misfire(Misfire::Skip)
+    ///     .misfire_grace(Duration::from_secs(3600))
+    ///     .register()
+    ///     .await?;
+    /// assert_eq!(entry.misfire_grace, Some(Duration::from_secs(3600)));
+    /// # Ok(()) }
+    /// ```
+    pub fn misfire_grace(mut self, grace: Duration) -> Self {
+        self.misfire_grace = Some(grace);
         self
     }
 
@@ -75,7 +114,7 @@ impl RecurringBuilder {
         };
         let job = self.job?;
         let queue = self.queue.unwrap_or(job.queue);
-        let entry = RecurringEntry::new(
+        let mut entry = RecurringEntry::new(
             self.id,
             self.cron.trim(),
             self.time_zone,
@@ -85,6 +124,7 @@ impl RecurringBuilder {
             job.args,
             Some(next),
         );
+        entry.misfire_grace = self.misfire_grace;
         self.client.storage().register_recurring(entry).await
     }
 }
@@ -137,6 +177,7 @@ impl Client {
             cron: cron.into(),
             time_zone: "UTC".to_owned(),
             misfire: Misfire::default(),
+            misfire_grace: None,
             queue: None,
             job: self.prepare(&job, None),
         }
@@ -152,12 +193,21 @@ impl Client {
     }
 
     /// Enqueues one job of the recurring job `id` now, out of schedule; its schedule is left
-    /// alone. Returns the job's id.
+    /// alone. Returns the job's id. This client's filters see the job first, as for any job it
+    /// stores.
     ///
     /// # Errors
     ///
-    /// [`Error::is_not_found`] when there is no recurring job `id`; or the storage fails.
+    /// [`Error::is_not_found`] when there is no recurring job `id`;
+    /// [`Error::is_rejected`] when a filter rejects its job (nothing is stored); or the storage
+    /// fails.
     pub async fn trigger_recurring(&self, id: &str) -> Result<JobId> {
+        if self.has_filters() {
+            let listed = self.storage().recurring().await?;
+            if let Some(e) = listed.iter().find(|e| e.id == id) {
+                self.run_create_filters(&e.name, &e.queue, &e.args)?;
+            }
+        }
         self.storage().trigger_recurring(id).await?.ok_or_else(|| {
             Error::new(
                 Kind::NotFound,

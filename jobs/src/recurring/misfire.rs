@@ -8,9 +8,11 @@ use std::time::Duration;
 
 /// What to do about ticks that were missed, e.g. while every worker was down.
 ///
-/// A tick counts as *missed* when the scheduler gets to it more than
-/// [`MISFIRE_GRACE`] after its time; a tick that is merely a little late (a busy
-/// process, a short Redis hiccup) is enqueued as usual whatever the policy.
+/// A tick counts as *missed* when the scheduler gets to it more than its grace after its time:
+/// the recurring job's own ([`RecurringBuilder::misfire_grace`](super::RecurringBuilder::misfire_grace)),
+/// else the scheduler's ([`WorkerBuilder::recurring_misfire_grace`](crate::WorkerBuilder::recurring_misfire_grace)),
+/// [`MISFIRE_GRACE`] unless set. A tick that is merely a little late (a busy process, a short
+/// Redis hiccup) is enqueued as usual whatever the policy.
 ///
 /// # Examples
 ///
@@ -53,7 +55,7 @@ impl Misfire {
     }
 }
 
-/// How late a tick may be enqueued before it counts as missed: 10 seconds.
+/// The default of how late a tick may be enqueued before it counts as missed: 10 seconds.
 pub const MISFIRE_GRACE: Duration = Duration::from_secs(10);
 
 /// At most this many ticks of one recurring job are enqueued by one storage call.

@@ -14,7 +14,15 @@
 //!   that day); a fixed time in the hour repeated when clocks go back runs once, in the first
 //!   occurrence; an hourly schedule runs once per real hour.
 //! - **Misfires**: ticks missed while no worker ran are handled by the [`Misfire`] policy when a
-//!   scheduler is back: one job for all of them (default), one per tick, or none.
+//!   scheduler is back: one job for all of them (default), one per tick, or none. A tick is
+//!   *missed* when it is more than a grace late: 10 s ([`MISFIRE_GRACE`]) unless the worker
+//!   ([`WorkerBuilder::recurring_misfire_grace`](crate::WorkerBuilder::recurring_misfire_grace))
+//!   or the recurring job ([`RecurringBuilder::misfire_grace`]) says otherwise; a tick less late
+//!   than that is enqueued as usual.
+//! - **Filters**: a scheduler runs the `on_create` hooks of its worker's filters
+//!   ([`Filter`](crate::filter::Filter)) on each job it is about to enqueue, as a client does. A
+//!   filter that rejects it skips the tick (logged as a warning): no job is stored, and the
+//!   schedule advances to its next tick as if the tick had been enqueued.
 //! - **Updates**: registering an id again replaces it (upsert). If its cron and time zone are
 //!   unchanged its next run is kept, so every process may register its recurring jobs at start-up
 //!   without skipping or repeating a tick.

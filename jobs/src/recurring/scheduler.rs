@@ -4,9 +4,16 @@
 //! registrations made elsewhere are seen), and enqueues due ticks through
 //! [`Storage::fire_recurring`], the compare-and-set that makes a tick enqueue exactly once
 //! however many schedulers race on it. A scheduler that loses a race re-reads the registry.
+//!
+//! Before enqueueing, it runs its worker's filters' `on_create` hooks on the job, as a client
+//! does for the jobs it stores. A rejected job is not stored: the tick is skipped (logged) and
+//! the schedule advances past it all the same, so a filter that keeps rejecting does not make
+//! the scheduler retry the tick in a loop.
 
 use super::misfire::{plan, MISFIRE_GRACE};
 use super::schedule::Schedule;
+use crate::filter::{CreatingJob, Filters, StateChangeEvent};
+use crate::state::JobState;
 use crate::storage::{now_ms, RecurringEntry, RecurringFire, Storage};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct SchedulerConfig {
     pub(crate) enabled: bool,
     pub(crate) poll: Duration,
+    /// The misfire grace of entries that have none of their own.
+    pub(crate) misfire_grace: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -25,6 +34,7 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             enabled: true,
             poll: Duration::from_secs(5),
+            misfire_grace: MISFIRE_GRACE,
         }
     }
 }
@@ -51,6 +61,7 @@ impl Schedules {
 pub(crate) async fn run(
     storage: Arc<dyn Storage>,
     config: SchedulerConfig,
+    filters: Filters,
     stop: CancellationToken,
 ) {
     let mut schedules = Schedules::default();
@@ -89,13 +100,27 @@ pub(crate) async fn run(
                 let Some(schedule) = schedules.get(entry) else {
                     continue;
                 };
-                let Some(p) = plan(schedule, next, now, entry.misfire, MISFIRE_GRACE) else {
+                let grace = entry.misfire_grace.unwrap_or(config.misfire_grace);
+                let Some(p) = plan(schedule, next, now, entry.misfire, grace) else {
                     earliest = Some(earliest.map_or(next, |e: u64| e.min(next)));
                     continue;
                 };
-                let fire = RecurringFire::new(entry, p.fire.clone(), p.next_run_ms);
+                let ticks = if p.fire.is_empty() || admitted(&filters, entry) {
+                    p.fire.clone()
+                } else {
+                    Vec::new()
+                };
+                let fire = RecurringFire::new(entry, ticks, p.next_run_ms);
                 match storage.fire_recurring(&fire).await {
                     Ok(Some(ids)) => {
+                        for id in &ids {
+                            filters.state_change(|| StateChangeEvent {
+                                id: id.clone(),
+                                name: Arc::from(entry.name.as_str()),
+                                state: JobState::Enqueued,
+                                reason: None,
+                            });
+                        }
                         for (tick, id) in p.fire.iter().zip(&ids) {
                             tracing::info!(
                                 target: "jobs::recurring",
@@ -106,7 +131,7 @@ pub(crate) async fn run(
                             );
                         }
                         entry.next_run_ms = p.next_run_ms;
-                        if let Some(&last) = p.fire.last() {
+                        if let Some(&last) = fire.ticks.last() {
                             entry.last_run_ms = Some(last);
                         }
                         if let Some(n) = p.next_run_ms {
@@ -136,6 +161,33 @@ pub(crate) async fn run(
                 () = tokio::time::sleep(sleep) => {}
                 () = stop.cancelled() => return,
             }
+        }
+    }
+}
+
+/// Whether the worker's filters let the job of `entry` be stored. A rejection is logged: the
+/// caller then skips the due ticks and advances the schedule.
+fn admitted(filters: &Filters, entry: &RecurringEntry) -> bool {
+    if filters.is_empty() {
+        return true;
+    }
+    let job = CreatingJob {
+        name: &entry.name,
+        queue: &entry.queue,
+        args: &entry.args,
+    };
+    match filters.on_create(&job) {
+        Ok(()) => true,
+        Err(reason) => {
+            tracing::warn!(
+                target: "jobs::recurring",
+                recurring = %entry.id,
+                job = %entry.name,
+                %reason,
+                "a filter rejected the job of a recurring job: its due tick is skipped and the \
+                 schedule goes on"
+            );
+            false
         }
     }
 }

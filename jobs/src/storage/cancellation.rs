@@ -24,7 +24,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Cancellation {
-    /// The job was enqueued or scheduled: it was deleted and will not run.
+    /// The job was enqueued, scheduled or awaiting (a continuation waiting for its parent or
+    /// batch): it was deleted and will not run, whatever its parent does later.
     Deleted,
     /// The job is running (leased by a worker): a cancel request is recorded. The worker
     /// performing it fires its [`JobContext`](crate::JobContext) token within about a second,

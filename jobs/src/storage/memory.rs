@@ -710,7 +710,7 @@ impl Storage for MemoryStorage {
         };
         if !matches!(
             state,
-            JobState::Enqueued | JobState::Scheduled | JobState::Failed
+            JobState::Enqueued | JobState::Scheduled | JobState::Failed | JobState::Awaiting
         ) {
             return Ok(false);
         }
@@ -753,7 +753,9 @@ impl Storage for MemoryStorage {
             return Ok(Cancellation::NotFound);
         };
         match state {
-            JobState::Enqueued | JobState::Scheduled => {
+            // An awaiting continuation is deleted too: its parent's end finds it no longer
+            // awaiting and leaves it alone.
+            JobState::Enqueued | JobState::Scheduled | JobState::Awaiting => {
                 let hooked = queue.delete_now(seq, "cancelled", now, &retention);
                 self.deletion_ended(inner, id, hooked, now);
                 Ok(Cancellation::Deleted)

@@ -351,8 +351,8 @@ pub trait Storage: Send + Sync + 'static {
     /// found in a state that allows it.
     async fn requeue(&self, id: &JobId) -> Result<bool>;
 
-    /// Deletes a job that is enqueued, scheduled or failed. Returns whether it was found in such
-    /// a state.
+    /// Deletes a job that is enqueued, scheduled, failed or awaiting (a continuation that then
+    /// never runs, whatever its parent does). Returns whether it was found in such a state.
     async fn delete(&self, id: &JobId) -> Result<bool>;
 
     /// Records that a worker process is alive; it counts as dead once `ttl` passes without
@@ -367,8 +367,9 @@ pub trait Storage: Send + Sync + 'static {
 
     // --- cancellation ---
 
-    /// Cancels a job, atomically by its state: an enqueued or scheduled job is deleted (history
-    /// reason `cancelled`); a processing job gets a cancel request, which its worker finds
+    /// Cancels a job, atomically by its state: an enqueued, scheduled or awaiting job is deleted
+    /// (history reason `cancelled`; an awaiting continuation then never runs, whatever its
+    /// parent does); a processing job gets a cancel request, which its worker finds
     /// with [`cancel_requested`](Storage::cancel_requested) and acts on (the request is cleared
     /// when that job's attempt completes). A finished job is left alone.
     async fn cancel(&self, id: &JobId) -> Result<Cancellation>;
@@ -438,7 +439,9 @@ pub trait Storage: Send + Sync + 'static {
     /// When the jobs are on different queues, or the storage fails.
     async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch>;
 
-    /// The progress of batch `id`, if the storage knows it.
+    /// The progress of batch `id`, if the storage knows it: a batch is known until it finished
+    /// (every member succeeded), and then for as long as [`Retention`] keeps succeeded jobs (at
+    /// most `succeeded_max` finished batches per queue, none older than `succeeded_ttl`).
     async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>>;
 }
 

@@ -3,6 +3,7 @@
 
 use crate::recurring::Misfire;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A registered recurring job, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,9 @@ pub struct RecurringEntry {
     pub time_zone: String,
     /// What to do about missed ticks.
     pub misfire: Misfire,
+    /// How late a tick may be enqueued before it counts as missed; `None`: the scheduler's
+    /// own (see [`WorkerBuilder::recurring_misfire_grace`](crate::WorkerBuilder::recurring_misfire_grace)).
+    pub misfire_grace: Option<Duration>,
     /// The queue its jobs go to.
     pub queue: Arc<str>,
     /// The registered name of the job it enqueues.
@@ -51,6 +55,7 @@ impl RecurringEntry {
             cron: cron.into(),
             time_zone: time_zone.into(),
             misfire,
+            misfire_grace: None,
             queue: queue.into(),
             name: name.into(),
             args,

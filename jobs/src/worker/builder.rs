@@ -185,6 +185,31 @@ impl WorkerBuilder {
         self
     }
 
+    /// How late this worker's scheduler may enqueue a tick of a recurring job before the tick
+    /// counts as missed and the job's [`Misfire`](crate::recurring::Misfire) policy applies, for
+    /// recurring jobs registered without a grace of their own
+    /// ([`RecurringBuilder::misfire_grace`](crate::recurring::RecurringBuilder::misfire_grace)).
+    /// Default: [`MISFIRE_GRACE`](crate::recurring::MISFIRE_GRACE), 10 s. Give every worker
+    /// the same value: whichever scheduler gets to a tick first decides with its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // Ticks up to two minutes late (a deploy restarting every worker) still run.
+    /// let worker = jobs::Worker::builder(jobs::MemoryStorage::new())
+    ///     .recurring_misfire_grace(Duration::from_secs(120))
+    ///     .build()
+    ///     .expect("valid configuration");
+    /// # drop(worker);
+    /// ```
+    #[must_use]
+    pub fn recurring_misfire_grace(mut self, grace: Duration) -> Self {
+        self.recurring.misfire_grace = grace;
+        self
+    }
+
     /// Checks the configuration and builds the worker.
     ///
     /// # Errors

@@ -155,6 +155,7 @@ impl Worker {
             tokio::spawn(crate::recurring::scheduler::run(
                 shared.config.storage.clone(),
                 shared.config.recurring,
+                shared.config.filters.clone(),
                 stop.clone(),
             ))
         });

@@ -5,7 +5,7 @@ use super::{Inner, Queue, Record};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::JobState;
-use crate::storage::{Batch, BatchProgress, Finish, LimitRequest, NewJob, UniqueKey};
+use crate::storage::{Batch, BatchProgress, Finish, LimitRequest, NewJob, Retention, UniqueKey};
 use foldhash::HashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,9 +31,31 @@ struct BatchState {
     then: Option<JobId>,
 }
 
-/// Batches by id.
+/// Batches by id, and each queue's finished ones by finish time (oldest first), which retention
+/// drops like succeeded jobs.
 #[derive(Default)]
-pub(super) struct Batches(HashMap<JobId, BatchState>);
+pub(super) struct Batches(
+    HashMap<JobId, BatchState>,
+    HashMap<Arc<str>, VecDeque<(u64, JobId)>>,
+);
+
+impl Batches {
+    /// Records that batch `id` finished at `now`, and forgets the finished batches of its queue
+    /// `retention` no longer keeps.
+    fn finished(&mut self, id: JobId, now: u64, retention: &Retention) {
+        let done = self.1.entry(id.queue_arc().clone()).or_default();
+        done.push_back((now, id));
+        let ttl = u64::try_from(retention.succeeded_ttl.as_millis()).unwrap_or(u64::MAX);
+        while let Some(&(at, _)) = done.front() {
+            if done.len() <= retention.succeeded_max && at.saturating_add(ttl) > now {
+                break;
+            }
+            if let Some((_, gone)) = done.pop_front() {
+                self.0.remove(&gone);
+            }
+        }
+    }
+}
 
 /// A limit: (queue, key).
 type LimitId = (Arc<str>, String);
@@ -91,15 +113,19 @@ pub(super) fn ended(inner: &mut Inner, ended: Vec<(JobId, char, Option<String>)>
             'O' | 'D' => flow.batch.take(),
             _ => flow.batch.clone(),
         };
-        if let Some(state) = batch.and_then(|b| inner_batch(&mut inner.batches, &b)) {
-            match end {
-                'O' => state.progress.succeeded += 1,
-                'F' => state.progress.failed += 1,
-                _ => {}
-            }
-            if end == 'O' && state.progress.is_done() {
-                if let Some(then) = state.then.take() {
-                    decide_child(inner, &then, true, None, now);
+        if let Some(b) = batch {
+            if let Some(state) = inner_batch(&mut inner.batches, &b) {
+                match end {
+                    'O' => state.progress.succeeded += 1,
+                    'F' => state.progress.failed += 1,
+                    _ => {}
+                }
+                if end == 'O' && state.progress.is_done() {
+                    if let Some(then) = state.then.take() {
+                        decide_child(inner, &then, true, None, now);
+                    }
+                    let retention = inner.retention;
+                    inner.batches.finished(b, now, &retention);
                 }
             }
         }
@@ -383,6 +409,10 @@ pub(super) fn enqueue_batch(
             then: then.clone().filter(|_| !progress.is_done()),
         },
     );
+    if progress.is_done() {
+        let retention = inner.retention;
+        inner.batches.finished(id.clone(), now, &retention);
+    }
     Ok(Batch {
         id,
         jobs: members,

@@ -7,6 +7,14 @@
 //! outbox entries are removed. A crash between steps leaves the entries in the outbox, where the
 //! next dispatch of that queue (after any completion or deletion of a job with continuations)
 //! picks them up.
+//!
+//! Adding a continuation crosses queues too, so it is two steps, ordered so that a process dying
+//! between them leaves nothing behind that anyone sees: the child's number is reserved, the child
+//! is attached to its parent (or its batch is stored naming it), and only then is the child
+//! stored. A process that dies after the attach leaves a number its parent's end decides in vain
+//! (the decision is kept a day for a store that never comes, then dropped), never a stored child
+//! that nothing would decide. When the parent ends between the two steps, its decision comes
+//! before the child: it is kept for the child, and storing the child applies it.
 
 use super::scripts::ScriptCall;
 use super::{by_queue, lua_millis, record, RedisStorage};
@@ -18,6 +26,11 @@ use std::time::Duration;
 
 /// Outbox entries handled per round of a dispatch.
 const DISPATCH_BATCH: isize = 100;
+/// How often a storage sweeps a queue's concurrency-slot sets, and how long a set must have gone
+/// without a grant to be checked.
+const LIMITS_SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// At most this many slot sets are checked per sweep.
+const LIMITS_SWEEP_BATCH: usize = 200;
 
 impl RedisStorage {
     /// Stores the jobs at `positions` (all of `queue`), honouring their unique keys.
@@ -116,11 +129,16 @@ impl RedisStorage {
                     .collect();
                 self.decide_children(&cq, &items).await?;
             }
+            let r = &self.inner.retention;
             let mut inv = ScriptCall::new(&self.inner.scripts.continuation_commit);
             inv.key(&k.outbox)
                 .key(&k.conts)
                 .key(&k.hooks)
-                .key(&k.results);
+                .key(&k.results)
+                .key(&k.batches)
+                .key(&k.batches_done)
+                .arg(r.succeeded_max.min(1 << 52))
+                .arg(lua_millis(r.succeeded_ttl));
             for e in &entries {
                 inv.arg(e);
             }
@@ -145,7 +163,8 @@ impl RedisStorage {
             .key(&k.wake)
             .key(&k.deleted)
             .key(&k.presult)
-            .key(&k.hooks);
+            .key(&k.hooks)
+            .key(&k.early);
         for &(seq, run, result) in items {
             inv.arg(seq).arg(if run { "1" } else { "0" }).arg(result);
         }
@@ -169,32 +188,9 @@ impl RedisStorage {
             )));
         }
         let pk = self.keys(parent.queue());
-        let exists: bool = self
-            .idempotent(
-                "adding a continuation",
-                redis::cmd("HEXISTS").arg(&pk.jobs).arg(parent.seq()),
-            )
-            .await?;
-        if !exists {
-            return Ok(None);
-        }
-        // Step 1: the child, awaiting, on its own queue.
         let ck = self.keys(&child.queue);
-        let now = now_ms();
-        let mut inv = ScriptCall::new(&self.inner.scripts.continuation_create);
-        inv.key(&ck.seq)
-            .key(&ck.jobs)
-            .key(&ck.hist)
-            .key(&ck.awaiting)
-            .arg(now)
-            .arg(record::encode(now, &child.name, &child.args))
-            .arg(format!("waiting for {parent}"));
-        let seq: u64 = inv
-            .invoke(&mut self.conn())
-            .await
-            .map_err(self.err("adding a continuation"))?;
-        let id = JobId::new(child.queue.clone(), seq);
-        // Step 2: attach it to the parent, unless the parent's end already decides it.
+        let seq = self.reserve_seqs(&child.queue, &ck, 1).await?;
+        // Step 1: attach the child to its parent, unless the parent's end already decides it.
         let mut inv = ScriptCall::new(&self.inner.scripts.continuation_attach);
         inv.key(&pk.jobs)
             .key(&pk.hooks)
@@ -211,16 +207,10 @@ impl RedisStorage {
             .invoke(&mut self.conn())
             .await
             .map_err(self.err("adding a continuation"))?;
-        let end = reply.first().map_or("", String::as_str);
-        let seq_s = seq.to_string();
-        match end {
-            "" => {}
-            "-" => {
-                // The parent vanished (retention) between the check and the attach.
-                self.decide_children(&child.queue, &[(&seq_s, false, "")])
-                    .await?;
-                return Ok(None);
-            }
+        let decision = match reply.first().map_or("", String::as_str) {
+            "" => None,
+            // The parent is unknown (never stored, or trimmed): nothing is stored.
+            "-" => return Ok(None),
             e => {
                 let run = e.chars().next().and_then(|c| on.decide(c)).unwrap_or(false);
                 let result = if run && e == "O" {
@@ -228,11 +218,59 @@ impl RedisStorage {
                 } else {
                     ""
                 };
-                self.decide_children(&child.queue, &[(&seq_s, run, result)])
-                    .await?;
+                Some((run, result))
             }
+        };
+        // Step 2: store it.
+        self.store_continuation(&child, seq, &format!("waiting for {parent}"), decision)
+            .await?;
+        Ok(Some(JobId::new(child.queue.clone(), seq)))
+    }
+
+    /// Stores continuation `job` as number `seq` (reserved by the caller) once it is attached:
+    /// awaiting, or decided as `decision` says (run?, parent result), or as a decision that came
+    /// before it says.
+    async fn store_continuation(
+        &self,
+        job: &NewJob,
+        seq: u64,
+        reason: &str,
+        decision: Option<(bool, &str)>,
+    ) -> Result<()> {
+        let k = self.keys(&job.queue);
+        let now = now_ms();
+        let (run, result) = match decision {
+            None => ("", ""),
+            Some((run, result)) => (if run { "1" } else { "0" }, result),
+        };
+        let mut inv = ScriptCall::new(&self.inner.scripts.continuation_create);
+        inv.key(&k.awaiting)
+            .key(&k.pending)
+            .key(&k.jobs)
+            .key(&k.hist)
+            .key(&k.wake)
+            .key(&k.deleted)
+            .key(&k.presult)
+            .key(&k.hooks)
+            .key(&k.early)
+            .arg(seq)
+            .arg(now)
+            .arg(record::encode(now, &job.name, &job.args))
+            .arg(reason)
+            .arg(run)
+            .arg(result);
+        let stored: i64 = inv
+            .invoke(&mut self.conn())
+            .await
+            .map_err(self.err("adding a continuation"))?;
+        if stored != 1 {
+            return Err(Error::storage(format!(
+                "adding a continuation: job number {seq} of queue `{}` is taken already (was \
+                 Redis flushed or restored while this process ran?)",
+                job.queue
+            )));
         }
-        Ok(Some(id))
+        Ok(())
     }
 
     pub(super) async fn parent_result_impl(&self, id: &JobId) -> Result<Option<String>> {
@@ -260,7 +298,8 @@ impl RedisStorage {
                 .key(&k.jobs)
                 .key(&k.hist)
                 .key(&k.wake)
-                .key(&k.lease_counts);
+                .key(&k.lease_counts)
+                .key(&k.limit_keys);
             for &i in &positions {
                 let r = &requests[i];
                 inv.key(super::keys::QueueKeys::slots(prefix, &queue, &r.key))
@@ -283,8 +322,61 @@ impl RedisStorage {
             for (&i, ok) in positions.iter().zip(res) {
                 granted[i] = ok == 1;
             }
+            if self.due_for_limits_sweep(&queue) {
+                self.sweep_limits(&k).await?;
+            }
         }
         Ok(granted)
+    }
+
+    /// Whether this storage last swept `queue`'s concurrency-slot sets `LIMITS_SWEEP_EVERY` ago
+    /// or more (and so sweeps now).
+    fn due_for_limits_sweep(&self, queue: &Arc<str>) -> bool {
+        let mut swept = self
+            .inner
+            .limits_swept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match swept.get(queue) {
+            Some(&at) if now.duration_since(at) < LIMITS_SWEEP_EVERY => false,
+            _ => {
+                swept.insert(queue.clone(), now);
+                true
+            }
+        }
+    }
+
+    /// Drops the concurrency-slot sets of a queue whose holders all ended, among those no job was
+    /// granted a slot of for `LIMITS_SWEEP_EVERY` (a distinct limit key per user would otherwise
+    /// leave a set behind per user), at most `LIMITS_SWEEP_BATCH` a call.
+    async fn sweep_limits(&self, k: &super::keys::QueueKeys) -> Result<()> {
+        let idle_since = now_ms().saturating_sub(super::millis(LIMITS_SWEEP_EVERY));
+        let stale: Vec<String> = self
+            .idempotent(
+                "sweeping limit slots",
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&k.limit_keys)
+                    .arg("-inf")
+                    .arg(idle_since)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(LIMITS_SWEEP_BATCH),
+            )
+            .await?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let mut inv = ScriptCall::new(&self.inner.scripts.limits_sweep);
+        inv.key(&k.lease_groups).key(&k.tokens).key(&k.limit_keys);
+        for key in &stale {
+            inv.key(key.as_str());
+        }
+        let _: i64 = inv
+            .invoke(&mut self.conn())
+            .await
+            .map_err(self.err("sweeping limit slots"))?;
+        Ok(())
     }
 
     pub(super) async fn enqueue_batch_impl(
@@ -315,27 +407,17 @@ impl RedisStorage {
             ));
         }
         let now = now_ms();
-        // Step 1: the continuation, awaiting on its own queue (an orphan if step 2 never runs).
+        // The continuation's number first: the batch names it, and it is stored after the batch
+        // (see the module docs), so a crash in between leaves no continuation nothing decides.
         let then_id = match &then {
             Some(t) => {
                 let ck = self.keys(&t.queue);
-                let mut inv = ScriptCall::new(&self.inner.scripts.continuation_create);
-                inv.key(&ck.seq)
-                    .key(&ck.jobs)
-                    .key(&ck.hist)
-                    .key(&ck.awaiting)
-                    .arg(now)
-                    .arg(record::encode(now, &t.name, &t.args))
-                    .arg("waiting for a batch");
-                let seq: u64 = inv
-                    .invoke(&mut self.conn())
-                    .await
-                    .map_err(self.err("enqueueing a batch"))?;
+                let seq = self.reserve_seqs(&t.queue, &ck, 1).await?;
                 Some(JobId::new(t.queue.clone(), seq))
             }
             None => None,
         };
-        // Step 2: the batch and its members, atomically.
+        // Step 1: the batch and its members, atomically.
         let k = self.keys(&queue);
         let mut inv = ScriptCall::new(&self.inner.scripts.enqueue_batch);
         inv.key(&k.seq)
@@ -355,6 +437,11 @@ impl RedisStorage {
             .invoke(&mut self.conn())
             .await
             .map_err(self.err("enqueueing a batch"))?;
+        // Step 2: the continuation.
+        if let (Some(t), Some(id)) = (&then, &then_id) {
+            self.store_continuation(t, id.seq(), "waiting for a batch", None)
+                .await?;
+        }
         if fired == 1 {
             self.dispatch_continuations(&queue).await?;
         }

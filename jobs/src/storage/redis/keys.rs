@@ -58,8 +58,16 @@ pub(crate) struct QueueKeys {
     pub(crate) presult: String,
     /// Continuations waiting for their parent (set).
     pub(crate) awaiting: String,
+    /// Decisions of continuations that came before the continuation was stored, `seq|run` by
+    /// decision time (sorted set; see `scripts/continuation_decide.lua`).
+    pub(crate) early: String,
     /// Batch counters: fields `<batch>:t`, `:s`, `:f`, `:c` (hash).
     pub(crate) batches: String,
+    /// Finished batches by finish time, whose counters retention drops (sorted set).
+    pub(crate) batches_done: String,
+    /// The concurrency-slot sets of this queue by their latest grant (sorted set of key names),
+    /// so that sets whose holders all ended are found and dropped (`scripts/limits_sweep.lua`).
+    pub(crate) limit_keys: String,
 }
 
 impl QueueKeys {
@@ -91,7 +99,10 @@ impl QueueKeys {
             results: key("results"),
             presult: key("presult"),
             awaiting: key("awaiting"),
+            early: key("early"),
             batches: key("batches"),
+            batches_done: key("batches_done"),
+            limit_keys: key("limit_keys"),
         }
     }
 
@@ -132,7 +143,10 @@ impl QueueKeys {
             self.results.clone(),
             self.presult.clone(),
             self.awaiting.clone(),
+            self.early.clone(),
             self.batches.clone(),
+            self.batches_done.clone(),
+            self.limit_keys.clone(),
         ]
     }
 }

@@ -110,6 +110,8 @@ struct Inner {
     maintenance_batch: usize,
     /// When each queue was last maintained (due jobs promoted, expired leases reaped) by a fetch.
     maintained: Mutex<HashMap<Arc<str>, std::time::Instant>>,
+    /// When this storage last swept each queue's concurrency-slot sets (see `flow.rs`).
+    limits_swept: Mutex<HashMap<Arc<str>, std::time::Instant>>,
     /// The key names of each queue used so far, built once (every call names a dozen keys).
     queue_keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
     /// Sequence numbers reserved for this storage's enqueues, per queue: `[next, end)`.
@@ -209,6 +211,7 @@ impl RedisStorage {
                 retention: b.retention,
                 maintenance_batch: b.maintenance_batch,
                 maintained: Mutex::new(HashMap::new()),
+                limits_swept: Mutex::new(HashMap::new()),
                 queue_keys: Mutex::new(HashMap::new()),
                 seq_blocks: Mutex::new(HashMap::new()),
                 display_url,
@@ -334,6 +337,7 @@ impl RedisStorage {
             .key(&k.tokens)
             .key(&k.succeeded);
         with_flow_keys(&mut inv, k)
+            .key(&k.awaiting)
             .arg(id.seq())
             .arg(r.deleted_max.min(1 << 52))
             .arg(lua_millis(r.deleted_ttl));

@@ -31,6 +31,9 @@ struct Meta {
     cron: String,
     tz: String,
     misfire: String,
+    /// The misfire grace in ms, when the entry has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grace_ms: Option<u64>,
     name: String,
     args: String,
 }
@@ -44,6 +47,11 @@ fn encode(e: &RecurringEntry) -> Result<String> {
         cron: e.cron.clone(),
         tz: e.time_zone.clone(),
         misfire: e.misfire.as_str().to_owned(),
+        grace_ms: e.misfire_grace.map(|g| {
+            u64::try_from(g.as_millis())
+                .unwrap_or(u64::MAX)
+                .min(1 << 52)
+        }),
         name: e.name.clone(),
         args: e.args.clone(),
     })
@@ -81,6 +89,7 @@ fn decode(id: &str, queue: &Arc<str>, rec: &str) -> Option<RecurringEntry> {
     } else {
         Some(last.parse().ok()?)
     };
+    e.misfire_grace = meta.grace_ms.map(std::time::Duration::from_millis);
     e.revision = revision;
     Some(e)
 }

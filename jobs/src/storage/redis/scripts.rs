@@ -44,6 +44,7 @@ pub(crate) struct Scripts {
     pub(crate) continuation_decide: Script,
     pub(crate) continuation_commit: Script,
     pub(crate) acquire_limits: Script,
+    pub(crate) limits_sweep: Script,
     pub(crate) enqueue_batch: Script,
 }
 
@@ -61,11 +62,12 @@ impl Scripts {
             recurring_put: Script::new(script!("scripts/recurring_put.lua")),
             recurring_fire: Script::new(script!("scripts/recurring_fire.lua")),
             enqueue_unique: Script::new(script!("scripts/enqueue_unique.lua")),
-            continuation_create: Script::new(script!("scripts/continuation_create.lua")),
+            continuation_create: Script::new(flow_script!("scripts/continuation_create.lua")),
             continuation_attach: Script::new(flow_script!("scripts/continuation_attach.lua")),
-            continuation_decide: Script::new(script!("scripts/continuation_decide.lua")),
+            continuation_decide: Script::new(flow_script!("scripts/continuation_decide.lua")),
             continuation_commit: Script::new(flow_script!("scripts/continuation_commit.lua")),
-            acquire_limits: Script::new(script!("scripts/acquire_limits.lua")),
+            acquire_limits: Script::new(flow_script!("scripts/acquire_limits.lua")),
+            limits_sweep: Script::new(flow_script!("scripts/limits_sweep.lua")),
             enqueue_batch: Script::new(script!("scripts/enqueue_batch.lua")),
         }
     }

@@ -1,9 +1,11 @@
 -- Grants concurrency / rate slots to leased jobs of one queue, or moves each job that gets none
 -- back to Scheduled without counting an attempt. A concurrency slot is a member `seq|token` of
 -- the limit's set, live exactly while that lease is held and unexpired, so completion, release
--- and a crashed holder's expired lease all free it. Returns 1 (granted) or 0 per request.
+-- and a crashed holder's expired lease all free it. A slots set is indexed in `limit_keys` by
+-- its latest grant, so that one left with only ended holders is found and dropped later
+-- (`limits_sweep.lua`). Returns 1 (granted) or 0 per request.
 -- KEYS: 1 lease groups, 2 tokens, 3 scheduled, 4 jobs, 5 hist, 6 wake, 7 lease counts,
---       then per request: its slots set, its starts set
+--       8 limit keys, then per request: its slots set, its starts set
 -- ARGV: 1 retry_ms, then per request: seq, token, concurrency (0 none), rate count (0 none),
 --       rate window ms
 local now = now_ms()
@@ -15,25 +17,14 @@ for i = 1, n do
   local a = 1 + (i - 1) * 5
   local id, token = ARGV[a + 1], ARGV[a + 2]
   local conc, count, per = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-  local slots, starts = KEYS[7 + 2 * i - 1], KEYS[7 + 2 * i]
+  local slots, starts = KEYS[8 + 2 * i - 1], KEYS[8 + 2 * i]
   if redis.call('HGET', KEYS[2], id) ~= token then
     res[i] = 0
   else
     local wait_until = nil
     local member = id .. '|' .. token
     if conc > 0 then
-      local holders = redis.call('SMEMBERS', slots)
-      local live = 0
-      for _, m in ipairs(holders) do
-        local s, t = string.match(m, '^(%d+)|(%d+)$')
-        local deadline = s and redis.call('ZSCORE', KEYS[1], t)
-        if s and redis.call('HGET', KEYS[2], s) == t and deadline and tonumber(deadline) > now then
-          live = live + 1
-        else
-          redis.call('SREM', slots, m)
-        end
-      end
-      if live >= conc then
+      if live_holders(slots, KEYS[1], KEYS[2], now) >= conc then
         wait_until = now + retry
       end
     end
@@ -57,6 +48,7 @@ for i = 1, n do
     else
       if conc > 0 then
         redis.call('SADD', slots, member)
+        redis.call('ZADD', KEYS[8], now, slots)
       end
       if count > 0 then
         redis.call('ZADD', starts, now, member)

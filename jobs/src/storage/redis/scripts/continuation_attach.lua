@@ -1,4 +1,5 @@
--- Attaches a continuation to its parent (on the parent's queue). When the parent already ended in
+-- Attaches a continuation (not stored yet: `continuation_create.lua` stores it next) to its
+-- parent, on the parent's queue. When the parent already ended in
 -- a way that decides the continuation, nothing is attached and {end, result} is returned, for the
 -- caller to decide the child; {'-'} when the parent is unknown; {''} when attached.
 -- KEYS: 1 jobs, 2 hooks, 3 conts, 4 succeeded, 5 failed, 6 deleted, 7 results
@@ -22,6 +23,12 @@ local conts = {}
 local cur = redis.call('HGET', KEYS[3], id)
 if cur then
   conts = cjson.decode(cur)
+end
+-- Sent again (a retried call), it attaches once.
+for _, c in ipairs(conts) do
+  if c[1] == ARGV[2] and c[2] == ARGV[3] then
+    return {''}
+  end
 end
 conts[#conts + 1] = {ARGV[2], ARGV[3], ARGV[4]}
 redis.call('HSET', KEYS[3], id, cjson.encode(conts))

@@ -1,6 +1,6 @@
 -- Stores a batch of jobs on one queue, all or none: a batch number, then the members, each with
 -- a hook naming the batch. A continuation (already stored awaiting on its queue) is attached as
--- the batch's; an empty batch's continuation is queued in the outbox at once.
+-- the batch's; an empty batch, finished at once, is queued in the outbox at once.
 -- Returns {batch seq, first member seq, 1 if the outbox grew else 0}.
 -- KEYS: 1 seq, 2 pending, 3 jobs, 4 wake, 5 hooks, 6 batches, 7 conts, 8 outbox
 -- ARGV: 1 continuation queue ('' none), 2 continuation seq, then the member records
@@ -25,10 +25,11 @@ local fired = 0
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[6], b .. ':c', 1)
   redis.call('HSET', KEYS[7], b, cjson.encode({{ARGV[1], ARGV[2], 's'}}))
-  if n == 0 then
-    redis.call('RPUSH', KEYS[8], b .. '|O')
-    fired = 1
-  end
+end
+if n == 0 then
+  -- Finished at once: decided (and kept for retention) like any finished batch.
+  redis.call('RPUSH', KEYS[8], b .. '|O')
+  fired = 1
 end
 if n > 0 then
   wake(KEYS[4])
