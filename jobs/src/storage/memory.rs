@@ -225,15 +225,22 @@ impl Queue {
             {
                 self.leases.remove();
                 rec.lease = None;
-                let reason = if std::mem::take(&mut rec.started) {
+                if std::mem::take(&mut rec.started) {
                     rec.crashes += 1;
-                    super::crash_reason(rec.crashes)
+                    let due = now.saturating_add(super::crash_pause_ms(rec.crashes));
+                    rec.enter(
+                        JobState::Scheduled,
+                        now,
+                        Some(super::crash_reason(rec.crashes)),
+                    );
+                    rec.score = due;
+                    self.scheduled.insert((due, seq));
                 } else {
                     rec.orphaned += 1;
-                    super::ORPHANED_REASON.to_owned()
-                };
-                rec.enter(JobState::Enqueued, now, Some(reason));
-                self.pending.push_front(seq);
+                    let reason = super::ORPHANED_REASON.to_owned();
+                    rec.enter(JobState::Enqueued, now, Some(reason));
+                    self.pending.push_front(seq);
+                }
             }
         }
     }

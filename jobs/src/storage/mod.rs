@@ -21,9 +21,10 @@
 //! out, the reaper reads it:
 //!
 //! - **marked**: the worker died (or hung) while running the job. That is a *crash*, counted in
-//!   [`FetchedJob::crashes`], apart from the attempts that ended with an error; the worker fails
-//!   a job that reached its crash limit instead of running it again (a poison pill that kills
-//!   its worker cannot loop forever).
+//!   [`FetchedJob::crashes`], apart from the attempts that ended with an error. The job is
+//!   Scheduled to run again after a pause of one second per crash (jittered to 50–150 %), and
+//!   the worker fails a job that reached its crash limit instead of running it again (a poison
+//!   pill that kills its worker cannot loop forever).
 //! - **not marked**: the job was buffered, or had only just started when the mark could not be
 //!   sent. It goes back to the front of its queue as if released, charged nothing; it is counted
 //!   in [`FetchedJob::orphaned`], and the next worker to run it stores its start mark before
@@ -49,7 +50,9 @@ mod recurring;
 pub mod redis;
 mod retention;
 pub use cancellation::Cancellation;
-pub(crate) use crash_accounting::{crash_limit_reason, crash_reason, ORPHANED_REASON};
+pub(crate) use crash_accounting::{
+    crash_limit_reason, crash_pause_ms, crash_reason, ORPHANED_REASON,
+};
 pub use flow::{Batch, BatchProgress, Finish, LimitRequest, UniqueKey};
 pub use memory::MemoryStorage;
 pub use recurring::{RecurringEntry, RecurringFire};

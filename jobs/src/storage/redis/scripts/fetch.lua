@@ -72,7 +72,7 @@ if #expired > 0 then
     batched('HDEL', KEYS[11], expired)
   end
   local recs = hmget(KEYS[2], expired)
-  local kv, entries = {}, {}
+  local kv, entries, back, later = {}, {}, {}, {}
   for i = 1, #expired do
     local crashed = marks[i] and marks[i] == expired_toks[i]
     local n = 0
@@ -83,16 +83,24 @@ if #expired > 0 then
       kv[#kv + 1] = rec
     end
     if crashed then
-      entries[i] = entry('E', now,
+      -- Runs again after a pause of `n` seconds, jittered to 50-150 % (by its number and the
+      -- time: scripts have no randomness of their own), as `storage/crash_accounting.rs` says.
+      local jitter = 500 + (tonumber(expired[i]) * 7919 + now) % 1001
+      local at = now + math.max(n, 1) * jitter
+      later[#later + 1] = fmt(at)
+      later[#later + 1] = expired[i]
+      entries[i] = entry('S', now,
         'lease expired while it ran: its worker died or hung (crash ' .. fmt(n) .. ')')
     else
+      back[#back + 1] = expired[i]
       entries[i] = entry('E', now, 'lease expired before it started: its worker stopped or '
         .. 'hung; handed back without counting an attempt')
     end
   end
   batched('HSET', KEYS[2], kv)
   append_history(KEYS[6], expired, recs, entries)
-  batched('LPUSH', KEYS[1], expired)
+  batched('LPUSH', KEYS[1], back)
+  batched('ZADD', KEYS[5], later)
 end
 
 local out = {now, -1, 0}
