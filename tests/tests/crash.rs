@@ -223,13 +223,7 @@ async fn a_poison_pill_that_aborts_its_worker_fails_after_three_crashes() {
     while !failed().await {
         assert!(workers < 6, "the poison pill kept killing workers");
         workers += 1;
-        let mut worker = Command::new(env!("CARGO_BIN_EXE_jobs-test-worker"))
-            .args([r.url(), &prefix, "500", "1", "poison"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the test worker starts");
+        let mut worker = spawn_worker(r.url(), &prefix, 500, 1, "poison");
         let mut ended = false;
         for _ in 0..1_500 {
             if worker.try_wait().unwrap().is_some() || failed().await {
