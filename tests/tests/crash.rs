@@ -102,9 +102,12 @@ async fn a_worker_killed_mid_job_loses_nothing() {
             .as_deref()
             .is_some_and(|r| r.contains("lease expired"))));
     }
+    // Only jobs that were running can have crashed. (How many were marked by the kill depends
+    // on how busy the machine is: `crash_accounting.rs` checks the marks with a pause before
+    // each kill.)
     assert!(
-        (1..=20).contains(&crashed),
-        "the jobs running at the kill (at most the concurrency, 20) crashed: {crashed}"
+        crashed <= 20,
+        "at most the jobs running at the kill (the concurrency, 20) crashed: {crashed}"
     );
 
     let all_done = eventually(Duration::from_secs(120), || async {
