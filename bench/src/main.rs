@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|memory] [--redis-url URL]
 //!     [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
-//!     [--job-us U] [--lease-ms L] [--threads T]
+//!     [--job-us U] [--lease-ms L] [--threads T] [--minutes M]
 //! ```
 //!
 //! See BENCHMARKS.md for the method and the figures.
@@ -11,6 +11,7 @@
 mod backend;
 mod report;
 mod scenarios;
+mod soak;
 
 use clap::{Parser, ValueEnum};
 
@@ -31,6 +32,9 @@ enum Scenario {
     Work,
     /// Print the counters of --prefix.
     Stats,
+    /// A steady load at R jobs/s for --minutes M (1 % failing once, 1 % delayed), printing each
+    /// minute's throughput, the worker's RSS and Redis's `used_memory`.
+    Soak,
 }
 
 /// Which storage to run on.
@@ -79,6 +83,9 @@ struct Args {
     /// The lease, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     lease_ms: u64,
+    /// How long the soak runs, in minutes.
+    #[arg(long, default_value_t = 10)]
+    minutes: u64,
     /// Runtime worker threads (default: tokio's, one per core or `TOKIO_WORKER_THREADS`).
     #[arg(long)]
     threads: Option<usize>,

@@ -114,6 +114,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
             let done = DONE.load(Ordering::Relaxed);
             Report::new("work", backend, done).rate(done, start.elapsed())
         }
+        Scenario::Soak => crate::soak::run(args, &storage, backend).await?,
         Scenario::Stats => {
             let s = storage.stats(QUEUE).await?;
             Report::new("stats", backend, s.enqueued + s.scheduled + s.processing)
