@@ -19,7 +19,7 @@ static SUCCEEDED: AtomicU64 = AtomicU64::new(0);
 /// Does nothing, except that one job in a hundred fails its first attempt.
 #[jobs::background_job(name = "bench.soak", queue = "soak", retries = 3)]
 async fn soak_job(n: u64, ctx: JobContext) -> Result<(), String> {
-    if n % 100 == 0 && ctx.attempt() == 1 {
+    if n.is_multiple_of(100) && ctx.attempt() == 1 {
         return Err("fails once, on purpose".to_owned());
     }
     SUCCEEDED.fetch_add(1, Ordering::Relaxed);
