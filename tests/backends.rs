@@ -25,14 +25,35 @@ pub struct Backend {
 /// A fresh storage of `kind` for the test named `test`; `None` when Redis is unavailable and
 /// not required (the test then skips).
 pub fn backend(kind: Kind, test: &str, retention: Retention) -> Option<Backend> {
+    backend_with_payload_limit(kind, test, retention, jobs::storage::DEFAULT_MAX_PAYLOAD)
+}
+
+/// Like [`backend`], with a payload limit of `max_payload` bytes.
+pub fn backend_with_payload_limit(
+    kind: Kind,
+    test: &str,
+    retention: Retention,
+    max_payload: usize,
+) -> Option<Backend> {
     match kind {
         Kind::Memory => Some(Backend {
-            storage: Arc::new(jobs::MemoryStorage::with_retention(retention)),
+            storage: Arc::new(
+                jobs::MemoryStorage::builder()
+                    .retention(retention)
+                    .max_payload(max_payload)
+                    .build(),
+            ),
             _redis: None,
         }),
         Kind::Redis => {
             let redis = TestRedis::start(test)?;
-            let storage = Arc::new(redis.storage(test, retention));
+            let storage = Arc::new(
+                redis
+                    .storage_builder(test, retention)
+                    .max_payload(max_payload)
+                    .build()
+                    .expect("a valid Redis URL"),
+            );
             Some(Backend {
                 storage,
                 _redis: Some(redis),
