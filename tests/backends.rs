@@ -36,9 +36,22 @@ impl Backend {
 /// A fresh storage of `kind` for the test named `test`; `None` when Redis is unavailable and
 /// not required (the test then skips).
 pub fn backend(kind: Kind, test: &str, retention: Retention) -> Option<Backend> {
+    backend_with_payload_limit(kind, test, retention, jobs::storage::DEFAULT_MAX_PAYLOAD)
+}
+
+/// Like [`backend`], with a payload limit of `max_payload` bytes.
+pub fn backend_with_payload_limit(
+    kind: Kind,
+    test: &str,
+    retention: Retention,
+    max_payload: usize,
+) -> Option<Backend> {
     match kind {
         Kind::Memory => {
-            let storage = jobs::MemoryStorage::with_retention(retention);
+            let storage = jobs::MemoryStorage::builder()
+                .retention(retention)
+                .max_payload(max_payload)
+                .build();
             Some(Backend {
                 storage: Arc::new(storage.clone()),
                 another: Box::new(move || Arc::new(storage.clone())),
@@ -47,7 +60,11 @@ pub fn backend(kind: Kind, test: &str, retention: Retention) -> Option<Backend> 
         }
         Kind::Redis => {
             let redis = TestRedis::start(test)?;
-            let storage = redis.storage(test, retention);
+            let storage = redis
+                .storage_builder(test, retention)
+                .max_payload(max_payload)
+                .build()
+                .expect("a valid Redis URL");
             let (url, prefix) = (redis.url().to_owned(), storage.prefix().to_owned());
             Some(Backend {
                 storage: Arc::new(storage),
@@ -56,6 +73,7 @@ pub fn backend(kind: Kind, test: &str, retention: Retention) -> Option<Backend> 
                         jobs::RedisStorage::builder(&url)
                             .prefix(&prefix)
                             .retention(retention)
+                            .max_payload(max_payload)
                             .build()
                             .expect("a valid Redis URL"),
                     )

@@ -266,11 +266,20 @@ impl TestRedis {
     ///
     /// When the URL is invalid.
     pub fn storage(&self, test: &str, retention: jobs::storage::Retention) -> jobs::RedisStorage {
+        self.storage_builder(test, retention)
+            .build()
+            .expect("a valid Redis URL")
+    }
+
+    /// A builder of a storage on this Redis under a fresh unique prefix, to set more options.
+    pub fn storage_builder(
+        &self,
+        test: &str,
+        retention: jobs::storage::Retention,
+    ) -> jobs::RedisStorageBuilder {
         jobs::RedisStorage::builder(&self.url)
             .prefix(unique_prefix(test))
             .retention(retention)
-            .build()
-            .expect("a valid Redis URL")
     }
 
     /// A plain synchronous connection for inspecting keys.

@@ -41,6 +41,7 @@ pub(crate) enum Kind {
     Rejected,
     NotFound,
     ShuttingDown,
+    TooLarge,
 }
 
 impl Error {
@@ -122,6 +123,12 @@ impl Error {
     /// the operation.
     pub fn is_not_found(&self) -> bool {
         self.kind == Kind::NotFound
+    }
+
+    /// The job is over the storage's payload limit (its arguments are too large); it was not
+    /// stored. The message names the job and both sizes.
+    pub fn is_too_large(&self) -> bool {
+        self.kind == Kind::TooLarge
     }
 
     /// The worker is shutting down and refused new work.

@@ -82,7 +82,7 @@ pub use state::{JobState, StateChange};
 #[cfg(feature = "redis")]
 pub use storage::redis::{RedisStorage, RedisStorageBuilder};
 pub use storage::Finish;
-pub use storage::{MemoryStorage, Storage};
+pub use storage::{MemoryStorage, MemoryStorageBuilder, Storage};
 pub use unique::Submit;
 pub use worker::{Worker, WorkerBuilder};
 

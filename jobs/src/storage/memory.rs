@@ -4,6 +4,7 @@
 //! expired leases, scheduled jobs, retention), so code that works here works there. Jobs live
 //! only as long as the process: use it for development, tests and jobs you can afford to lose.
 
+mod builder;
 mod flow;
 mod leases;
 mod recurring;
@@ -12,7 +13,7 @@ use super::{
     now_ms, Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease, LeaseToken,
     LimitRequest, NewJob, Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
 };
-use super::{Batch, BatchProgress};
+use super::{Batch, BatchProgress, PayloadLimit};
 use crate::error::Result;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
@@ -22,6 +23,8 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
+
+pub use builder::MemoryStorageBuilder;
 
 /// Reaping and promotion handle at most this many jobs per fetch, so no call grows with the backlog.
 const MAINTENANCE_BATCH: usize = 1_000;
@@ -54,6 +57,9 @@ struct Shared {
     inner: Mutex<Inner>,
     /// Woken on every enqueue, release and requeue, so a waiting fetch returns at once.
     ready: Notify,
+    /// Fixed when the storage is built, and checked by every write: no stored job is over it,
+    /// so fetches need not check again.
+    payload: PayloadLimit,
 }
 
 #[derive(Default)]
@@ -162,9 +168,21 @@ impl MemoryStorage {
 
     /// An empty storage that keeps finished jobs as `retention` says.
     pub fn with_retention(retention: Retention) -> Self {
-        let storage = MemoryStorage::default();
-        storage.lock().retention = retention;
-        storage
+        MemoryStorage::builder().retention(retention).build()
+    }
+
+    /// A builder, to set the retention and the payload limit.
+    pub fn builder() -> MemoryStorageBuilder {
+        MemoryStorageBuilder::default()
+    }
+
+    fn with_payload_limit(payload: PayloadLimit) -> Self {
+        MemoryStorage {
+            shared: Arc::new(Shared {
+                payload,
+                ..Shared::default()
+            }),
+        }
     }
 
     /// After a deletion: frees the job's unique key and decides its continuations, if it has
@@ -350,7 +368,14 @@ fn millis(d: Duration) -> u64 {
 
 #[async_trait]
 impl Storage for MemoryStorage {
+    fn check(&self, job: &NewJob) -> Result<()> {
+        self.shared.payload.check(job)
+    }
+
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+        for job in &jobs {
+            self.check(job)?;
+        }
         let now = now_ms();
         let mut ids = Vec::with_capacity(jobs.len());
         let mut woke = false;
@@ -791,6 +816,7 @@ impl Storage for MemoryStorage {
     // --- recurring jobs ---
 
     async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
+        self.shared.payload.check_recurring(&entry)?;
         Ok(self.register_recurring_now(entry))
     }
 
@@ -818,6 +844,7 @@ impl Storage for MemoryStorage {
         child: NewJob,
         on: Finish,
     ) -> Result<Option<JobId>> {
+        self.check(&child)?;
         let id = flow::continue_with(&mut self.lock(), parent, child, on, now_ms());
         self.shared.ready.notify_waiters();
         Ok(id)
@@ -838,6 +865,9 @@ impl Storage for MemoryStorage {
     }
 
     async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
+        for job in jobs.iter().chain(&then) {
+            self.check(job)?;
+        }
         let batch = flow::enqueue_batch(&mut self.lock(), jobs, then, now_ms())?;
         self.shared.ready.notify_waiters();
         Ok(batch)

@@ -45,6 +45,7 @@ mod cancellation;
 mod crash_accounting;
 mod flow;
 pub mod memory;
+mod payload_limit;
 mod recurring;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -54,7 +55,9 @@ pub(crate) use crash_accounting::{
     crash_limit_reason, crash_pause_ms, crash_reason, ORPHANED_REASON,
 };
 pub use flow::{Batch, BatchProgress, Finish, LimitRequest, UniqueKey};
-pub use memory::MemoryStorage;
+pub use memory::{MemoryStorage, MemoryStorageBuilder};
+pub(crate) use payload_limit::PayloadLimit;
+pub use payload_limit::DEFAULT_MAX_PAYLOAD;
 pub use recurring::{RecurringEntry, RecurringFire};
 pub use retention::Retention;
 
@@ -292,7 +295,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>>;
 
     /// Refuses, before anything is written, a job this storage could never store (e.g. a name
-    /// its format cannot hold). Concurrent enqueues that share one storage call check each job
+    /// its format cannot hold, or arguments over its payload limit). Concurrent enqueues that share one storage call check each job
     /// first, so one refused job fails only its own caller. The default accepts every job.
     ///
     /// # Errors

@@ -2,7 +2,7 @@
 
 use super::RedisStorage;
 use crate::error::{Error, Result};
-use crate::storage::Retention;
+use crate::storage::{PayloadLimit, Retention};
 use std::time::Duration;
 
 /// Configures a [`RedisStorage`].
@@ -27,6 +27,7 @@ pub struct RedisStorageBuilder {
     pub(super) retention: Retention,
     pub(super) maintenance_batch: usize,
     pub(super) response_timeout: Duration,
+    pub(super) payload: PayloadLimit,
 }
 
 impl RedisStorageBuilder {
@@ -37,6 +38,7 @@ impl RedisStorageBuilder {
             retention: Retention::default(),
             maintenance_batch: 1_000,
             response_timeout: Duration::from_secs(30),
+            payload: PayloadLimit::default(),
         }
     }
 
@@ -68,6 +70,23 @@ impl RedisStorageBuilder {
     #[must_use]
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
+        self
+    }
+
+    /// The most bytes a job's arguments may take once serialized (headers will count too).
+    /// Default: [`DEFAULT_MAX_PAYLOAD`](crate::storage::DEFAULT_MAX_PAYLOAD), 512 KiB.
+    ///
+    /// Both sides use it, so set the same value on every process that shares this Redis:
+    /// - an enqueue of a larger job (single, bulk, scheduled, batch, continuation, recurring
+    ///   registration) fails with an error that names the job and both sizes
+    ///   ([`Error::is_too_large`](crate::Error::is_too_large)), and nothing is stored;
+    /// - a worker that fetches a stored job over its limit (enqueued by a process with a
+    ///   higher limit, or written behind the storage's back) does not load it: the fetch
+    ///   script returns only its size, and the job ends Failed with a reason saying so,
+    ///   without running. Raise the limit and requeue it to run it.
+    #[must_use]
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.payload = PayloadLimit(bytes);
         self
     }
 

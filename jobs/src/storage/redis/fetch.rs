@@ -246,7 +246,8 @@ impl RedisStorage {
             .arg(max)
             .arg(lua_millis(lease))
             .arg(self.inner.maintenance_batch)
-            .arg(if maintain { "1" } else { "0" });
+            .arg(if maintain { "1" } else { "0" })
+            .arg(self.inner.payload.0);
         let reply: Vec<Value> = inv
             .invoke(&mut self.conn())
             .await
@@ -269,7 +270,7 @@ impl RedisStorage {
             Some(Value::BulkString(ids)) => parse_ids(&ids).ok_or_else(bad)?,
             Some(_) => return Err(bad()),
         };
-        let recs: Vec<Option<Vec<u8>>> = it
+        let recs: Vec<Value> = it
             .next()
             .map(redis::from_redis_value)
             .transpose()
@@ -278,10 +279,26 @@ impl RedisStorage {
         if ids.len() != recs.len() {
             return Err(bad());
         }
-        // An id without a record (deleted behind the queue's back) was dropped, not leased.
         for (seq, rec) in ids.into_iter().zip(recs) {
-            let Some(rec) = rec else { continue };
             let id = JobId::new(queue.clone(), seq);
+            let rec = match rec {
+                Value::BulkString(rec) => rec,
+                // An id without a record (deleted behind the queue's back) was dropped, not leased.
+                Value::Nil => continue,
+                // Arguments over the payload limit: the script sent their length instead.
+                Value::Int(len) => {
+                    let len = u64::try_from(len).map_err(|_| bad())?;
+                    malformed.push(Completion::new(
+                        Lease { id, token },
+                        u64::try_from(now).unwrap_or(0),
+                        Outcome::Failed {
+                            reason: self.inner.payload.refusal(len),
+                        },
+                    ));
+                    continue;
+                }
+                _ => return Err(bad()),
+            };
             match std::str::from_utf8(&rec).ok().and_then(record::decode) {
                 Some(r) => out.push(FetchedJob {
                     id,
@@ -306,9 +323,10 @@ impl RedisStorage {
             }
         }
         if !malformed.is_empty() {
-            // Leased but impossible to perform: failed through the normal path, so the job is
-            // kept for inspection and its continuations are decided.
-            tracing::warn!(jobs = malformed.len(), queue = %queue, "failing malformed job records");
+            // Leased but impossible to perform (malformed, or over the payload limit): failed
+            // through the normal path, so the job is kept for inspection and its continuations
+            // are decided.
+            tracing::warn!(jobs = malformed.len(), queue = %queue, "failing job records that cannot be performed");
             self.complete(&malformed).await?;
         }
         let now = u64::try_from(now).unwrap_or(0);

@@ -20,7 +20,7 @@ use super::scripts::ScriptCall;
 use super::{by_queue, lua_millis, record, RedisStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
-use crate::storage::{now_ms, Batch, BatchProgress, Finish, LimitRequest, NewJob};
+use crate::storage::{now_ms, Batch, BatchProgress, Finish, LimitRequest, NewJob, Storage};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -181,12 +181,7 @@ impl RedisStorage {
         child: NewJob,
         on: Finish,
     ) -> Result<Option<JobId>> {
-        if child.name.contains('|') {
-            return Err(Error::config(format!(
-                "the job name `{}` contains `|`, which the Redis backend cannot store",
-                child.name
-            )));
-        }
+        self.check(&child)?;
         let pk = self.keys(parent.queue());
         let ck = self.keys(&child.queue);
         let seq = self.reserve_seqs(&child.queue, &ck, 1).await?;
@@ -384,15 +379,8 @@ impl RedisStorage {
         jobs: Vec<NewJob>,
         then: Option<NewJob>,
     ) -> Result<Batch> {
-        if let Some(job) = jobs
-            .iter()
-            .chain(then.iter())
-            .find(|j| j.name.contains('|'))
-        {
-            return Err(Error::config(format!(
-                "the job name `{}` contains `|`, which the Redis backend cannot store",
-                job.name
-            )));
+        for job in jobs.iter().chain(&then) {
+            self.check(job)?;
         }
         let queue: Arc<str> = match jobs.first() {
             Some(j) => j.queue.clone(),

@@ -53,7 +53,7 @@ use super::{
     now_ms, Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease,
     LimitRequest, NewJob, Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
 };
-use super::{Batch, BatchProgress};
+use super::{Batch, BatchProgress, PayloadLimit};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
@@ -108,6 +108,8 @@ struct Inner {
     prefix: String,
     retention: Retention,
     maintenance_batch: usize,
+    /// The payload limit of enqueues and fetches.
+    payload: PayloadLimit,
     /// When each queue was last maintained (due jobs promoted, expired leases reaped) by a fetch.
     maintained: Mutex<HashMap<Arc<str>, std::time::Instant>>,
     /// When this storage last swept each queue's concurrency-slot sets (see `flow.rs`).
@@ -210,6 +212,7 @@ impl RedisStorage {
                 prefix: b.prefix,
                 retention: b.retention,
                 maintenance_batch: b.maintenance_batch,
+                payload: b.payload,
                 maintained: Mutex::new(HashMap::new()),
                 limits_swept: Mutex::new(HashMap::new()),
                 queue_keys: Mutex::new(HashMap::new()),
@@ -466,6 +469,16 @@ fn with_flow_keys<'a, 'k>(inv: &'a mut ScriptCall<'k>, k: &'k QueueKeys) -> &'a 
         .key(&k.batches)
 }
 
+/// Refuses a job name the record format cannot hold.
+fn check_name(name: &str) -> Result<()> {
+    if name.contains('|') {
+        return Err(Error::config(format!(
+            "the job name `{name}` contains `|`, which the Redis backend cannot store"
+        )));
+    }
+    Ok(())
+}
+
 /// `range` cut into consecutive ranges of at most `CHUNK`.
 fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range<usize>> {
     let end = range.end;
@@ -508,13 +521,8 @@ fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<
 #[async_trait]
 impl Storage for RedisStorage {
     fn check(&self, job: &NewJob) -> Result<()> {
-        if job.name.contains('|') {
-            return Err(Error::config(format!(
-                "the job name `{}` contains `|`, which the Redis backend cannot store",
-                job.name
-            )));
-        }
-        Ok(())
+        check_name(&job.name)?;
+        self.inner.payload.check(job)
     }
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {

@@ -138,12 +138,8 @@ impl RedisStorage {
         &self,
         mut entry: RecurringEntry,
     ) -> Result<RecurringEntry> {
-        if entry.name.contains('|') {
-            return Err(Error::config(format!(
-                "the job name `{}` contains `|`, which the Redis backend cannot store",
-                entry.name
-            )));
-        }
+        super::check_name(&entry.name)?;
+        self.inner.payload.check_recurring(&entry)?;
         let given_next = entry.next_run_ms;
         for _ in 0..PUT_ATTEMPTS {
             let old_queue = self.recurring_queue(&entry.id).await?;

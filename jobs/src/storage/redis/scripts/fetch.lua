@@ -8,6 +8,9 @@
 -- ARGV: 1 max, 2 lease_ms, 3 limit, 4 maintain ('1': promote, reap and report the next event;
 --       '0': only lease, for back-to-back fetches of a busy worker — the caller maintains every
 --       few milliseconds and always before it waits)
+--       5 payload limit in bytes: a record whose arguments are longer is leased, but only the
+--       length of its arguments is returned in its place (an integer), so the worker never
+--       receives it (it fails the job)
 local lease = tonumber(ARGV[2])
 local maintain = ARGV[4] ~= '0'
 local now = now_ms()
@@ -47,6 +50,19 @@ local function expired_jobs()
     end
   end
   return out, toks
+end
+
+-- The length of a record's arguments: what follows its third `|` (a record without three is
+-- malformed; all of it counts).
+local function args_length(rec)
+  local at = 0
+  for _ = 1, 3 do
+    at = string.find(rec, '|', at + 1, true)
+    if not at then
+      return #rec
+    end
+  end
+  return #rec - at
 end
 
 local due = {}
@@ -120,11 +136,21 @@ if ids then
   -- The pin rides along in the first HSET: Redis converts the hash before inserting the rest.
   -- (`#t`, a search for the table's border, is avoided per element: `k` counts.)
   local tokens, k = {TOKENS_PIN, TOKENS_PIN_VALUE}, 2
+  local max_payload = tonumber(ARGV[5])
   for i = 1, #ids do
-    if recs[i] then
+    local rec = recs[i]
+    if rec then
       tokens[k + 1] = ids[i]
       tokens[k + 2] = token
       k = k + 2
+      -- Only a record this long can hold arguments over the limit (one comparison per job):
+      -- their exact length, past the record's three other fields, is found for those alone.
+      if #rec > max_payload then
+        local size = args_length(rec)
+        if size > max_payload then
+          recs[i] = size
+        end
+      end
     end
   end
   local leased = k / 2 - 1
