@@ -19,6 +19,11 @@ pub fn queues(names: &[&str]) -> Vec<Arc<str>> {
     names.iter().map(|&q| Arc::from(q)).collect()
 }
 
+/// A fetch of up to `max` jobs from `queues` with a 30 s lease that does not wait for jobs.
+pub fn now_request(queues: &[Arc<str>], max: usize) -> FetchRequest<'_> {
+    FetchRequest::new(queues, max, LEASE, Duration::ZERO)
+}
+
 /// Up to `max` jobs of `q`, without waiting.
 ///
 /// # Panics
