@@ -7,6 +7,7 @@
 mod builder;
 mod flow;
 mod leases;
+mod queue;
 mod recurring;
 
 use super::{
@@ -16,15 +17,15 @@ use super::{
 use super::{Batch, BatchProgress, PayloadLimit};
 use crate::error::Result;
 use crate::job::JobId;
-use crate::state::{JobState, StateChange};
+use crate::state::JobState;
 use async_trait::async_trait;
-use foldhash::{HashMap, HashSet};
-use std::collections::{BTreeSet, VecDeque};
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 
 pub use builder::MemoryStorageBuilder;
+use queue::{info, Queue, Record};
 
 /// Reaping and promotion handle at most this many jobs per fetch, so no call grows with the backlog.
 const MAINTENANCE_BATCH: usize = 1_000;
@@ -75,91 +76,6 @@ struct Inner {
     batches: flow::Batches,
 }
 
-#[derive(Default)]
-struct Queue {
-    seq: u64,
-    pending: VecDeque<u64>,
-    /// (due ms, seq)
-    scheduled: BTreeSet<(u64, u64)>,
-    /// Leases by deadline.
-    leases: leases::LeaseIndex,
-    /// (failed at ms, seq)
-    failed: BTreeSet<(u64, u64)>,
-    /// (finished at ms, seq), oldest first
-    succeeded: VecDeque<(u64, u64)>,
-    deleted: VecDeque<(u64, u64)>,
-    jobs: HashMap<u64, Record>,
-    /// The job names stored here, so records share one allocation per name.
-    names: HashSet<Arc<str>>,
-    /// Processing jobs with a cancel request, cleared when their attempt completes.
-    cancels: HashSet<u64>,
-    succeeded_total: u64,
-    failed_total: u64,
-    /// Unique keys: key -> (seq, claim expiry ms).
-    unique: HashMap<String, (u64, u64)>,
-}
-
-struct Record {
-    name: Arc<str>,
-    /// Shared with every fetch of the job, so a fetch copies no arguments.
-    args: Arc<str>,
-    attempts: u32,
-    /// Leases that ran out after their start was marked (see the crash accounting in `storage`).
-    crashes: u32,
-    /// Leases that ran out before a start was marked.
-    orphaned: u32,
-    enqueued_at_ms: u64,
-    state: JobState,
-    history: Vec<StateChange>,
-    /// The current lease (token, deadline ms) while Processing.
-    lease: Option<(LeaseToken, u64)>,
-    /// Whether the current lease's worker marked the job started.
-    started: bool,
-    /// Due time while Scheduled; failure time while Failed.
-    score: u64,
-    /// Unique key, continuations, results: only for jobs that use them.
-    flow: Option<Box<flow::RecordFlow>>,
-}
-
-impl Record {
-    /// A job just stored in `state` (its first history entry, with `reason`), due at `score`.
-    fn new(
-        name: Arc<str>,
-        args: String,
-        state: JobState,
-        reason: Option<String>,
-        now: u64,
-        score: u64,
-    ) -> Self {
-        let mut history = Vec::with_capacity(4);
-        history.push(StateChange::new(state, now, reason));
-        Record {
-            name,
-            args: Arc::from(args),
-            attempts: 0,
-            crashes: 0,
-            orphaned: 0,
-            enqueued_at_ms: now,
-            state,
-            history,
-            lease: None,
-            started: false,
-            score,
-            flow: None,
-        }
-    }
-
-    /// Whether the job is Processing under a lease that runs out at `deadline`.
-    fn holds_lease_until(&self, deadline: u64) -> bool {
-        self.state == JobState::Processing && self.lease.is_some_and(|(_, d)| d == deadline)
-    }
-
-    fn enter(&mut self, state: JobState, at_ms: u64, reason: Option<String>) {
-        self.state = state;
-        self.history.push(StateChange::new(state, at_ms, reason));
-    }
-}
-
 impl MemoryStorage {
     /// An empty storage with the default [`Retention`].
     pub fn new() -> Self {
@@ -202,163 +118,6 @@ impl MemoryStorage {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl Queue {
-    /// The shared copy of the job name `name`.
-    fn intern(&mut self, name: &str) -> Arc<str> {
-        if let Some(known) = self.names.get(name) {
-            return known.clone();
-        }
-        let name: Arc<str> = Arc::from(name);
-        self.names.insert(name.clone());
-        name
-    }
-
-    /// Makes due scheduled jobs ready and puts jobs with expired leases back, at most
-    /// `MAINTENANCE_BATCH` of each.
-    fn maintain(&mut self, now: u64) {
-        for _ in 0..MAINTENANCE_BATCH {
-            let Some(&(due, seq)) = self.scheduled.first() else {
-                break;
-            };
-            if due > now {
-                break;
-            }
-            self.scheduled.pop_first();
-            if let Some(rec) = self.jobs.get_mut(&seq) {
-                rec.enter(JobState::Enqueued, now, None);
-                self.pending.push_back(seq);
-            }
-        }
-        for _ in 0..MAINTENANCE_BATCH {
-            let Some((deadline, seq)) = self.leases.pop_due(now) else {
-                break;
-            };
-            if let Some(rec) = self
-                .jobs
-                .get_mut(&seq)
-                .filter(|rec| rec.holds_lease_until(deadline))
-            {
-                self.leases.remove();
-                rec.lease = None;
-                if std::mem::take(&mut rec.started) {
-                    rec.crashes += 1;
-                    let due = now.saturating_add(super::crash_pause_ms(rec.crashes));
-                    rec.enter(
-                        JobState::Scheduled,
-                        now,
-                        Some(super::crash_reason(rec.crashes)),
-                    );
-                    rec.score = due;
-                    self.scheduled.insert((due, seq));
-                } else {
-                    rec.orphaned += 1;
-                    let reason = super::ORPHANED_REASON.to_owned();
-                    rec.enter(JobState::Enqueued, now, Some(reason));
-                    self.pending.push_front(seq);
-                }
-            }
-        }
-    }
-
-    /// The earliest time something here becomes ready without an enqueue.
-    fn next_event(&self) -> Option<u64> {
-        let due = self.scheduled.first().map(|&(t, _)| t);
-        let lease = self.leases.next_deadline();
-        match (due, lease) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Drops the lease index's entries of ended leases once they outnumber the live ones.
-    fn compact_leases(&mut self) {
-        let jobs = &self.jobs;
-        self.leases.compact(|deadline, seq| {
-            jobs.get(&seq)
-                .is_some_and(|rec| rec.holds_lease_until(deadline))
-        });
-    }
-
-    /// Drops the finished jobs retention no longer keeps, moving their records into `dropped`
-    /// so the caller can free them after releasing the lock.
-    fn trim(&mut self, now: u64, retention: &Retention, dropped: &mut Vec<Record>) {
-        self.compact_leases();
-        let ttl_s = u64::try_from(retention.succeeded_ttl.as_millis()).unwrap_or(u64::MAX);
-        while let Some(&(at, seq)) = self.succeeded.front() {
-            if self.succeeded.len() > retention.succeeded_max || at.saturating_add(ttl_s) <= now {
-                self.succeeded.pop_front();
-                dropped.extend(self.jobs.remove(&seq));
-            } else {
-                break;
-            }
-        }
-        let ttl_d = u64::try_from(retention.deleted_ttl.as_millis()).unwrap_or(u64::MAX);
-        while let Some(&(at, seq)) = self.deleted.front() {
-            if self.deleted.len() > retention.deleted_max || at.saturating_add(ttl_d) <= now {
-                self.deleted.pop_front();
-                dropped.extend(self.jobs.remove(&seq));
-            } else {
-                break;
-            }
-        }
-    }
-
-    /// Moves a job to Deleted with `reason` and trims the deleted jobs kept. Returns whether
-    /// the job has flow data (unique key, continuations) to settle with `flow::ended`.
-    fn delete_now(&mut self, seq: u64, reason: &str, now: u64, retention: &Retention) -> bool {
-        self.unindex(seq);
-        let mut hooked = false;
-        if let Some(rec) = self.jobs.get_mut(&seq) {
-            rec.enter(JobState::Deleted, now, Some(reason.to_owned()));
-            hooked = rec.flow.is_some();
-        }
-        self.deleted.push_back((now, seq));
-        self.trim(now, retention, &mut Vec::new());
-        hooked
-    }
-
-    /// Takes a job out of whichever index its state keeps it in.
-    fn unindex(&mut self, seq: u64) {
-        let Some(rec) = self.jobs.get(&seq) else {
-            return;
-        };
-        match rec.state {
-            JobState::Enqueued => {
-                if let Some(pos) = self.pending.iter().position(|&s| s == seq) {
-                    self.pending.remove(pos);
-                }
-            }
-            JobState::Scheduled => {
-                self.scheduled.remove(&(rec.score, seq));
-            }
-            JobState::Failed => {
-                self.failed.remove(&(rec.score, seq));
-            }
-            JobState::Processing => {
-                if rec.lease.is_some() {
-                    self.leases.remove();
-                }
-            }
-            JobState::Succeeded => self.succeeded.retain(|&(_, s)| s != seq),
-            JobState::Deleted => self.deleted.retain(|&(_, s)| s != seq),
-            JobState::Awaiting => {}
-        }
-    }
-}
-
-fn info(id: JobId, rec: &Record) -> JobInfo {
-    JobInfo {
-        id,
-        name: rec.name.to_string(),
-        args: rec.args.to_string(),
-        state: rec.state,
-        attempts: rec.attempts,
-        crashes: rec.crashes,
-        orphaned: rec.orphaned,
-        history: rec.history.clone(),
     }
 }
 
