@@ -36,6 +36,7 @@
 //! or lease deadline is due, or the wait runs out. Dropping a fetch while it waits loses nothing:
 //! jobs leased by a script whose reply was lost come back when their lease expires.
 
+mod complete;
 mod config;
 mod connections;
 #[cfg(unix)]
@@ -43,6 +44,7 @@ mod direct;
 mod fetch;
 mod flow;
 mod keys;
+mod leases;
 mod record;
 mod recurring;
 mod scripts;
@@ -51,7 +53,7 @@ pub use config::RedisStorageBuilder;
 
 use super::{
     now_ms, Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease,
-    LimitRequest, NewJob, Outcome, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
+    LimitRequest, NewJob, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
 };
 use super::{Batch, BatchProgress, PayloadLimit};
 use crate::error::{Error, Result};
@@ -449,15 +451,6 @@ impl RedisStorage {
     }
 }
 
-fn outcome_args(o: &Outcome) -> (&'static str, u64, &str) {
-    match o {
-        Outcome::Succeeded => ("O", 0, ""),
-        Outcome::Retry { at_ms, reason } => ("S", (*at_ms).min(1 << 52), reason),
-        Outcome::Failed { reason } => ("F", 0, reason),
-        Outcome::Deleted { reason } => ("D", 0, reason),
-    }
-}
-
 /// Adds the keys of a queue's flow data (unique keys, continuations, results, batches), in the
 /// order the scripts that settle a job's end (`complete`, `delete`, `cancel`) expect them.
 fn with_flow_keys<'a, 'k>(inv: &'a mut ScriptCall<'k>, k: &'k QueueKeys) -> &'a mut ScriptCall<'k> {
@@ -485,16 +478,6 @@ fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range
     range
         .step_by(CHUNK)
         .map(move |start| start..(start + CHUNK).min(end))
-}
-
-/// `positions` in lease order (token, then sequence number), without any later completion of a
-/// lease already among them: those are not applied, as a lease ends once. `complete.lua` relies
-/// on it instead of checking for repeats itself.
-fn distinct_leases(completions: &[Completion], mut positions: Vec<usize>) -> Vec<usize> {
-    let lease = |i: usize| (completions[i].lease.token.0, completions[i].lease.id.seq());
-    positions.sort_by_key(|&i| (lease(i), i));
-    positions.dedup_by_key(|i| lease(*i));
-    positions
 }
 
 /// Groups items by queue, keeping each item's position.
@@ -609,138 +592,15 @@ impl Storage for RedisStorage {
     }
 
     async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>> {
-        let mut applied = vec![false; completions.len()];
-        let r = &self.inner.retention;
-        for (queue, positions) in by_queue(completions, |c| c.lease.id.queue_arc()) {
-            let positions = distinct_leases(completions, positions);
-            let k = self.keys(&queue);
-            let mut inv = ScriptCall::new(&self.inner.scripts.complete);
-            inv.key(&k.jobs)
-                .key(&k.lease_groups)
-                .key(&k.tokens)
-                .key(&k.scheduled)
-                .key(&k.failed)
-                .key(&k.succeeded)
-                .key(&k.deleted)
-                .key(&k.hist)
-                .key(&k.stats)
-                .key(&k.wake);
-            with_flow_keys(&mut inv, &k)
-                .key(&k.cancels)
-                .key(&k.lease_counts)
-                .key(&k.started)
-                .arg(r.succeeded_max.min(1 << 52))
-                .arg(lua_millis(r.succeeded_ttl))
-                .arg(r.deleted_max.min(1 << 52))
-                .arg(lua_millis(r.deleted_ttl));
-            // Plain successes (the common case) first, in a shorter form: each token once with
-            // how many of them it leased (jobs of one fetch share theirs; `positions` is in
-            // token order), then all their ids, then all their starts, which the script takes
-            // in one go each. The script answers in this order.
-            let (plain, other): (Vec<usize>, Vec<usize>) = positions.iter().partition(|&&i| {
-                let c = &completions[i];
-                matches!(c.outcome, Outcome::Succeeded) && c.result.is_none()
-            });
-            let groups: Vec<&[usize]> = plain
-                .chunk_by(|&a, &b| completions[a].lease.token.0 == completions[b].lease.token.0)
-                .collect();
-            inv.arg(plain.len())
-                .arg(groups.len())
-                .reserve(2 * plain.len() + 2 * groups.len() + 8, 32 * plain.len());
-            for group in &groups {
-                inv.arg(completions[group[0]].lease.token.0)
-                    .arg(group.len());
-            }
-            for &i in &plain {
-                inv.arg(completions[i].lease.id.seq());
-            }
-            for &i in &plain {
-                inv.arg(completions[i].started_at_ms.min(1 << 52));
-            }
-            for &i in &other {
-                let c = &completions[i];
-                let (kind, at, reason) = outcome_args(&c.outcome);
-                inv.arg(c.lease.id.seq())
-                    .arg(c.lease.token.0)
-                    .arg(c.started_at_ms.min(1 << 52))
-                    .arg(kind)
-                    .arg(at)
-                    .arg(reason)
-                    .arg(c.result.as_deref().unwrap_or(""));
-            }
-            let res: Vec<u8> = inv
-                .invoke(&mut self.conn())
-                .await
-                .map_err(self.err("acknowledging jobs"))?;
-            // '' when every completion was applied with nothing to decide.
-            let res = if res.is_empty() {
-                vec![b'1'; plain.len() + other.len()]
-            } else {
-                res
-            };
-            if res.len() != plain.len() + other.len() {
-                return Err(Error::storage(
-                    "acknowledging jobs: the complete script returned an unexpected reply",
-                ));
-            }
-            let mut fired = false;
-            for (&i, ok) in plain.iter().chain(&other).zip(res) {
-                applied[i] = ok != b'0';
-                fired |= ok == b'2';
-            }
-            if fired {
-                self.dispatch_continuations(&queue).await?;
-            }
-        }
-        Ok(applied)
+        self.complete_leases(completions).await
     }
 
     async fn mark_started(&self, leases: &[Lease]) -> Result<Vec<bool>> {
-        let mut held = vec![false; leases.len()];
-        for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
-            let k = self.keys(&queue);
-            let mut inv = ScriptCall::new(&self.inner.scripts.mark_started);
-            inv.key(&k.tokens).key(&k.started);
-            for &i in &positions {
-                inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
-            }
-            // One character per lease: '1' held (marked), '0' not.
-            let res: Vec<u8> = inv
-                .invoke(&mut self.conn())
-                .await
-                .map_err(self.err("marking jobs started"))?;
-            if res.len() != positions.len() {
-                return Err(Error::storage(
-                    "marking jobs started: the script returned an unexpected reply",
-                ));
-            }
-            for (&i, ok) in positions.iter().zip(res) {
-                held[i] = ok == b'1';
-            }
-        }
-        Ok(held)
+        self.mark_leases_started(leases).await
     }
 
     async fn renew(&self, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-        let mut held = vec![false; leases.len()];
-        for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
-            let k = self.keys(&queue);
-            let mut inv = ScriptCall::new(&self.inner.scripts.renew);
-            inv.key(&k.lease_groups)
-                .key(&k.tokens)
-                .arg(lua_millis(lease));
-            for &i in &positions {
-                inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
-            }
-            let res: Vec<i64> = inv
-                .invoke(&mut self.conn())
-                .await
-                .map_err(self.err("renewing leases"))?;
-            for (&i, ok) in positions.iter().zip(res) {
-                held[i] = ok == 1;
-            }
-        }
-        Ok(held)
+        self.renew_leases(leases, lease).await
     }
 
     async fn settle(&self) {
@@ -748,26 +608,7 @@ impl Storage for RedisStorage {
     }
 
     async fn release(&self, leases: &[Lease]) -> Result<()> {
-        for (queue, positions) in by_queue(leases, |l| l.id.queue_arc()) {
-            let k = self.keys(&queue);
-            let mut inv = ScriptCall::new(&self.inner.scripts.release);
-            inv.key(&k.lease_groups)
-                .key(&k.tokens)
-                .key(&k.pending)
-                .key(&k.jobs)
-                .key(&k.hist)
-                .key(&k.wake)
-                .key(&k.lease_counts)
-                .key(&k.started);
-            for &i in &positions {
-                inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
-            }
-            let _: i64 = inv
-                .invoke(&mut self.conn())
-                .await
-                .map_err(self.err("handing jobs back"))?;
-        }
-        Ok(())
+        self.release_leases(leases).await
     }
 
     async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
