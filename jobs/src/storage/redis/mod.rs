@@ -43,6 +43,7 @@ mod connections;
 mod direct;
 mod fetch;
 mod flow;
+mod inspect;
 mod keys;
 mod leases;
 mod record;
@@ -58,7 +59,7 @@ use super::{
 use super::{Batch, BatchProgress, PayloadLimit};
 use crate::error::{Error, Result};
 use crate::job::JobId;
-use crate::state::{JobState, StateChange};
+use crate::state::JobState;
 use async_trait::async_trait;
 #[cfg(unix)]
 use direct::DirectConnection;
@@ -405,50 +406,6 @@ impl RedisStorage {
             }
         }
     }
-
-    fn info(
-        id: JobId,
-        rec: Option<Vec<u8>>,
-        hist: Option<Vec<u8>>,
-        state: JobState,
-    ) -> Option<JobInfo> {
-        let rec = rec?;
-        let text = String::from_utf8_lossy(&rec);
-        let (name, args, (attempts, crashes, orphaned), enqueued) = match record::decode(&text) {
-            Some(r) => (
-                r.name.to_owned(),
-                r.args.to_owned(),
-                (r.attempts, r.crashes, r.orphaned),
-                r.enqueued_at_ms,
-            ),
-            None => (String::new(), text.into_owned(), (0, 0, 0), 0),
-        };
-        // A success does not rewrite the record (see complete.lua): count its attempt here.
-        let attempts = if state == JobState::Succeeded {
-            attempts.saturating_add(1)
-        } else {
-            attempts
-        };
-        let mut history = hist.map(|h| record::decode_history(&h)).unwrap_or_default();
-        // The first entry is implicit until the job leaves its first state, and stays implicit
-        // when that happens by starting an attempt that succeeds (see complete.lua).
-        if history
-            .first()
-            .map_or(true, |c| c.state == JobState::Processing)
-        {
-            history.insert(0, StateChange::new(JobState::Enqueued, enqueued, None));
-        }
-        Some(JobInfo {
-            id,
-            name,
-            args,
-            state,
-            attempts,
-            crashes,
-            orphaned,
-            history,
-        })
-    }
 }
 
 /// Adds the keys of a queue's flow data (unique keys, continuations, results, batches), in the
@@ -612,109 +569,15 @@ impl Storage for RedisStorage {
     }
 
     async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
-        let k = self.keys(id.queue());
-        let seq = id.seq();
-        #[allow(clippy::type_complexity)]
-        let (rec, hist, leased, scheduled, failed, succeeded, deleted, awaiting): (
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-            bool,
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-            bool,
-        ) = self
-            .idempotent(
-                "reading a job",
-                redis::pipe()
-                    .hget(&k.jobs, seq)
-                    .hget(&k.hist, seq)
-                    .hexists(&k.tokens, seq)
-                    .zscore(&k.scheduled, seq)
-                    .zscore(&k.failed, seq)
-                    .zscore(&k.succeeded, seq)
-                    .zscore(&k.deleted, seq)
-                    .sismember(&k.awaiting, seq),
-            )
-            .await?;
-        let state = if awaiting {
-            JobState::Awaiting
-        } else if leased {
-            JobState::Processing
-        } else if scheduled.is_some() {
-            JobState::Scheduled
-        } else if failed.is_some() {
-            JobState::Failed
-        } else if succeeded.is_some() {
-            JobState::Succeeded
-        } else if deleted.is_some() {
-            JobState::Deleted
-        } else {
-            JobState::Enqueued
-        };
-        Ok(Self::info(id.clone(), rec, hist, state))
+        self.job_info(id).await
     }
 
     async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        let k = self.keys(queue);
-        let (enqueued, scheduled, tokens, pinned, failed, counters): (
-            u64,
-            u64,
-            u64,
-            bool,
-            u64,
-            (Option<u64>, Option<u64>),
-        ) = self
-            .idempotent(
-                "reading queue stats",
-                redis::pipe()
-                    .llen(&k.pending)
-                    .zcard(&k.scheduled)
-                    .hlen(&k.tokens)
-                    .hexists(&k.tokens, TOKENS_PIN)
-                    .zcard(&k.failed)
-                    .hmget(&k.stats, &["succeeded", "failed"]),
-            )
-            .await?;
-        Ok(QueueStats {
-            enqueued,
-            scheduled,
-            processing: tokens - u64::from(pinned),
-            failed,
-            succeeded_total: counters.0.unwrap_or(0),
-            failed_total: counters.1.unwrap_or(0),
-        })
+        self.queue_stats(queue).await
     }
 
     async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let k = self.keys(queue);
-        let seqs: Vec<u64> = self
-            .idempotent(
-                "listing failed jobs",
-                redis::cmd("ZRANGE")
-                    .arg(&k.failed)
-                    .arg(0)
-                    .arg(limit.min(i64::MAX as usize) as i64 - 1),
-            )
-            .await?;
-        if seqs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (recs, hists) = self
-            .hmget_both::<Vec<u8>>("listing failed jobs", &k.jobs, &k.hist, &seqs)
-            .await?;
-        let queue: Arc<str> = Arc::from(queue);
-        Ok(seqs
-            .into_iter()
-            .zip(recs.into_iter().zip(hists))
-            .filter_map(|(seq, (rec, hist))| {
-                Self::info(JobId::new(queue.clone(), seq), rec, hist, JobState::Failed)
-            })
-            .collect())
+        self.failed_jobs(queue, limit).await
     }
 
     async fn requeue(&self, id: &JobId) -> Result<bool> {

@@ -1,0 +1,161 @@
+//! Reading jobs back for inspection: one job with its history, a queue's counts, failed jobs.
+
+use super::{record, RedisStorage, TOKENS_PIN};
+use crate::error::Result;
+use crate::job::JobId;
+use crate::state::{JobState, StateChange};
+use crate::storage::{JobInfo, QueueStats};
+use std::sync::Arc;
+
+impl RedisStorage {
+    pub(super) async fn job_info(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        let k = self.keys(id.queue());
+        let seq = id.seq();
+        #[allow(clippy::type_complexity)]
+        let (rec, hist, leased, scheduled, failed, succeeded, deleted, awaiting): (
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            bool,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            bool,
+        ) = self
+            .idempotent(
+                "reading a job",
+                redis::pipe()
+                    .hget(&k.jobs, seq)
+                    .hget(&k.hist, seq)
+                    .hexists(&k.tokens, seq)
+                    .zscore(&k.scheduled, seq)
+                    .zscore(&k.failed, seq)
+                    .zscore(&k.succeeded, seq)
+                    .zscore(&k.deleted, seq)
+                    .sismember(&k.awaiting, seq),
+            )
+            .await?;
+        let state = if awaiting {
+            JobState::Awaiting
+        } else if leased {
+            JobState::Processing
+        } else if scheduled.is_some() {
+            JobState::Scheduled
+        } else if failed.is_some() {
+            JobState::Failed
+        } else if succeeded.is_some() {
+            JobState::Succeeded
+        } else if deleted.is_some() {
+            JobState::Deleted
+        } else {
+            JobState::Enqueued
+        };
+        Ok(Self::info(id.clone(), rec, hist, state))
+    }
+
+    pub(super) async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
+        let k = self.keys(queue);
+        #[allow(clippy::type_complexity)]
+        let (enqueued, scheduled, tokens, pinned, failed, counters): (
+            u64,
+            u64,
+            u64,
+            bool,
+            u64,
+            (Option<u64>, Option<u64>),
+        ) = self
+            .idempotent(
+                "reading queue stats",
+                redis::pipe()
+                    .llen(&k.pending)
+                    .zcard(&k.scheduled)
+                    .hlen(&k.tokens)
+                    .hexists(&k.tokens, TOKENS_PIN)
+                    .zcard(&k.failed)
+                    .hmget(&k.stats, &["succeeded", "failed"]),
+            )
+            .await?;
+        Ok(QueueStats {
+            enqueued,
+            scheduled,
+            processing: tokens - u64::from(pinned),
+            failed,
+            succeeded_total: counters.0.unwrap_or(0),
+            failed_total: counters.1.unwrap_or(0),
+        })
+    }
+
+    pub(super) async fn failed_jobs(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let k = self.keys(queue);
+        let seqs: Vec<u64> = self
+            .idempotent(
+                "listing failed jobs",
+                redis::cmd("ZRANGE")
+                    .arg(&k.failed)
+                    .arg(0)
+                    .arg(limit.min(i64::MAX as usize) as i64 - 1),
+            )
+            .await?;
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (recs, hists) = self
+            .hmget_both::<Vec<u8>>("listing failed jobs", &k.jobs, &k.hist, &seqs)
+            .await?;
+        let queue: Arc<str> = Arc::from(queue);
+        Ok(seqs
+            .into_iter()
+            .zip(recs.into_iter().zip(hists))
+            .filter_map(|(seq, (rec, hist))| {
+                Self::info(JobId::new(queue.clone(), seq), rec, hist, JobState::Failed)
+            })
+            .collect())
+    }
+
+    fn info(
+        id: JobId,
+        rec: Option<Vec<u8>>,
+        hist: Option<Vec<u8>>,
+        state: JobState,
+    ) -> Option<JobInfo> {
+        let rec = rec?;
+        let text = String::from_utf8_lossy(&rec);
+        let (name, args, (attempts, crashes, orphaned), enqueued) = match record::decode(&text) {
+            Some(r) => (
+                r.name.to_owned(),
+                r.args.to_owned(),
+                (r.attempts, r.crashes, r.orphaned),
+                r.enqueued_at_ms,
+            ),
+            None => (String::new(), text.into_owned(), (0, 0, 0), 0),
+        };
+        // A success does not rewrite the record (see complete.lua): count its attempt here.
+        let attempts = if state == JobState::Succeeded {
+            attempts.saturating_add(1)
+        } else {
+            attempts
+        };
+        let mut history = hist.map(|h| record::decode_history(&h)).unwrap_or_default();
+        // The first entry is implicit until the job leaves its first state, and stays implicit
+        // when that happens by starting an attempt that succeeds (see complete.lua).
+        if history
+            .first()
+            .map_or(true, |c| c.state == JobState::Processing)
+        {
+            history.insert(0, StateChange::new(JobState::Enqueued, enqueued, None));
+        }
+        Some(JobInfo {
+            id,
+            name,
+            args,
+            state,
+            attempts,
+            crashes,
+            orphaned,
+            history,
+        })
+    }
+}
