@@ -49,6 +49,7 @@ mod leases;
 mod record;
 mod recurring;
 mod scripts;
+mod servers;
 
 pub use config::RedisStorageBuilder;
 
@@ -611,51 +612,16 @@ impl Storage for RedisStorage {
     }
 
     async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()> {
-        let expires = now_ms().saturating_add(millis(ttl)).min(1 << 52);
-        let _: i64 = self
-            .idempotent(
-                "recording a heartbeat",
-                redis::cmd("ZADD")
-                    .arg(self.servers_key())
-                    .arg(expires)
-                    .arg(server),
-            )
-            .await?;
-        Ok(())
+        self.heartbeat_now(server, ttl).await
     }
 
     async fn servers(&self) -> Result<Vec<String>> {
-        let key = self.servers_key();
-        let (mut names,): (Vec<String>,) = self
-            .idempotent(
-                "listing servers",
-                redis::pipe()
-                    .cmd("ZREMRANGEBYSCORE")
-                    .arg(&key)
-                    .arg("-inf")
-                    .arg(now_ms())
-                    .ignore()
-                    .cmd("ZRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1),
-            )
-            .await?;
-        names.sort();
-        Ok(names)
+        self.live_servers().await
     }
 
     async fn deregister(&self, server: &str) -> Result<()> {
-        let _: i64 = self
-            .idempotent(
-                "deregistering a server",
-                redis::cmd("ZREM").arg(self.servers_key()).arg(server),
-            )
-            .await?;
-        Ok(())
+        self.deregister_now(server).await
     }
-
-    // --- cancellation ---
 
     async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
         let k = self.keys(id.queue());
