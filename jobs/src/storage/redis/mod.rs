@@ -41,6 +41,7 @@ mod config;
 mod connections;
 #[cfg(unix)]
 mod direct;
+mod enqueue;
 mod fetch;
 mod flow;
 mod inspect;
@@ -53,14 +54,13 @@ mod servers;
 
 pub use config::RedisStorageBuilder;
 
-use super::{
-    now_ms, Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease,
-    LimitRequest, NewJob, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
-};
 use super::{Batch, BatchProgress, PayloadLimit};
+use super::{
+    Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease, LimitRequest,
+    NewJob, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
+};
 use crate::error::{Error, Result};
 use crate::job::JobId;
-use crate::state::JobState;
 use async_trait::async_trait;
 #[cfg(unix)]
 use direct::DirectConnection;
@@ -146,8 +146,6 @@ const TOKENS_PIN: &str = "~";
 const MAINTENANCE_EVERY: Duration = Duration::from_millis(20);
 /// How many job numbers a storage reserves at a time for its enqueues.
 const SEQ_BLOCK: u64 = 1_024;
-/// The most jobs one command of an enqueue transaction carries.
-const CHUNK: usize = 5_000;
 
 /// The URL without a password.
 fn redact(url: &str) -> String {
@@ -430,14 +428,6 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `range` cut into consecutive ranges of at most `CHUNK`.
-fn chunks(range: std::ops::Range<usize>) -> impl Iterator<Item = std::ops::Range<usize>> {
-    let end = range.end;
-    range
-        .step_by(CHUNK)
-        .map(move |start| start..(start + CHUNK).min(end))
-}
-
 /// Groups items by queue, keeping each item's position.
 fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<str>, Vec<usize>)> {
     // Most calls carry jobs of one queue: group them without hashing.
@@ -467,82 +457,7 @@ impl Storage for RedisStorage {
     }
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
-        for job in &jobs {
-            self.check(job)?;
-        }
-        let now = now_ms();
-        let mut ids: Vec<Option<JobId>> = vec![None; jobs.len()];
-        // One script call per queue: all or none within a queue (queues are different slots).
-        for (queue, positions) in by_queue(&jobs, |j| &j.queue) {
-            if positions.iter().any(|&i| jobs[i].unique.is_some()) {
-                let stored = self.enqueue_unique(&queue, &jobs, &positions, now).await?;
-                for (id, &i) in stored.into_iter().zip(&positions) {
-                    ids[i] = Some(id);
-                }
-                continue;
-            }
-            let k = self.keys(&queue);
-            // Jobs to run now first, then delayed ones; numbers are handed out in that order.
-            let (now_jobs, delayed): (Vec<usize>, Vec<usize>) = positions
-                .iter()
-                .partition(|&&i| jobs[i].run_at_ms.map_or(true, |t| t <= now));
-            let first = self.reserve_seqs(&queue, &k, positions.len()).await?;
-            let order: Vec<usize> = now_jobs.iter().chain(&delayed).copied().collect();
-            let seq = |n: usize| first + n as u64;
-            // One transaction of plain commands (no script: a job costs Redis a hash field and a
-            // list entry, nothing more), in bounded chunks so no command grows without limit.
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for chunk in chunks(0..order.len()) {
-                pipe.cmd("HSET").arg(&*k.jobs);
-                for n in chunk {
-                    let job = &jobs[order[n]];
-                    pipe.arg(seq(n))
-                        .arg(record::encode(now, &job.name, &job.args));
-                }
-                pipe.ignore();
-            }
-            for chunk in chunks(0..now_jobs.len()) {
-                pipe.cmd("RPUSH").arg(&*k.pending);
-                for n in chunk {
-                    pipe.arg(seq(n));
-                }
-                pipe.ignore();
-            }
-            let scheduled_entry = record::entry_at(JobState::Scheduled, now);
-            for chunk in chunks(now_jobs.len()..order.len()) {
-                pipe.cmd("ZADD").arg(&*k.scheduled);
-                for n in chunk.clone() {
-                    let due = jobs[order[n]].run_at_ms.unwrap_or(0).min(1 << 52);
-                    pipe.arg(due).arg(seq(n));
-                }
-                pipe.ignore();
-                // A delayed job's history starts with its own entry, Scheduled at enqueue time.
-                pipe.cmd("HSET").arg(&*k.hist);
-                for n in chunk {
-                    pipe.arg(seq(n)).arg(&scheduled_entry);
-                }
-                pipe.ignore();
-            }
-            // Wake a waiting worker: the signal list holds at most one element.
-            pipe.cmd("RPUSH").arg(&*k.wake).arg(1).ignore();
-            pipe.cmd("LTRIM").arg(&*k.wake).arg(0).arg(0).ignore();
-            // The counter never goes below a number handed out, unless Redis lost its data
-            // (flushed, or restarted without persistence): checked below.
-            pipe.cmd("GET").arg(&*k.seq);
-            let counter: Option<u64> = self
-                .transaction_last_reply(&pipe)
-                .await
-                .map_err(self.err("enqueueing jobs"))?;
-            let last = seq(order.len() - 1);
-            if counter.unwrap_or(0) < last {
-                self.counter_went_back(&queue, &k, last).await?;
-            }
-            for (n, &i) in order.iter().enumerate() {
-                ids[i] = Some(JobId::new(queue.clone(), seq(n)));
-            }
-        }
-        Ok(ids.into_iter().flatten().collect())
+        self.enqueue_jobs(jobs).await
     }
 
     async fn fetch(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
@@ -718,24 +633,5 @@ impl Storage for RedisStorage {
 
     async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
         self.batch_progress_impl(id).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{chunks, CHUNK};
-
-    #[test]
-    fn chunks_cover_the_range_once_in_order() {
-        let got: Vec<_> = chunks(3..3 + 2 * CHUNK + 1).collect();
-        assert_eq!(
-            got,
-            [
-                3..3 + CHUNK,
-                3 + CHUNK..3 + 2 * CHUNK,
-                3 + 2 * CHUNK..4 + 2 * CHUNK
-            ]
-        );
-        assert_eq!(chunks(5..5).count(), 0);
     }
 }
