@@ -1,6 +1,8 @@
-//! One test, both storage backends: `on_both_backends!(test_a, test_b)` runs each
-//! `async fn test_a(kind: Kind)` once on `MemoryStorage` and once on a private Redis.
+//! One test, every storage backend: `on_every_backend!(test_a, test_b)` runs each
+//! `async fn test_a(kind: Kind)` on `MemoryStorage`, on a private Redis and on a schema of its
+//! own in the local PostgreSQL. The suite is the contract a backend fulfils.
 
+use crate::postgres::TestPostgres;
 use crate::TestRedis;
 use jobs::storage::Retention;
 use jobs::Storage;
@@ -13,6 +15,19 @@ pub enum Kind {
     Memory,
     /// `RedisStorage` on the test's own `redis-server`.
     Redis,
+    /// `PostgresStorage` on a schema of the test's own.
+    Postgres,
+}
+
+impl Kind {
+    /// A small number per backend, for tests that keep their numbers apart.
+    pub fn index(self) -> u64 {
+        match self {
+            Kind::Memory => 0,
+            Kind::Redis => 1,
+            Kind::Postgres => 2,
+        }
+    }
 }
 
 /// A storage for one test, with the Redis server it runs on (stopped when dropped).
@@ -22,6 +37,7 @@ pub struct Backend {
     /// Builds another handle on the same jobs (see [`Backend::another_handle`]).
     another: Box<dyn Fn() -> Arc<dyn Storage> + Send + Sync>,
     _redis: Option<TestRedis>,
+    _postgres: Option<TestPostgres>,
 }
 
 impl Backend {
@@ -56,6 +72,7 @@ pub fn backend_with_payload_limit(
                 storage: Arc::new(storage.clone()),
                 another: Box::new(move || Arc::new(storage.clone())),
                 _redis: None,
+                _postgres: None,
             })
         }
         Kind::Redis => {
@@ -79,15 +96,31 @@ pub fn backend_with_payload_limit(
                     )
                 }),
                 _redis: Some(redis),
+                _postgres: None,
+            })
+        }
+        Kind::Postgres => {
+            let postgres = TestPostgres::start(test)?;
+            let open = {
+                let builder = postgres.storage_builder(retention).max_payload(max_payload);
+                move || -> Arc<dyn Storage> {
+                    Arc::new(builder.clone().build().expect("a valid PostgreSQL URL"))
+                }
+            };
+            Some(Backend {
+                storage: open(),
+                another: Box::new(open),
+                _redis: None,
+                _postgres: Some(postgres),
             })
         }
     }
 }
 
-/// Declares, for each named `async fn(Kind)`, a test on each backend (modules `memory` and
-/// `redis`).
+/// Declares, for each named `async fn(Kind)`, a test on each backend (modules `memory`,
+/// `redis` and `postgres`).
 #[macro_export]
-macro_rules! on_both_backends {
+macro_rules! on_every_backend {
     ($($test:ident),* $(,)?) => {
         mod memory {
             $(
@@ -102,6 +135,14 @@ macro_rules! on_both_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     super::$test($crate::backends::Kind::Redis).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::backends::Kind::Postgres).await;
                 }
             )*
         }

@@ -15,6 +15,7 @@ pub mod backends;
 pub mod downtime;
 pub mod fault_proxy;
 pub mod jobs_for_tests;
+pub mod postgres;
 pub mod suite;
 
 /// A Redis the tests can use: a private server, or the one at `REDIS_URL`.

@@ -7,6 +7,7 @@ use crate::group_commit::GroupCommit;
 use crate::job::{Job, JobId};
 use crate::state::JobState;
 use crate::storage::{now_ms, Cancellation, JobInfo, NewJob, QueueStats, Storage};
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -354,7 +355,17 @@ impl Client {
                 .collect()
         };
         let ids = self.inner.storage.enqueue(jobs).await?;
-        for (id, (name, scheduled)) in ids.iter().zip(names) {
+        self.stored(&ids, names);
+        Ok(ids)
+    }
+
+    /// Tells the state-change filters that the jobs `ids` were stored; `meta` holds each job's
+    /// name and whether it was scheduled (empty when there are no filters).
+    pub(crate) fn stored(&self, ids: &[JobId], meta: Vec<(Cow<'static, str>, bool)>) {
+        if self.inner.filters.is_empty() {
+            return;
+        }
+        for (id, (name, scheduled)) in ids.iter().zip(meta) {
             self.inner.filters.state_change(|| StateChangeEvent {
                 id: id.clone(),
                 name: name.as_ref().into(),
@@ -366,7 +377,6 @@ impl Client {
                 reason: None,
             });
         }
-        Ok(ids)
     }
 }
 

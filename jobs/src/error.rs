@@ -56,7 +56,7 @@ impl Error {
 
     /// Marks a storage error as one where the storage could not be reached.
     // Only a backend behind a network marks errors so (the memory storage is always reachable).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
     pub(crate) fn unreachable(mut self) -> Self {
         self.unreachable = true;
         self

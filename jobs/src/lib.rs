@@ -79,6 +79,8 @@ pub use job::{Job, JobContext, JobId, ParseJobIdError};
 pub use permanent::{permanent, Permanent};
 pub use retry::{OnExhausted, RetryBackoff};
 pub use state::{JobState, StateChange};
+#[cfg(feature = "postgres")]
+pub use storage::postgres::{InTransaction, PostgresStorage, PostgresStorageBuilder};
 #[cfg(feature = "redis")]
 pub use storage::redis::{RedisStorage, RedisStorageBuilder};
 pub use storage::Finish;

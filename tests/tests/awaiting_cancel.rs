@@ -10,7 +10,7 @@ use jobs_tests::backends::{backend, Kind};
 use std::sync::Arc;
 use std::time::Duration;
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     a_cancelled_continuation_never_runs,
     a_deleted_continuation_never_runs,
     a_cancelled_batch_continuation_never_runs,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-jobs_tests::on_both_backends!(finished_batches_are_forgotten_by_retention);
+jobs_tests::on_every_backend!(finished_batches_are_forgotten_by_retention);
 
 fn plain(queue: &str, n: u64) -> NewJob {
     NewJob::new(queue, "bounded::plain", format!("{{\"n\":{n}}}"))

@@ -8,7 +8,7 @@ use jobs_tests::backends::{backend, Kind};
 use jobs_tests::suite::{done, fetch, job, queues, states, LEASE};
 use std::time::{Duration, Instant};
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     enqueue_fetch_complete,
     scheduled_jobs_become_due,
     retries_are_persisted,

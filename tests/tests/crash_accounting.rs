@@ -11,7 +11,7 @@ use jobs_tests::jobs_for_tests::{deadly, first_run_slow, hangs, starts_of};
 use std::sync::Arc;
 use std::time::Duration;
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     a_dead_workers_held_jobs_are_charged_nothing_and_running_ones_a_crash,
     a_job_that_keeps_killing_its_workers_fails_at_its_crash_limit,
     the_workers_crash_limit_applies_to_jobs_without_one,
@@ -58,11 +58,7 @@ async fn info(storage: &dyn Storage, id: &JobId) -> JobInfo {
 
 /// Distinct job numbers per backend: the start counts are per process.
 fn base(kind: Kind, test: u64) -> u64 {
-    let backend = match kind {
-        Kind::Memory => 0,
-        Kind::Redis => 1,
-    };
-    (test * 2 + backend) * 1_000
+    (test * 3 + kind.index()) * 1_000
 }
 
 async fn a_dead_workers_held_jobs_are_charged_nothing_and_running_ones_a_crash(kind: Kind) {

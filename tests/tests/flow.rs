@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     cancelling_a_parent_decides_its_continuations,
     identical_unique_jobs_share_one_id_while_live,
     unique_keys_and_windows,
@@ -280,6 +280,7 @@ async fn continuation_runs_with_the_parent_result(kind: Kind) {
     let run = match kind {
         Kind::Memory => 3,
         Kind::Redis => 5,
+        Kind::Postgres => 7,
     };
     let client = Client::from_shared(b.storage.clone());
     let parent = jobs::enqueue!(&client, produce(run)).await.unwrap();
@@ -352,6 +353,7 @@ async fn concurrency_limit_holds_across_workers(kind: Kind) {
     let run = match kind {
         Kind::Memory => 1,
         Kind::Redis => 2,
+        Kind::Postgres => 4,
     };
     let client = Client::from_shared(b.storage.clone());
     let total = 12;

@@ -8,7 +8,7 @@ use jobs_tests::backends::{backend, Kind};
 use jobs_tests::suite::{done, fetch, fetch_when_due, job, queues, states, LEASE};
 use std::time::{Duration, Instant};
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     stale_tokens_are_refused,
     a_lease_completed_twice_in_one_call_ends_once,
     an_expired_lease_of_an_unstarted_job_counts_no_attempt,

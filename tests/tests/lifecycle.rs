@@ -14,47 +14,26 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// A storage for one test, and a second handle on the same jobs (another connection on
-/// Redis), to act as "another process".
+/// A storage for one test, a second handle on the same jobs (another connection, as "another
+/// process" would have), and the key the test jobs record what they saw under.
 struct Backend {
     storage: Arc<dyn Storage>,
     other: Arc<dyn Storage>,
     key: String,
-    _redis: Option<TestRedis>,
+    _shared: jobs_tests::backends::Backend,
 }
 
 fn backend(kind: Kind, test: &str) -> Option<Backend> {
-    match kind {
-        Kind::Memory => {
-            let storage = jobs::MemoryStorage::new();
-            Some(Backend {
-                storage: Arc::new(storage.clone()),
-                other: Arc::new(storage),
-                key: format!("memory:{test}"),
-                _redis: None,
-            })
-        }
-        Kind::Redis => {
-            let redis = TestRedis::start(test)?;
-            let prefix = unique_prefix(test);
-            let open = || {
-                jobs::RedisStorage::builder(redis.url())
-                    .prefix(&prefix)
-                    .retention(Retention::default())
-                    .build()
-                    .expect("a valid Redis URL")
-            };
-            Some(Backend {
-                storage: Arc::new(open()),
-                other: Arc::new(open()),
-                key: format!("redis:{test}"),
-                _redis: Some(redis),
-            })
-        }
-    }
+    let shared = jobs_tests::backends::backend(kind, test, Retention::default())?;
+    Some(Backend {
+        storage: shared.storage.clone(),
+        other: shared.another_handle(),
+        key: format!("{kind:?}:{test}"),
+        _shared: shared,
+    })
 }
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     a_delayed_job_starts_at_its_time_not_before,
     a_job_scheduled_at_a_time_starts_then,
     queued_and_scheduled_jobs_are_deleted_or_cancelled,

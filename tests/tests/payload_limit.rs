@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     an_oversized_job_is_refused_and_nothing_is_stored,
     only_the_oversized_caller_fails_among_concurrent_enqueues,
     an_oversized_job_fails_its_whole_bulk_enqueue,

@@ -11,7 +11,7 @@ use jobs_tests::eventually;
 use std::sync::Arc;
 use std::time::Duration;
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     register_update_list_remove,
     invalid_schedules_store_nothing,
     fire_is_a_compare_and_set,

@@ -13,7 +13,7 @@ use jobs_tests::downtime::{
 };
 use std::sync::{Arc, Mutex};
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     the_scheduler_runs_the_worker_filters,
     a_manual_trigger_runs_the_client_filters,
 );

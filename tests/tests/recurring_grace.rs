@@ -10,7 +10,7 @@ use jobs_tests::downtime::{
 };
 use std::time::Duration;
 
-jobs_tests::on_both_backends!(
+jobs_tests::on_every_backend!(
     a_grace_longer_than_the_downtime_runs_every_tick,
     the_entry_grace_overrides_the_worker_grace,
     the_client_stores_the_grace,

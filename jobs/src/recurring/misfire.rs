@@ -34,8 +34,8 @@ pub enum Misfire {
     Skip,
 }
 
-/// The names a stored schedule keeps its policy under (only the Redis backend stores them).
-#[cfg(feature = "redis")]
+/// The names a stored schedule keeps its policy under.
+#[cfg(any(feature = "redis", feature = "postgres"))]
 impl Misfire {
     pub(crate) fn as_str(self) -> &'static str {
         match self {

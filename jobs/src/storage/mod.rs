@@ -47,6 +47,8 @@ mod flow;
 pub mod memory;
 mod payload_limit;
 mod recurring;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod retention;
@@ -449,6 +451,13 @@ pub trait Storage: Send + Sync + 'static {
     /// (every member succeeded), and then for as long as [`Retention`] keeps succeeded jobs (at
     /// most `succeeded_max` finished batches per queue, none older than `succeeded_ttl`).
     async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>>;
+
+    /// This storage as [`Any`](std::any::Any), for code that knows the backend and needs its
+    /// own API (e.g. the PostgreSQL backend's `InTransaction` reaching the PostgreSQL
+    /// storage behind a client). The default is `None`.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// The current time in milliseconds since the Unix epoch.

@@ -1,0 +1,115 @@
+//! Fetching: one statement claims ready jobs (after a maintenance pass when one is due); when
+//! none is ready, the fetch sleeps until a NOTIFY, the next due time, or the fallback poll.
+
+use super::failure::Doing;
+use super::{millis, unsigned, PostgresStorage};
+use crate::error::Result;
+use crate::job::JobId;
+use crate::storage::{now_ms, FetchRequest, FetchedJob, LeaseToken};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A busy worker runs a maintenance pass (promotion of due jobs, reaping of lost leases) at
+/// most this often.
+const MAINTENANCE_EVERY_MS: u64 = 250;
+
+/// An idle fetch queries again at least this often (the fallback when a NOTIFY is missed, and
+/// the pass that reaps the leases of dead workers): one query a second per idle worker.
+const POLL: Duration = Duration::from_secs(1);
+
+type Row = (
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+    Option<i32>,
+    Option<i32>,
+    Option<i64>,
+    Option<i64>,
+);
+
+impl PostgresStorage {
+    pub(super) async fn fetch_now(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
+        let pool = self.ready().await?;
+        if self.inner.listen {
+            self.inner.session.start(
+                Arc::downgrade(&self.inner),
+                Arc::downgrade(&self.inner.session),
+                pool,
+                &self.inner.names,
+            );
+        }
+        let give_up_at = tokio::time::Instant::now() + req.wait;
+        let queues: Vec<&str> = req.queues.iter().map(|q| q.as_ref()).collect();
+        let max = i32::try_from(req.max).unwrap_or(i32::MAX);
+        loop {
+            let notified = self.inner.session.wake.notified();
+            tokio::pin!(notified);
+            // Registered before the query, so a NOTIFY during it is not missed.
+            notified.as_mut().enable();
+            let now = now_ms();
+            let maintain = now.saturating_sub(self.inner.last_maintenance.load(
+                std::sync::atomic::Ordering::Relaxed,
+            )) >= MAINTENANCE_EVERY_MS;
+            if maintain {
+                self.inner
+                    .last_maintenance
+                    .store(now, std::sync::atomic::Ordering::Relaxed);
+            }
+            let rows: Vec<Row> = sqlx::query_as(&self.inner.sql.fetch)
+                .bind(&queues)
+                .bind(max)
+                .bind(millis(req.lease))
+                .bind(self.inner.session.owner())
+                .bind(maintain)
+                .bind(self.inner.maintenance_batch)
+                .fetch_all(pool)
+                .await
+                .doing("fetching jobs", self.schema_name())?;
+            let mut next_event = None;
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, queue, name, args, attempts, crashes, orphaned, enqueued_at, token) in rows {
+                let (Some(id), Some(queue), Some(name), Some(args)) = (id, queue, name, args)
+                else {
+                    next_event = token.map(unsigned);
+                    continue;
+                };
+                let queue = req
+                    .queues
+                    .iter()
+                    .find(|q| q.as_ref() == queue)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(queue));
+                out.push(FetchedJob {
+                    id: JobId::new(queue, unsigned(id)),
+                    name: self.intern(name),
+                    args: Arc::from(args),
+                    attempt: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0) + 1,
+                    enqueued_at_ms: unsigned(enqueued_at.unwrap_or(0)),
+                    token: LeaseToken(unsigned(token.unwrap_or(0))),
+                    crashes: u32::try_from(crashes.unwrap_or(0)).unwrap_or(0),
+                    orphaned: u32::try_from(orphaned.unwrap_or(0)).unwrap_or(0),
+                });
+            }
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= give_up_at {
+                return Ok(Vec::new());
+            }
+            let mut wake_at = give_up_at.min(now + POLL);
+            if let Some(t) = next_event {
+                let in_ms = t.saturating_sub(now_ms());
+                wake_at = wake_at.min(now + Duration::from_millis(in_ms));
+            }
+            if tokio::time::timeout_at(wake_at, notified).await.is_err() {
+                // Woken by time: a due job or a lease to reap, so maintain now.
+                self.inner
+                    .last_maintenance
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Reading jobs back: one job, a queue's counts, its failed jobs.
+
+use super::failure::Doing;
+use super::{seq, unsigned, PostgresStorage};
+use crate::error::{Error, Result};
+use crate::job::JobId;
+use crate::state::{JobState, StateChange};
+use crate::storage::{JobInfo, QueueStats};
+
+/// The stored state codes (see `migrations/0001_tables.sql`).
+fn state(code: i16) -> JobState {
+    match code {
+        0 => JobState::Enqueued,
+        1 => JobState::Scheduled,
+        2 => JobState::Processing,
+        3 => JobState::Succeeded,
+        4 => JobState::Failed,
+        5 => JobState::Deleted,
+        _ => JobState::Awaiting,
+    }
+}
+
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+/// One history entry as the SQL functions write it (`entry()` in the migrations): the state by
+/// its [`JobState::as_str`] name.
+#[derive(serde::Deserialize)]
+struct Entry {
+    s: String,
+    t: u64,
+    #[serde(default)]
+    r: Option<String>,
+}
+
+fn decode_history(id: &JobId, text: &str) -> Result<Vec<StateChange>> {
+    let undecodable = || Error::serialization(format!("the stored history of job {id} does not decode"));
+    let entries: Vec<Entry> = serde_json::from_str(text).map_err(|e| undecodable().with_source(e))?;
+    entries
+        .into_iter()
+        .map(|e| {
+            let state = JobState::parse(&e.s).ok_or_else(undecodable)?;
+            Ok(StateChange::new(state, e.t, e.r))
+        })
+        .collect()
+}
+
+type JobRow = (String, String, i16, i32, i32, i32, String, Option<i64>);
+
+impl PostgresStorage {
+    fn info(&self, id: JobId, row: JobRow) -> Result<JobInfo> {
+        let (name, args, code, attempts, crashes, orphaned, history, claimed_at) = row;
+        let mut history = decode_history(&id, &history)?;
+        let mut state = state(code);
+        // A leased job is processing: its lease row says so, and since when.
+        if let Some(at) = claimed_at {
+            state = JobState::Processing;
+            history.push(StateChange::new(state, unsigned(at), None));
+        }
+        Ok(JobInfo {
+            id,
+            name,
+            args,
+            state,
+            attempts: count(attempts),
+            crashes: count(crashes),
+            orphaned: count(orphaned),
+            history,
+        })
+    }
+
+    pub(super) async fn job_now(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        let pool = self.ready().await?;
+        let row: Option<JobRow> = sqlx::query_as(&self.inner.sql.job)
+            .bind(seq(id))
+            .bind(id.queue())
+            .fetch_optional(pool)
+            .await
+            .doing("reading a job", self.schema_name())?;
+        row.map(|row| self.info(id.clone(), row)).transpose()
+    }
+
+    pub(super) async fn stats_now(&self, queue: &str) -> Result<QueueStats> {
+        let pool = self.ready().await?;
+        let (enqueued, scheduled, processing, failed, succeeded_total, failed_total): (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = sqlx::query_as(&self.inner.sql.stats)
+            .bind(queue)
+            .fetch_one(pool)
+            .await
+            .doing("counting a queue's jobs", self.schema_name())?;
+        Ok(QueueStats {
+            enqueued: unsigned(enqueued),
+            scheduled: unsigned(scheduled),
+            processing: unsigned(processing),
+            failed: unsigned(failed),
+            succeeded_total: unsigned(succeeded_total),
+            failed_total: unsigned(failed_total),
+        })
+    }
+
+    pub(super) async fn failed_now(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
+        let pool = self.ready().await?;
+        let rows: Vec<(i64, String, String, i16, i32, i32, i32, String)> =
+            sqlx::query_as(&self.inner.sql.failed)
+                .bind(queue)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await
+                .doing("listing failed jobs", self.schema_name())?;
+        rows.into_iter()
+            .map(|(id, name, args, code, attempts, crashes, orphaned, history)| {
+                self.info(
+                    JobId::new(queue, unsigned(id)),
+                    (name, args, code, attempts, crashes, orphaned, history, None),
+                )
+            })
+            .collect()
+    }
+}
