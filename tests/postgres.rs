@@ -53,7 +53,13 @@ impl TestPostgres {
         let n = SCHEMA_COUNTER.fetch_add(1, Ordering::SeqCst);
         let mut tag: String = test
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         tag.truncate(20);
         let schema = format!("t_{tag}_{}_{n}", std::process::id());

@@ -46,9 +46,9 @@ mod crash_accounting;
 mod flow;
 pub mod memory;
 mod payload_limit;
-mod recurring;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod recurring;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod retention;

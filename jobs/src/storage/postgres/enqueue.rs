@@ -60,7 +60,11 @@ impl Columns {
 
 impl PostgresStorage {
     /// Stores `jobs` through `executor` (the pool, or the caller's connection).
-    pub(super) async fn enqueue_on<'e, E>(&self, executor: E, jobs: Vec<NewJob>) -> Result<Vec<JobId>>
+    pub(super) async fn enqueue_on<'e, E>(
+        &self,
+        executor: E,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<JobId>>
     where
         E: sqlx::Executor<'e, Database = Postgres> + Copy,
     {
@@ -98,7 +102,11 @@ impl PostgresStorage {
     ///
     /// When a job is over the payload limit, the schema is not current, or PostgreSQL fails;
     /// the transaction is then best rolled back.
-    pub async fn enqueue_in(&self, conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
+    pub async fn enqueue_in(
+        &self,
+        conn: &mut PgConnection,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<JobId>> {
         self.check_schema().await?;
         if jobs.is_empty() {
             return Ok(Vec::new());
@@ -222,7 +230,10 @@ impl<'c> InTransaction<'c> {
     }
 
     /// Stores many jobs in one statement; they exist once the transaction commits.
-    pub async fn enqueue_many<J: Job>(&self, jobs: impl IntoIterator<Item = J>) -> Result<Vec<JobId>> {
+    pub async fn enqueue_many<J: Job>(
+        &self,
+        jobs: impl IntoIterator<Item = J>,
+    ) -> Result<Vec<JobId>> {
         let new_jobs = jobs
             .into_iter()
             .map(|job| self.client.prepare(&job, None))

@@ -49,9 +49,11 @@ impl PostgresStorage {
             // Registered before the query, so a NOTIFY during it is not missed.
             notified.as_mut().enable();
             let now = now_ms();
-            let maintain = now.saturating_sub(self.inner.last_maintenance.load(
-                std::sync::atomic::Ordering::Relaxed,
-            )) >= MAINTENANCE_EVERY_MS;
+            let maintain = now.saturating_sub(
+                self.inner
+                    .last_maintenance
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ) >= MAINTENANCE_EVERY_MS;
             if maintain {
                 self.inner
                     .last_maintenance

@@ -166,6 +166,7 @@ impl PostgresStorage {
         let names: Vec<&str> = jobs.iter().map(|j| j.name.as_ref()).collect();
         let args: Vec<&str> = jobs.iter().map(|j| j.args.as_str()).collect();
         let reason = format!("waiting for batch {queue}:");
+        let [keep_s, ttl_s, _, _] = self.retention_params();
         let ids: Vec<Option<i64>> = retrying(|| {
             sqlx::query_scalar(&self.inner.sql.enqueue_batch)
                 .bind(queue.as_ref())
@@ -175,6 +176,8 @@ impl PostgresStorage {
                 .bind(then.as_ref().map(|t| t.name.as_ref()))
                 .bind(then.as_ref().map(|t| t.args.as_str()))
                 .bind(&reason)
+                .bind(keep_s)
+                .bind(ttl_s)
                 .fetch_one(pool)
         })
         .await

@@ -35,8 +35,10 @@ struct Entry {
 }
 
 fn decode_history(id: &JobId, text: &str) -> Result<Vec<StateChange>> {
-    let undecodable = || Error::serialization(format!("the stored history of job {id} does not decode"));
-    let entries: Vec<Entry> = serde_json::from_str(text).map_err(|e| undecodable().with_source(e))?;
+    let undecodable =
+        || Error::serialization(format!("the stored history of job {id} does not decode"));
+    let entries: Vec<Entry> =
+        serde_json::from_str(text).map_err(|e| undecodable().with_source(e))?;
     entries
         .into_iter()
         .map(|e| {
@@ -115,12 +117,14 @@ impl PostgresStorage {
                 .await
                 .doing("listing failed jobs", self.schema_name())?;
         rows.into_iter()
-            .map(|(id, name, args, code, attempts, crashes, orphaned, history)| {
-                self.info(
-                    JobId::new(queue, unsigned(id)),
-                    (name, args, code, attempts, crashes, orphaned, history, None),
-                )
-            })
+            .map(
+                |(id, name, args, code, attempts, crashes, orphaned, history)| {
+                    self.info(
+                        JobId::new(queue, unsigned(id)),
+                        (name, args, code, attempts, crashes, orphaned, history, None),
+                    )
+                },
+            )
             .collect()
     }
 }

@@ -51,14 +51,14 @@ async fn migrate_now(pool: &PgPool, names: &Names) -> Result<Vec<i32>> {
           applied_at timestamptz NOT NULL DEFAULT now())",
         s = names.quoted
     );
-    conn.execute(create.as_str())
+    conn.execute(create.as_str()).await.doing(doing, schema)?;
+    let current: Option<i32> = sqlx::query_scalar(&format!(
+        "SELECT max(version) FROM {}.migrations",
+        names.quoted
+    ))
+    .fetch_one(&mut *conn)
     .await
     .doing(doing, schema)?;
-    let current: Option<i32> =
-        sqlx::query_scalar(&format!("SELECT max(version) FROM {}.migrations", names.quoted))
-            .fetch_one(&mut *conn)
-            .await
-            .doing(doing, schema)?;
     let current = current.unwrap_or(0);
     if current > LATEST {
         return Err(newer(schema, current));
@@ -75,9 +75,7 @@ async fn migrate_now(pool: &PgPool, names: &Names) -> Result<Vec<i32>> {
     let mut applied = Vec::new();
     for (version, name, sql) in pending {
         let applying = format!("applying migration {version} ({name})");
-        conn.execute(sql.as_str())
-            .await
-            .doing(&applying, schema)?;
+        conn.execute(sql.as_str()).await.doing(&applying, schema)?;
         sqlx::query(&record)
             .bind(version)
             .bind(name)
@@ -104,11 +102,13 @@ pub(super) async fn check(pool: &PgPool, names: &Names) -> Result<()> {
              `PostgresStorage::migrate()` once to create it"
         )));
     }
-    let current: Option<i32> =
-        sqlx::query_scalar(&format!("SELECT max(version) FROM {}.migrations", names.quoted))
-            .fetch_one(pool)
-            .await
-            .doing("checking the jobs schema", schema)?;
+    let current: Option<i32> = sqlx::query_scalar(&format!(
+        "SELECT max(version) FROM {}.migrations",
+        names.quoted
+    ))
+    .fetch_one(pool)
+    .await
+    .doing("checking the jobs schema", schema)?;
     let current = current.unwrap_or(0);
     match current.cmp(&LATEST) {
         std::cmp::Ordering::Less => Err(Error::config(format!(

@@ -127,9 +127,7 @@ impl Statements {
             ),
             requeue: format!("SELECT {s}.requeue($1, $2)"),
             remove: format!("SELECT {s}.remove($1, $2, $3, $4, $5, $6, $7)"),
-            cancel_requested: format!(
-                "SELECT id FROM {s}.leases WHERE id = ANY ($1) AND cancel"
-            ),
+            cancel_requested: format!("SELECT id FROM {s}.leases WHERE id = ANY ($1) AND cancel"),
             heartbeat: format!(
                 "INSERT INTO {s}.servers (name, expires) VALUES ($1, {s}.now_ms() + $2) \
                  ON CONFLICT (name) DO UPDATE SET expires = EXCLUDED.expires"
@@ -144,7 +142,7 @@ impl Statements {
                 "SELECT parent_result FROM {s}.jobs WHERE id = $1 AND queue = $2"
             ),
             acquire_limits: format!("SELECT {s}.acquire_limits($1, $2, $3, $4, $5, $6, $7)"),
-            enqueue_batch: format!("SELECT {s}.enqueue_batch($1, $2, $3, $4, $5, $6, $7)"),
+            enqueue_batch: format!("SELECT {s}.enqueue_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
             batch_progress: format!(
                 "SELECT total, succeeded, failed FROM {s}.batches WHERE id = $1 AND queue = $2"
             ),
@@ -193,7 +191,10 @@ mod tests {
         for bad in ["", "Jobs", "1jobs", "jobs\"; drop", "a-b", &"x".repeat(41)] {
             let err = Names::new(bad).unwrap_err();
             assert!(err.is_config(), "{bad}");
-            assert!(err.to_string().contains("cannot be the jobs schema"), "{err}");
+            assert!(
+                err.to_string().contains("cannot be the jobs schema"),
+                "{err}"
+            );
         }
     }
 

@@ -52,10 +52,7 @@ fn signed(ms: u64) -> i64 {
 }
 
 impl PostgresStorage {
-    pub(super) async fn register_recurring_now(
-        &self,
-        e: RecurringEntry,
-    ) -> Result<RecurringEntry> {
+    pub(super) async fn register_recurring_now(&self, e: RecurringEntry) -> Result<RecurringEntry> {
         let pool = self.ready().await?;
         let row: Row = retrying(|| {
             sqlx::query_as(&self.inner.sql.register_recurring)

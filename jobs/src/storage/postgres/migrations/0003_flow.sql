@@ -184,7 +184,8 @@ END $$;
 -- (or NULL).
 CREATE FUNCTION {s}.enqueue_batch(p_queue text, p_names text[], p_args text[],
                                    p_then_queue text, p_then_name text, p_then_args text,
-                                   p_reason_prefix text)
+                                   p_reason_prefix text, p_keep_succeeded bigint,
+                                   p_succeeded_ttl bigint)
 RETURNS bigint[]
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -217,6 +218,9 @@ BEGIN
         IF v_then IS NOT NULL THEN
             PERFORM {s}.decide_child(v_then, true, NULL, v_now);
         END IF;
+        -- Finished at once, it counts among the finished batches its queue keeps.
+        PERFORM {s}.trim(ARRAY[p_queue], p_keep_succeeded, p_succeeded_ttl,
+                         9223372036854775807, 9223372036854775807, v_now);
     ELSE
         INSERT INTO {s}.batches (id, queue, total, then_id) VALUES (v_batch, p_queue, v_total, v_then);
         PERFORM pg_notify('{chan}', p_queue);
