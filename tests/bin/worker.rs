@@ -1,5 +1,7 @@
-//! A worker process for crash tests: `jobs-test-worker <redis url> <prefix> <lease ms>
-//! <concurrency> <queue>`. Runs until killed (or until stdin closes, for a graceful stop).
+//! A worker process for crash tests: `jobs-test-worker <url> <prefix> <lease ms>
+//! <concurrency> <queue>`, on Redis (`redis://…`; the prefix is the key prefix) or PostgreSQL
+//! (`postgres://…`; the prefix is the schema). Runs until killed (or until stdin closes, for a
+//! graceful stop).
 //! `JOBS_TEST_KEEP_SUCCEEDED=<n>` keeps up to `n` succeeded jobs (the default retention keeps
 //! fewer), for tests that read every job back.
 
@@ -12,14 +14,26 @@ async fn main() -> anyhow::Result<()> {
     let [_, url, prefix, lease_ms, concurrency, queue] = args.as_slice() else {
         anyhow::bail!("usage: jobs-test-worker <url> <prefix> <lease ms> <concurrency> <queue>");
     };
-    let mut storage = jobs::RedisStorage::builder(url).prefix(prefix);
+    let mut retention = jobs::storage::Retention::default();
     if let Ok(keep) = std::env::var("JOBS_TEST_KEEP_SUCCEEDED") {
-        let retention = jobs::storage::Retention::default()
-            .succeeded(keep.parse()?, Duration::from_secs(24 * 3600));
-        storage = storage.retention(retention);
+        retention = retention.succeeded(keep.parse()?, Duration::from_secs(24 * 3600));
     }
-    let storage = storage.build()?;
-    let worker = jobs::Worker::builder(storage)
+    let storage: std::sync::Arc<dyn jobs::Storage> = if url.starts_with("postgres") {
+        std::sync::Arc::new(
+            jobs::PostgresStorage::builder(url)
+                .schema(prefix)
+                .retention(retention)
+                .build()?,
+        )
+    } else {
+        std::sync::Arc::new(
+            jobs::RedisStorage::builder(url)
+                .prefix(prefix)
+                .retention(retention)
+                .build()?,
+        )
+    };
+    let worker = jobs::Worker::builder_shared(storage)
         .queues([queue.as_str()])
         .lease(Duration::from_millis(lease_ms.parse()?))
         .concurrency(concurrency.parse()?)

@@ -17,6 +17,9 @@ const MAINTENANCE_EVERY_MS: u64 = 250;
 /// the pass that reaps the leases of dead workers): one query a second per idle worker.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How long a worker's first fetch waits for its session to hold its lock.
+const SESSION_START: Duration = Duration::from_secs(2);
+
 type Row = (
     Option<i64>,
     Option<String>,
@@ -32,13 +35,16 @@ type Row = (
 impl PostgresStorage {
     pub(super) async fn fetch_now(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         let pool = self.ready().await?;
-        if self.inner.listen {
-            self.inner.session.start(
+        if self.inner.listen
+            && self.inner.session.start(
                 Arc::downgrade(&self.inner),
                 Arc::downgrade(&self.inner.session),
                 pool,
                 &self.inner.names,
-            );
+            )
+        {
+            // The first claims wait for the session, so they are tied to it too.
+            self.inner.session.established(SESSION_START).await;
         }
         let give_up_at = tokio::time::Instant::now() + req.wait;
         let queues: Vec<&str> = req.queues.iter().map(|q| q.as_ref()).collect();

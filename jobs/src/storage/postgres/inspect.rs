@@ -50,6 +50,9 @@ fn decode_history(id: &JobId, text: &str) -> Result<Vec<StateChange>> {
 
 type JobRow = (String, String, i16, i32, i32, i32, String, Option<i64>);
 
+/// A failed job's row: its id, then a [`JobRow`] without the lease.
+type FailedRow = (i64, String, String, i16, i32, i32, i32, String);
+
 impl PostgresStorage {
     fn info(&self, id: JobId, row: JobRow) -> Result<JobInfo> {
         let (name, args, code, attempts, crashes, orphaned, history, claimed_at) = row;
@@ -109,13 +112,12 @@ impl PostgresStorage {
 
     pub(super) async fn failed_now(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
         let pool = self.ready().await?;
-        let rows: Vec<(i64, String, String, i16, i32, i32, i32, String)> =
-            sqlx::query_as(&self.inner.sql.failed)
-                .bind(queue)
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(pool)
-                .await
-                .doing("listing failed jobs", self.schema_name())?;
+        let rows: Vec<FailedRow> = sqlx::query_as(&self.inner.sql.failed)
+            .bind(queue)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await
+            .doing("listing failed jobs", self.schema_name())?;
         rows.into_iter()
             .map(
                 |(id, name, args, code, attempts, crashes, orphaned, history)| {

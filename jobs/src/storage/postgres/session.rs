@@ -39,16 +39,33 @@ impl Session {
         self.owner.load(Ordering::Acquire)
     }
 
-    /// Starts the session task once; it ends when `alive` has no strong reference left.
+    /// Waits until a session holds its lock (or `limit` passes): a worker's first claims are
+    /// then tied to it, rather than bounded by their lease alone.
+    pub(crate) async fn established(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let woken = self.wake.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                if self.owner() != 0 {
+                    return;
+                }
+                woken.await;
+            }
+        })
+        .await;
+    }
+
+    /// Starts the session task once (returns whether this call started it); it ends when `alive` has no strong reference left.
     pub(crate) fn start<T: Send + Sync + 'static>(
         &self,
         alive: Weak<T>,
         session: Weak<Session>,
         pool: &PgPool,
         names: &Names,
-    ) {
+    ) -> bool {
         if self.started.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         // A pool of its own: the session's connection is never handed to another caller with
         // the lock still held, and it closes when the session ends.
@@ -60,6 +77,7 @@ impl Session {
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with((*pool.connect_options()).clone());
         tokio::spawn(run(alive, session, own, names.clone()));
+        true
     }
 }
 
