@@ -1,7 +1,8 @@
 //! `jobs-bench`: the benchmark program. One scenario per run, one line of `key=value` output.
 //!
 //! ```text
-//! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|memory] [--redis-url URL]
+//! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|postgres|memory]
+//!     [--redis-url URL] [--postgres-url URL]
 //!     [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
 //!     [--job-us U] [--lease-ms L] [--threads T] [--minutes M]
 //! ```
@@ -42,6 +43,8 @@ enum Scenario {
 enum Backend {
     /// The Redis backend.
     Redis,
+    /// The PostgreSQL backend (the bench runs `migrate()`; `--prefix` names the schema).
+    Postgres,
     /// The in-memory backend.
     Memory,
 }
@@ -59,7 +62,11 @@ struct Args {
     /// The Redis server.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
-    /// Key prefix, so runs never collide (default: a fresh one per run).
+    /// The PostgreSQL server (with `--backend postgres`).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Key prefix (the schema on PostgreSQL), so runs never collide (default: a fresh one per
+    /// run).
     #[arg(long)]
     prefix: Option<String>,
     /// How many jobs.

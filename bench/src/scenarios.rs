@@ -126,6 +126,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
                 .with("failed", s.failed_total)
         }
     };
+    backend::clean_up(args, &storage).await?;
     Ok(line.with("prefix", prefix).finish())
 }
 

@@ -1,10 +1,18 @@
 -- Delivery: claiming jobs, reaping the leases of dead or hung workers, promoting due jobs,
 -- completing attempts, start marks, renewals and releases.
+--
+-- The hot functions run with `enable_seqscan` and `enable_bitmapscan` off: the tables of a queue
+-- change faster than their statistics, and a plan from stale estimates (a sequential scan, or a
+-- bitmap scan and a sort of a whole queue) grows with the backlog and with the dead rows vacuum
+-- has not reclaimed yet. Every statement here has an index for a point or ordered lookup. They
+-- are planned at every call (`force_custom_plan`): a cached generic plan guesses ten rows for
+-- an array argument and nests loops that are quadratic in a batch of a thousand.
 
 -- Promotes due scheduled jobs of the queues and reaps leases that ran out or whose owner's
 -- session is gone, at most p_batch of each. Returns how many jobs became ready.
 CREATE FUNCTION {s}.maintain(p_queues text[], p_batch integer) RETURNS integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     v_now bigint := {s}.now_ms();
     v_live integer[] := {s}.live_owners();
@@ -106,24 +114,30 @@ CREATE FUNCTION {s}.fetch(p_queues text[], p_max integer, p_lease bigint, p_owne
                            p_maintain boolean, p_batch integer)
 RETURNS TABLE (o_id bigint, o_queue text, o_name text, o_args text, o_attempts integer,
                o_crashes integer, o_orphaned integer, o_enqueued_at bigint, o_token bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     v_now bigint := {s}.now_ms();
     v_q text;
     v_left integer := p_max;
     v_n integer;
     v_next bigint;
+    v_ids bigint[];
 BEGIN
     IF p_maintain THEN
         PERFORM {s}.maintain(p_queues, p_batch);
     END IF;
     FOREACH v_q IN ARRAY p_queues LOOP
         EXIT WHEN v_left <= 0;
+        -- Ids first, then point lookups by `= ANY`: a join would let the planner scan whole
+        -- tables, whose dead rows grow with every claim until vacuum runs.
+        SELECT array_agg(x.id) INTO v_ids FROM (
+            SELECT r.id FROM {s}.ready r WHERE r.queue = v_q
+            ORDER BY r.pos LIMIT v_left FOR UPDATE SKIP LOCKED) x;
+        CONTINUE WHEN v_ids IS NULL;
         RETURN QUERY
         WITH picked AS (
-            DELETE FROM {s}.ready r WHERE r.id IN (
-                SELECT x.id FROM {s}.ready x WHERE x.queue = v_q
-                ORDER BY x.pos LIMIT v_left FOR UPDATE SKIP LOCKED)
+            DELETE FROM {s}.ready r WHERE r.id = ANY (v_ids)
             RETURNING r.id, r.pos
         ), leased AS (
             INSERT INTO {s}.leases (id, queue, token, deadline, owner, claimed_at)
@@ -133,7 +147,8 @@ BEGIN
         )
         SELECT j.id, j.queue, j.name, j.args, j.attempts, j.crashes, j.orphaned,
                j.enqueued_at, l.token
-        FROM leased l JOIN picked p ON p.id = l.id JOIN {s}.jobs j ON j.id = l.id
+        FROM {s}.jobs j JOIN leased l ON l.id = j.id JOIN picked p ON p.id = j.id
+        WHERE j.id = ANY (v_ids)
         ORDER BY p.pos;
         GET DIAGNOSTICS v_n = ROW_COUNT;
         v_left := v_left - v_n;
@@ -155,7 +170,8 @@ CREATE FUNCTION {s}.complete(p_ids bigint[], p_tokens bigint[], p_outcomes text[
                               p_keep_succeeded bigint, p_succeeded_ttl bigint,
                               p_keep_deleted bigint, p_deleted_ttl bigint)
 RETURNS SETOF bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     v_now bigint := {s}.now_ms();
     v_queues text[];
@@ -167,26 +183,32 @@ DECLARE
 BEGIN
     WITH c AS (
         -- A lease completed twice in one call ends once: the first completion wins.
-        SELECT DISTINCT ON (u.id) u.id, u.token, u.outcome, u.at, u.reason, u.result
+        SELECT DISTINCT ON (u.id) u.id, u.token, u.outcome, u.at, u.reason, u.result,
+            CASE u.outcome WHEN 'O' THEN 'succeeded' WHEN 'R' THEN 'scheduled'
+                WHEN 'F' THEN 'failed' ELSE 'deleted' END AS state_name
         FROM unnest(p_ids, p_tokens, p_outcomes, p_at, p_reasons, p_results) WITH ORDINALITY
             AS u(id, token, outcome, at, reason, result, ord)
         ORDER BY u.id, u.ord
     ), done AS (
-        DELETE FROM {s}.leases l USING c WHERE l.id = c.id AND l.token = c.token
-        RETURNING l.id, l.claimed_at
+        DELETE FROM {s}.leases l USING c
+        WHERE l.id = ANY (p_ids) AND l.id = c.id AND l.token = c.token
+        RETURNING l.id, l.claimed_at, c.outcome, c.at, c.reason, c.result, c.state_name
     ), ended AS (
         UPDATE {s}.jobs j SET
-            state = CASE c.outcome WHEN 'O' THEN 3 WHEN 'R' THEN 1 WHEN 'F' THEN 4 ELSE 5 END,
+            state = CASE d.outcome WHEN 'O' THEN 3 WHEN 'R' THEN 1 WHEN 'F' THEN 4 ELSE 5 END,
             attempts = j.attempts + 1,
-            run_at = CASE WHEN c.outcome = 'R' THEN c.at ELSE j.run_at END,
-            finished_at = CASE WHEN c.outcome = 'R' THEN NULL ELSE v_now END,
+            run_at = CASE WHEN d.outcome = 'R' THEN d.at ELSE j.run_at END,
+            finished_at = CASE WHEN d.outcome = 'R' THEN NULL ELSE v_now END,
+            -- Written out rather than with entry(): a function call per row costs more
+            -- than the rest of the update.
             history = j.history || jsonb_build_array(
-                {s}.entry(2::smallint, d.claimed_at, NULL),
-                {s}.entry((CASE c.outcome WHEN 'O' THEN 3 WHEN 'R' THEN 1 WHEN 'F' THEN 4
-                           ELSE 5 END)::smallint, v_now, c.reason))
-        FROM c JOIN done d ON d.id = c.id
-        WHERE j.id = c.id
-        RETURNING j.id, j.queue, c.outcome, j.flow, c.result
+                jsonb_build_object('s', 'processing', 't', d.claimed_at),
+                CASE WHEN d.reason IS NULL
+                    THEN jsonb_build_object('s', d.state_name, 't', v_now)
+                    ELSE jsonb_build_object('s', d.state_name, 't', v_now, 'r', d.reason) END)
+        FROM done d
+        WHERE j.id = d.id
+        RETURNING j.id, j.queue, d.outcome, j.flow, d.result
     )
     SELECT array_agg(id), array_agg(queue), array_agg(outcome), array_agg(flow), array_agg(result)
     INTO v_ids, v_qs, v_outcomes, v_flows, v_results
@@ -267,10 +289,11 @@ END $$;
 
 -- Start marks: returns the ids whose lease was still held.
 CREATE FUNCTION {s}.mark_started(p_ids bigint[], p_tokens bigint[]) RETURNS SETOF bigint
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_custom_plan AS $$
     UPDATE {s}.leases l SET started = true
     FROM unnest(p_ids, p_tokens) AS m(id, token)
-    WHERE l.id = m.id AND l.token = m.token
+    WHERE l.id = ANY (p_ids) AND l.id = m.id AND l.token = m.token
     RETURNING l.id
 $$;
 
@@ -278,23 +301,25 @@ $$;
 -- current session (after a reconnect, the old session's key is gone).
 CREATE FUNCTION {s}.renew(p_ids bigint[], p_tokens bigint[], p_lease bigint, p_owner integer)
 RETURNS SETOF bigint
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_custom_plan AS $$
     UPDATE {s}.leases l SET deadline = {s}.now_ms() + p_lease, owner = p_owner
     FROM unnest(p_ids, p_tokens) AS m(id, token)
-    WHERE l.id = m.id AND l.token = m.token
+    WHERE l.id = ANY (p_ids) AND l.id = m.id AND l.token = m.token
     RETURNING l.id
 $$;
 
 -- Hands leased jobs back to the front of their queue without counting an attempt.
 CREATE FUNCTION {s}.release(p_ids bigint[], p_tokens bigint[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET enable_seqscan = off SET enable_bitmapscan = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     v_now bigint := {s}.now_ms();
     v_queues text[];
 BEGIN
     WITH gone AS (
         DELETE FROM {s}.leases l USING unnest(p_ids, p_tokens) AS m(id, token)
-        WHERE l.id = m.id AND l.token = m.token
+        WHERE l.id = ANY (p_ids) AND l.id = m.id AND l.token = m.token
         RETURNING l.id, l.queue, l.claimed_at
     ), back AS (
         UPDATE {s}.jobs j SET history = j.history || jsonb_build_array(

@@ -24,7 +24,8 @@ BEGIN
             FROM unnest(p_queues, p_names, p_args, p_run_at) WITH ORDINALITY AS u(q, n, a, r, ord)
         ), ins AS (
             INSERT INTO {s}.jobs (id, queue, name, args, state, enqueued_at, run_at, history)
-            SELECT id, q, n, a, st, v_now, due, jsonb_build_array({s}.entry(st, v_now, NULL))
+            SELECT id, q, n, a, st, v_now, due, jsonb_build_array(jsonb_build_object(
+                's', CASE st WHEN 1 THEN 'scheduled' ELSE 'enqueued' END, 't', v_now))
             FROM src
         ), rd AS (
             INSERT INTO {s}.ready (id, queue, pos) SELECT id, q, id FROM src WHERE st = 0
@@ -200,8 +201,8 @@ BEGIN
         FROM unnest(p_names, p_args) WITH ORDINALITY AS u(n, a, ord)
     ), ins AS (
         INSERT INTO {s}.jobs (id, queue, name, args, state, enqueued_at, history, flow, batch)
-        SELECT id, p_queue, n, a, 0, v_now, jsonb_build_array({s}.entry(0::smallint, v_now, NULL)),
-               true, v_batch
+        SELECT id, p_queue, n, a, 0, v_now,
+               jsonb_build_array(jsonb_build_object('s', 'enqueued', 't', v_now)), true, v_batch
         FROM src
     ), rd AS (
         INSERT INTO {s}.ready (id, queue, pos) SELECT id, p_queue, id FROM src
