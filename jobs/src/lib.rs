@@ -70,6 +70,12 @@ mod worker;
 #[path = "private.rs"]
 pub mod __private;
 
+// The decoders the fuzz targets in `fuzz/` exercise; not public API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
+
 pub use app_state::StateMap;
 pub use batch::BatchBuilder;
 pub use client::{Client, ClientBuilder};

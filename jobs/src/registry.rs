@@ -176,6 +176,20 @@ impl JobDescriptor {
         self.retries.saturating_add(1)
     }
 
+    /// The key its concurrency and rate limits are counted under for a job with arguments
+    /// `args`: its name, plus `=` and the value of its `limit_key` argument (nothing when the
+    /// arguments are not a JSON object holding it).
+    pub(crate) fn limit_key(&self, args: &str) -> String {
+        let Some(arg) = self.flow.limit_key else {
+            return self.name.to_owned();
+        };
+        let value = serde_json::from_str::<serde_json::Value>(args)
+            .ok()
+            .and_then(|v| v.get(arg).map(ToString::to_string))
+            .unwrap_or_default();
+        format!("{}={value}", self.name)
+    }
+
     fn location(&self) -> String {
         format!("`{}` at {}:{}", self.function, self.file, self.line)
     }

@@ -8,6 +8,7 @@ mod builder;
 mod complete;
 mod flow;
 mod leases;
+mod limits;
 mod queue;
 mod recurring;
 
@@ -72,7 +73,7 @@ struct Inner {
     servers: HashMap<String, u64>,
     recurring: recurring::Registry,
     /// Concurrency and rate limit state, only for jobs that have limits.
-    limits: flow::Limits,
+    limits: limits::Limits,
     /// Batches by id.
     batches: flow::Batches,
 }
@@ -191,6 +192,7 @@ impl Storage for MemoryStorage {
             let next_event = {
                 let mut inner = self.lock();
                 let now = now_ms();
+                limits::maintain(&mut inner, now);
                 let lease_ms = millis(req.lease);
                 let mut out = Vec::with_capacity(req.max.min(MAINTENANCE_BATCH));
                 let mut next_event: Option<u64> = None;
@@ -537,7 +539,7 @@ impl Storage for MemoryStorage {
         requests: &[LimitRequest],
         retry_in: Duration,
     ) -> Result<Vec<bool>> {
-        let granted = flow::acquire_limits(&mut self.lock(), requests, retry_in, now_ms());
+        let granted = limits::acquire_limits(&mut self.lock(), requests, retry_in, now_ms());
         self.shared.ready.notify_waiters();
         Ok(granted)
     }

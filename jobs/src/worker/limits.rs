@@ -6,7 +6,7 @@
 use super::ack_queue::AckSender;
 use super::acker::AckMsg;
 use super::Shared;
-use crate::registry::{JobDescriptor, Registry};
+use crate::registry::Registry;
 use crate::storage::{FetchedJob, LimitRequest};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -19,18 +19,6 @@ const RETRY_IN: Duration = Duration::from_millis(200);
 fn any_limited(registry: &'static Registry) -> bool {
     static ANY: OnceLock<bool> = OnceLock::new();
     *ANY.get_or_init(|| registry.iter().any(|d| d.flow.is_limited()))
-}
-
-/// The limit key of a job: its name, plus the value of its `limit_key` argument.
-fn limit_key(d: &JobDescriptor, args: &str) -> String {
-    let Some(arg) = d.flow.limit_key else {
-        return d.name.to_owned();
-    };
-    let value = serde_json::from_str::<serde_json::Value>(args)
-        .ok()
-        .and_then(|v| v.get(arg).map(ToString::to_string))
-        .unwrap_or_default();
-    format!("{}={value}", d.name)
 }
 
 /// The jobs of `jobs` that may start now.
@@ -51,7 +39,7 @@ pub(super) async fn admit(
             Some(d) => {
                 requests.push(LimitRequest::new(
                     job.lease(),
-                    limit_key(d, &job.args),
+                    d.limit_key(&job.args),
                     d.flow.concurrency,
                     d.flow.rate.map(|(n, ms)| (n, Duration::from_millis(ms))),
                 ));

@@ -1,11 +1,12 @@
-//! Flow features of the in-memory backend: unique keys, continuations and limits. Everything
-//! here runs under the storage's one lock, so each operation is atomic.
+//! Flow features of the in-memory backend: unique keys, continuations and batches (limits are
+//! in `limits.rs`). Everything here runs under the storage's one lock, so each operation is
+//! atomic.
 
 use super::{Inner, Queue, Record};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::JobState;
-use crate::storage::{Batch, BatchProgress, Finish, LimitRequest, NewJob, Retention, UniqueKey};
+use crate::storage::{Batch, BatchProgress, Finish, NewJob, Retention, UniqueKey};
 use foldhash::HashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -55,18 +56,6 @@ impl Batches {
             }
         }
     }
-}
-
-/// A limit: (queue, key).
-type LimitId = (Arc<str>, String);
-
-/// Concurrency slots and rate windows by (queue, key).
-#[derive(Default)]
-pub(super) struct Limits {
-    /// Holders of concurrency slots: (seq, lease token).
-    slots: HashMap<LimitId, Vec<(u64, u64)>>,
-    /// Start times within the current rate window, oldest first.
-    starts: HashMap<LimitId, VecDeque<u64>>,
 }
 
 fn flow_of(rec: &mut Record) -> &mut RecordFlow {
@@ -234,113 +223,6 @@ pub(super) fn parent_result(inner: &Inner, id: &JobId) -> Option<String> {
         .as_ref()?
         .parent_result
         .clone()
-}
-
-pub(super) fn acquire_limits(
-    inner: &mut Inner,
-    requests: &[LimitRequest],
-    retry_in: std::time::Duration,
-    now: u64,
-) -> Vec<bool> {
-    let retry_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
-    let mut granted = Vec::with_capacity(requests.len());
-    for req in requests {
-        let queue_name = req.lease.id.queue_arc().clone();
-        let seq = req.lease.id.seq();
-        let held = inner
-            .queues
-            .get(&queue_name)
-            .and_then(|q| q.jobs.get(&seq))
-            .is_some_and(|r| {
-                r.state == JobState::Processing
-                    && r.lease.is_some_and(|(t, _)| t == req.lease.token)
-            });
-        if !held {
-            granted.push(false);
-            continue;
-        }
-        let slot_key = (queue_name.clone(), req.key.clone());
-        let mut wait_until = None;
-        if let Some(max) = req.concurrency {
-            let queues = &inner.queues;
-            let holders = inner.limits.slots.entry(slot_key.clone()).or_default();
-            // A slot is held exactly as long as its holder's lease: completion, release and
-            // lease expiry all free it, so a crashed holder cannot block the key.
-            holders.retain(|&(s, token)| {
-                queues
-                    .get(&queue_name)
-                    .and_then(|q| q.jobs.get(&s))
-                    .is_some_and(|r| {
-                        r.state == JobState::Processing
-                            && r.lease
-                                .is_some_and(|(t, deadline)| t.0 == token && deadline > now)
-                    })
-            });
-            if holders.len() >= max as usize {
-                wait_until = Some(now.saturating_add(retry_ms));
-            }
-        }
-        if let Some((count, per)) = req.rate {
-            let per = u64::try_from(per.as_millis()).unwrap_or(u64::MAX);
-            let starts = inner.limits.starts.entry(slot_key.clone()).or_default();
-            while starts
-                .front()
-                .is_some_and(|&t| t.saturating_add(per) <= now)
-            {
-                starts.pop_front();
-            }
-            if starts.len() >= count as usize {
-                let free_at = starts.front().map_or(now, |&t| t.saturating_add(per));
-                let at = free_at.max(now.saturating_add(retry_ms.min(per)));
-                wait_until = Some(wait_until.map_or(at, |w: u64| w.max(at)));
-            }
-        }
-        match wait_until {
-            None => {
-                if req.concurrency.is_some() {
-                    inner
-                        .limits
-                        .slots
-                        .entry(slot_key.clone())
-                        .or_default()
-                        .push((seq, req.lease.token.0));
-                }
-                if req.rate.is_some() {
-                    inner
-                        .limits
-                        .starts
-                        .entry(slot_key)
-                        .or_default()
-                        .push_back(now);
-                }
-                granted.push(true);
-            }
-            Some(at) => {
-                if let Some(queue) = inner.queues.get_mut(&queue_name) {
-                    postpone(queue, seq, at, now);
-                }
-                granted.push(false);
-            }
-        }
-    }
-    granted
-}
-
-/// Moves a leased job back to Scheduled at `at` without counting an attempt.
-fn postpone(queue: &mut Queue, seq: u64, at: u64, now: u64) {
-    let Some(rec) = queue.jobs.get_mut(&seq) else {
-        return;
-    };
-    if rec.lease.take().is_some() {
-        queue.leases.remove();
-    }
-    rec.enter(
-        JobState::Scheduled,
-        now,
-        Some("waiting for a concurrency or rate limit slot".to_owned()),
-    );
-    rec.score = at;
-    queue.scheduled.insert((at, seq));
 }
 
 /// Stores `child` in Awaiting and returns its id.

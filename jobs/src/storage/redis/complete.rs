@@ -3,8 +3,8 @@
 //! it.
 
 use super::scripts::ScriptCall;
-use super::{by_queue, lua_millis, with_flow_keys, RedisStorage};
-use crate::error::{Error, Result};
+use super::{by_queue, lua_millis, replies, with_flow_keys, RedisStorage};
+use crate::error::Result;
 use crate::storage::{Completion, Outcome};
 
 impl RedisStorage {
@@ -68,27 +68,15 @@ impl RedisStorage {
                     .arg(reason)
                     .arg(c.result.as_deref().unwrap_or(""));
             }
-            let res: Vec<u8> = inv
+            let res = inv
                 .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("acknowledging jobs"))?;
-            // '' when every completion was applied with nothing to decide.
-            let res = if res.is_empty() {
-                vec![b'1'; plain.len() + other.len()]
-            } else {
-                res
-            };
-            if res.len() != plain.len() + other.len() {
-                return Err(Error::storage(
-                    "acknowledging jobs: the complete script returned an unexpected reply",
-                ));
+            let res = replies::completions(res, plain.len() + other.len())?;
+            for (&i, ok) in plain.iter().chain(&other).zip(res.applied) {
+                applied[i] = ok;
             }
-            let mut fired = false;
-            for (&i, ok) in plain.iter().chain(&other).zip(res) {
-                applied[i] = ok != b'0';
-                fired |= ok == b'2';
-            }
-            if fired {
+            if res.fired {
                 self.dispatch_continuations(&queue).await?;
             }
         }

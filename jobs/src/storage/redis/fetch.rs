@@ -6,10 +6,9 @@
 //! lease runs out.
 
 use super::scripts::ScriptCall;
-use super::{lua_millis, record, RedisStorage, MAINTENANCE_EVERY};
+use super::{lua_millis, replies, RedisStorage, MAINTENANCE_EVERY};
 use crate::error::{Error, Result};
-use crate::job::JobId;
-use crate::storage::{Completion, FetchRequest, FetchedJob, Lease, LeaseToken, Outcome, Storage};
+use crate::storage::{FetchRequest, FetchedJob, Lease, Storage};
 use redis::{AsyncConnectionConfig, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -252,76 +251,9 @@ impl RedisStorage {
             .invoke(&mut self.conn())
             .await
             .map_err(self.err("fetching jobs"))?;
-        let bad = || Error::storage("fetching jobs: the fetch script returned an unexpected reply");
-        let mut it = reply.into_iter();
-        let mut int = || -> Result<i64> {
-            it.next()
-                .and_then(|v| redis::from_redis_value(v).ok())
-                .ok_or_else(bad)
-        };
-        let (now, next, token) = (int()?, int()?, int()?);
-        let token = LeaseToken(u64::try_from(token).map_err(|_| bad())?);
-        let mut malformed = Vec::new();
-        // Jobs of one batch mostly share a name: one allocation for each run of them.
-        let mut last_name: Option<Arc<str>> = None;
-        // The ids come as one string, `1,2,3` (absent when nothing was taken).
-        let ids: Vec<u64> = match it.next() {
-            None => Vec::new(),
-            Some(Value::BulkString(ids)) => parse_ids(&ids).ok_or_else(bad)?,
-            Some(_) => return Err(bad()),
-        };
-        let recs: Vec<Value> = it
-            .next()
-            .map(redis::from_redis_value)
-            .transpose()
-            .map_err(|_| bad())?
-            .unwrap_or_default();
-        if ids.len() != recs.len() {
-            return Err(bad());
-        }
-        for (seq, rec) in ids.into_iter().zip(recs) {
-            let id = JobId::new(queue.clone(), seq);
-            let rec = match rec {
-                Value::BulkString(rec) => rec,
-                // An id without a record (deleted behind the queue's back) was dropped, not leased.
-                Value::Nil => continue,
-                // Arguments over the payload limit: the script sent their length instead.
-                Value::Int(len) => {
-                    let len = u64::try_from(len).map_err(|_| bad())?;
-                    malformed.push(Completion::new(
-                        Lease { id, token },
-                        u64::try_from(now).unwrap_or(0),
-                        Outcome::Failed {
-                            reason: self.inner.payload.refusal(len),
-                        },
-                    ));
-                    continue;
-                }
-                _ => return Err(bad()),
-            };
-            match std::str::from_utf8(&rec).ok().and_then(record::decode) {
-                Some(r) => out.push(FetchedJob {
-                    id,
-                    name: match &last_name {
-                        Some(n) if **n == *r.name => n.clone(),
-                        _ => last_name.insert(Arc::from(r.name)).clone(),
-                    },
-                    args: Arc::from(r.args),
-                    attempt: r.attempts.saturating_add(1),
-                    enqueued_at_ms: r.enqueued_at_ms,
-                    token,
-                    crashes: r.crashes,
-                    orphaned: r.orphaned,
-                }),
-                None => malformed.push(Completion::new(
-                    Lease { id, token },
-                    u64::try_from(now).unwrap_or(0),
-                    Outcome::Failed {
-                        reason: record::malformed_reason(&rec),
-                    },
-                )),
-            }
-        }
+        let mut reply = replies::fetch(queue, reply, self.inner.payload)?;
+        out.append(&mut reply.jobs);
+        let malformed = reply.refused;
         if !malformed.is_empty() {
             // Leased but impossible to perform (malformed, or over the payload limit): failed
             // through the normal path, so the job is kept for inspection and its continuations
@@ -329,8 +261,7 @@ impl RedisStorage {
             tracing::warn!(jobs = malformed.len(), queue = %queue, "failing job records that cannot be performed");
             self.complete(&malformed).await?;
         }
-        let now = u64::try_from(now).unwrap_or(0);
-        Ok((now, u64::try_from(next).ok()))
+        Ok((reply.now, reply.next))
     }
 }
 
@@ -361,29 +292,5 @@ impl Drop for PendingRound {
             .inner
             .rounds
             .spawn(async move { storage.hand_back(&round.jobs).await });
-    }
-}
-
-/// The ids of a fetch reply, `1,2,3` (none when empty); `None` when one is not a number.
-fn parse_ids(ids: &[u8]) -> Option<Vec<u64>> {
-    if ids.is_empty() {
-        return Some(Vec::new());
-    }
-    ids.split(|&b| b == b',')
-        .map(|id| std::str::from_utf8(id).ok()?.parse().ok())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_ids;
-
-    #[test]
-    fn fetch_reply_ids_parse_from_one_string() {
-        assert_eq!(parse_ids(b"7,12,3"), Some(vec![7, 12, 3]));
-        assert_eq!(parse_ids(b"42"), Some(vec![42]));
-        assert_eq!(parse_ids(b""), Some(vec![]));
-        assert_eq!(parse_ids(b"7,,3"), None, "an empty id is malformed");
-        assert_eq!(parse_ids(b"7,x"), None, "so is one that is not a number");
     }
 }

@@ -17,7 +17,7 @@
 //! before the child: it is kept for the child, and storing the child applies it.
 
 use super::scripts::ScriptCall;
-use super::{by_queue, lua_millis, record, RedisStorage};
+use super::{by_queue, lua_millis, record, replies, RedisStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::storage::{now_ms, Batch, BatchProgress, Finish, LimitRequest, NewJob, Storage};
@@ -310,12 +310,12 @@ impl RedisStorage {
                     .arg(count)
                     .arg(per);
             }
-            let res: Vec<i64> = inv
+            let res = inv
                 .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("acquiring limit slots"))?;
-            for (&i, ok) in positions.iter().zip(res) {
-                granted[i] = ok == 1;
+            for (&i, ok) in positions.iter().zip(replies::grants(res, positions.len())?) {
+                granted[i] = ok;
             }
             if self.due_for_limits_sweep(&queue) {
                 self.sweep_limits(&k).await?;

@@ -115,7 +115,9 @@ impl RedisStorage {
             .collect())
     }
 
-    fn info(
+    /// A job as inspection shows it, from its stored record and history and the state its
+    /// keys put it in; `None` without a record.
+    pub(crate) fn info(
         id: JobId,
         rec: Option<Vec<u8>>,
         hist: Option<Vec<u8>>,

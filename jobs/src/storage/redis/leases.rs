@@ -1,8 +1,8 @@
 //! The leases a worker holds: marking their jobs started, renewing them, and handing them back.
 
 use super::scripts::ScriptCall;
-use super::{by_queue, lua_millis, RedisStorage};
-use crate::error::{Error, Result};
+use super::{by_queue, lua_millis, replies, RedisStorage};
+use crate::error::Result;
 use crate::storage::Lease;
 use std::time::Duration;
 
@@ -16,18 +16,12 @@ impl RedisStorage {
             for &i in &positions {
                 inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
             }
-            // One character per lease: '1' held (marked), '0' not.
-            let res: Vec<u8> = inv
+            let res = inv
                 .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("marking jobs started"))?;
-            if res.len() != positions.len() {
-                return Err(Error::storage(
-                    "marking jobs started: the script returned an unexpected reply",
-                ));
-            }
-            for (&i, ok) in positions.iter().zip(res) {
-                held[i] = ok == b'1';
+            for (&i, ok) in positions.iter().zip(replies::marks(res, positions.len())?) {
+                held[i] = ok;
             }
         }
         Ok(held)
@@ -48,12 +42,15 @@ impl RedisStorage {
             for &i in &positions {
                 inv.arg(leases[i].id.seq()).arg(leases[i].token.0);
             }
-            let res: Vec<i64> = inv
+            let res = inv
                 .invoke(&mut self.conn())
                 .await
                 .map_err(self.err("renewing leases"))?;
-            for (&i, ok) in positions.iter().zip(res) {
-                held[i] = ok == 1;
+            for (&i, ok) in positions
+                .iter()
+                .zip(replies::renewals(res, positions.len())?)
+            {
+                held[i] = ok;
             }
         }
         Ok(held)

@@ -48,8 +48,9 @@ mod flow;
 mod inspect;
 mod keys;
 mod leases;
-mod record;
+pub(crate) mod record;
 mod recurring;
+pub(crate) mod replies;
 mod scripts;
 mod servers;
 

@@ -1,0 +1,3 @@
+//! What the fuzz targets share: Redis replies built from fuzz input.
+
+pub mod redis_value;
