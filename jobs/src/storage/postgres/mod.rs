@@ -14,7 +14,7 @@
 //!
 //! A fetch claims with `FOR UPDATE SKIP LOCKED` in one short statement: it deletes the jobs'
 //! `ready` rows and inserts their leases, each with a fencing token, a deadline and the owner
-//! key of the worker's session ([`session`]). Completions, renewals and releases act only while
+//! key of the worker's session. Completions, renewals and releases act only while
 //! the token matches. A lease ends up reaped by any live worker's maintenance pass (at most
 //! every 250 ms while busy, every second while idle) when its deadline passed or when its
 //! owner's session is gone: the jobs of a process that died are claimable again within about a
