@@ -35,6 +35,17 @@ type Row = (
 impl PostgresStorage {
     pub(super) async fn fetch_now(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>> {
         let pool = self.ready().await?;
+        if !self
+            .inner
+            .vacuuming
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            tokio::spawn(super::vacuum::run(
+                Arc::downgrade(&self.inner),
+                pool.clone(),
+                self.inner.names.clone(),
+            ));
+        }
         if self.inner.listen
             && self.inner.session.start(
                 Arc::downgrade(&self.inner),

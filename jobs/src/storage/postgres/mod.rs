@@ -39,6 +39,7 @@ mod names;
 mod recurring;
 mod servers;
 mod session;
+mod vacuum;
 
 pub use builder::PostgresStorageBuilder;
 pub use enqueue::InTransaction;
@@ -90,6 +91,8 @@ struct Inner {
     listen: bool,
     maintenance_batch: i32,
     session: Arc<Session>,
+    /// Whether this handle's vacuum task runs (started by its first fetch).
+    vacuuming: AtomicBool,
     /// Whether the schema was found at the version this code needs.
     schema_ok: AtomicBool,
     /// When this handle last ran a maintenance pass (ms since the epoch).
@@ -129,6 +132,7 @@ impl PostgresStorage {
                 listen: builder.listen,
                 maintenance_batch: builder.maintenance_batch,
                 session: Arc::new(Session::default()),
+                vacuuming: AtomicBool::new(false),
                 schema_ok: AtomicBool::new(false),
                 last_maintenance: AtomicU64::new(0),
                 names_seen: Mutex::new(HashSet::default()),
