@@ -8,7 +8,7 @@
 //!
 //! Use a Redis nothing else writes to while it runs, or the figure includes their writes.
 
-use jobs::Storage;
+use jobs::storage::Monitoring;
 
 const JOBS: u64 = 100_000;
 

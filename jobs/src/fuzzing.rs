@@ -61,7 +61,7 @@ pub fn decode_history(history: &[u8]) -> Vec<StateChange> {
     record::decode_history(history)
 }
 
-/// Job `queue:seq` as inspection (`Storage::job`, failed-job lists) shows it, from a stored
+/// Job `queue:seq` as inspection (`Monitoring::job`, failed-job lists) shows it, from a stored
 /// record and history and the state its keys put it in.
 pub fn job_info(
     id: JobId,

@@ -1,7 +1,7 @@
 //! Group commit: concurrent single-job enqueues coalesced into one storage call.
 //!
 //! Every `enqueue!` hands its job to a committer task. The task takes whatever is waiting (up to
-//! a bound) and stores it in one `Storage::enqueue` call; while a call is in flight, new jobs
+//! a bound) and stores it in one `Delivery::enqueue` call; while a call is in flight, new jobs
 //! pile up and go in the next call. A lone enqueue is stored at once — nothing ever waits for
 //! company — so it costs one channel hop more than a direct call, while many concurrent enqueues
 //! cost one storage round trip per batch instead of one per job. After answering a batch of
@@ -118,7 +118,7 @@ fn answer(replies: Vec<Reply>, result: Result<Vec<JobId>>) {
                 let _ = reply.send(Err(Error::storage(message.clone())));
             }
         }
-        // Each job passed `Storage::check`, so this is about the call, not one job: the storage
+        // Each job passed `Delivery::check`, so this is about the call, not one job: the storage
         // failed (unreachable, or refused the write), and part of the batch may be stored (one
         // write per queue), so storing the jobs again could duplicate them. Every caller gets
         // the error and decides.

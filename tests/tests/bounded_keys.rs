@@ -6,6 +6,7 @@ use ::redis::Commands;
 use jobs::storage::{
     now_ms, Completion, FetchRequest, FetchedJob, LimitRequest, NewJob, Outcome, Retention,
 };
+use jobs::storage::{Delivery, Flows};
 use jobs::{JobId, RedisStorage, Storage};
 use jobs_tests::backends::{backend, Kind};
 use jobs_tests::TestRedis;

@@ -4,6 +4,7 @@
 //! continuation is stored is applied when it is.
 
 use jobs::storage::{now_ms, Completion, FetchRequest, Finish, NewJob, Outcome, Retention};
+use jobs::storage::{Delivery, Flows, Monitoring};
 use jobs::{JobId, JobState, RedisStorage, Storage};
 use jobs_tests::TestRedis;
 use redis::Commands;

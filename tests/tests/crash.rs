@@ -4,8 +4,8 @@
 //! completes exactly once in the storage's counts, nothing stays processing, and no worker's
 //! death fails a job that did not kill it.
 
-use jobs::storage::Retention;
-use jobs::{JobId, JobState, Storage};
+use jobs::storage::{Monitoring, Retention};
+use jobs::{JobId, JobState};
 use jobs_tests::jobs_for_tests::{poison_pill, sleepy, storm};
 use jobs_tests::{eventually, unique_prefix, TestRedis};
 use redis::Commands;

@@ -7,7 +7,8 @@
 use jobs_test_library as _;
 
 use jobs::storage::NewJob;
-use jobs::{JobState, MemoryStorage, Storage, Worker};
+use jobs::storage::{Delivery, Monitoring};
+use jobs::{JobState, MemoryStorage, Worker};
 use std::time::Duration;
 
 #[tokio::test]

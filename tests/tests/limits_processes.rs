@@ -2,7 +2,8 @@
 //! slots each perform `concurrency = 1` jobs, and no two runs overlap (read from the recorded
 //! start and finish of every job's successful attempt).
 
-use jobs::{JobState, Storage};
+use jobs::storage::Monitoring;
+use jobs::JobState;
 use jobs_tests::jobs_for_tests::exclusive;
 use jobs_tests::{eventually, unique_prefix, TestRedis};
 use std::process::{Command, Stdio};

@@ -8,7 +8,8 @@
 
 use jobs::filter::{Filter, StateChangeEvent};
 use jobs::storage::{Completion, FetchRequest, Outcome};
-use jobs::{JobId, JobState, RedisStorage, Storage, Worker};
+use jobs::storage::{Delivery, Monitoring};
+use jobs::{JobId, JobState, RedisStorage, Worker};
 use jobs_tests::fault_proxy::{Fault, FaultProxy};
 use jobs_tests::jobs_for_tests::{recorded, runs};
 use jobs_tests::{eventually, unique_prefix, TestRedis};

@@ -5,6 +5,7 @@
 //! behind the storage's back) and goes on with the others.
 
 use ::redis::Commands;
+use jobs::storage::Monitoring;
 use jobs::storage::{Retention, DEFAULT_MAX_PAYLOAD};
 use jobs::{Client, JobId, JobState, Storage, Worker};
 use jobs_tests::backends::{backend, backend_with_payload_limit, Kind};

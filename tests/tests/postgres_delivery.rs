@@ -4,8 +4,9 @@
 //! its late completions are refused; enqueue inside the application's transaction exists if
 //! and only if it commits, and wakes an idle worker on commit; without a session, workers poll.
 
+use jobs::storage::{Delivery, Monitoring};
 use jobs::storage::{FetchRequest, NewJob, Retention};
-use jobs::{JobState, PostgresStorage, Storage};
+use jobs::{JobState, PostgresStorage};
 use jobs_tests::eventually;
 use jobs_tests::jobs_for_tests::sleepy;
 use jobs_tests::postgres::TestPostgres;

@@ -2,7 +2,7 @@
 //! enqueued exactly once (no tick twice, none skipped), with no leader election.
 
 use jobs::recurring::Misfire;
-use jobs::Storage;
+use jobs::storage::Monitoring;
 use jobs_tests::{eventually, unique_prefix, TestRedis};
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -5,6 +5,7 @@
 #![allow(clippy::redundant_closure)]
 
 use jobs::storage::{now_ms, Retention};
+use jobs::storage::{Delivery, Monitoring};
 use jobs::{JobState, Storage};
 use jobs_tests::jobs_for_tests::noop;
 use jobs_tests::suite::now_request;

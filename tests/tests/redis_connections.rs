@@ -9,7 +9,7 @@
 //! because Redis had closed the connection, so the first read after a restart succeeds.
 
 use jobs::storage::{now_ms, NewJob};
-use jobs::Storage;
+use jobs::storage::{Delivery, Monitoring};
 use jobs_tests::{numbered, unique_prefix, TestRedis};
 use std::time::Duration;
 

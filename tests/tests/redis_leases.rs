@@ -3,7 +3,8 @@
 //! versions reaped.
 
 use jobs::storage::{now_ms, FetchRequest, Retention};
-use jobs::{JobState, Storage};
+use jobs::storage::{Delivery, Monitoring};
+use jobs::JobState;
 use jobs_tests::suite::now_request;
 use jobs_tests::{numbered, TestRedis};
 use redis::Commands;

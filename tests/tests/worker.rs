@@ -2,10 +2,10 @@
 //! app state and filters. (Storage semantics shared with Redis live in the conformance suite.)
 
 use jobs::filter::{AttemptOutcome, CreatingJob, Filter, StateChangeEvent};
-use jobs::storage::NewJob;
+use jobs::storage::{Delivery, Monitoring, NewJob};
 use jobs::{
     background_job, enqueue, Client, JobContext, JobId, JobState, MemoryStorage, RetryBackoff,
-    Storage, Worker, WorkerBuilder,
+    Worker, WorkerBuilder,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

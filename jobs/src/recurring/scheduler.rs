@@ -2,7 +2,7 @@
 //!
 //! It reads the registry, sleeps until the earliest next run (at most one poll interval, so
 //! registrations made elsewhere are seen), and enqueues due ticks through
-//! [`Storage::fire_recurring`], the compare-and-set that makes a tick enqueue exactly once
+//! [`Recurring::fire_recurring`], the compare-and-set that makes a tick enqueue exactly once
 //! however many schedulers race on it. A scheduler that loses a race re-reads the registry.
 //!
 //! Before enqueueing, it runs its worker's filters' `on_create` hooks on the job, as a client

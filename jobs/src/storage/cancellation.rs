@@ -1,4 +1,4 @@
-//! What [`Storage::cancel`](super::Storage::cancel) did: [`Cancellation`].
+//! What [`Monitoring::cancel`](super::Monitoring::cancel) did: [`Cancellation`].
 
 /// The result of asking to cancel a job.
 ///

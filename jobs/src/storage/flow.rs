@@ -1,10 +1,13 @@
-//! The storage-level records of flow features: unique-job keys carried by a [`NewJob`],
+//! The flows capability of a storage ([`Flows`]: continuations, batches, limits) and its
+//! records: unique-job keys carried by a [`NewJob`],
 //! continuation conditions ([`Finish`]) and concurrency / rate limit requests ([`LimitRequest`]).
 //!
 //! [`NewJob`]: super::NewJob
 
-use super::Lease;
+use super::{Lease, NewJob};
+use crate::error::Result;
 use crate::job::JobId;
+use async_trait::async_trait;
 use std::time::Duration;
 
 /// When a continuation runs, relative to how its parent ended.
@@ -81,9 +84,9 @@ impl UniqueKey {
     }
 }
 
-/// One leased job asking for a slot under its limits, see [`Storage::acquire_limits`].
+/// One leased job asking for a slot under its limits, see [`Flows::acquire_limits`].
 ///
-/// [`Storage::acquire_limits`]: super::Storage::acquire_limits
+/// [`Flows::acquire_limits`]: super::Flows::acquire_limits
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LimitRequest {
@@ -115,11 +118,11 @@ impl LimitRequest {
     }
 }
 
-/// What [`Storage::enqueue_batch`](super::Storage::enqueue_batch) stored.
+/// What [`Flows::enqueue_batch`](super::Flows::enqueue_batch) stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Batch {
-    /// The batch's id, for [`Storage::batch_progress`](super::Storage::batch_progress). It is
+    /// The batch's id, for [`Flows::batch_progress`](super::Flows::batch_progress). It is
     /// numbered like a job of the batch's queue but is not a job.
     pub id: JobId,
     /// The member jobs, in order.
@@ -146,4 +149,48 @@ impl BatchProgress {
     pub fn is_done(&self) -> bool {
         self.succeeded >= self.total
     }
+}
+
+/// Flows: continuations, batches and concurrency / rate limits (unique jobs travel in
+/// [`NewJob::unique`](super::NewJob::unique) and are kept by [`Delivery::enqueue`](super::Delivery::enqueue)).
+#[async_trait]
+pub trait Flows: Send + Sync + 'static {
+    /// Stores `child` in *Awaiting* until `parent` ends as `on` says, then makes it ready (or
+    /// deletes it). When the parent already ended, the child is decided at once. Returns the
+    /// child's id, or `None` when the parent is unknown (then the child never runs).
+    async fn continue_with(
+        &self,
+        parent: &JobId,
+        child: NewJob,
+        on: Finish,
+    ) -> Result<Option<JobId>>;
+
+    /// The JSON return value of the parent of continuation `id`, once the parent succeeded with
+    /// a serializable value.
+    async fn parent_result(&self, id: &JobId) -> Result<Option<String>>;
+
+    /// Asks for a slot under each request's limits, atomically per queue. A job that gets one
+    /// holds it for as long as it holds its lease (completion, release or lease expiry frees
+    /// it). A job that does not is moved from *Processing* back to *Scheduled* at `retry_in`
+    /// from now (or when the rate window frees a start, if later) without counting an attempt.
+    /// Returns, per request, whether the slot was granted.
+    async fn acquire_limits(
+        &self,
+        requests: &[LimitRequest],
+        retry_in: Duration,
+    ) -> Result<Vec<bool>>;
+
+    /// Stores `jobs` (all on one queue) as a batch, all or none, with an optional continuation
+    /// `then` (on any queue) that waits in *Awaiting* until every member succeeded. An empty
+    /// batch's continuation is enqueued at once.
+    ///
+    /// # Errors
+    ///
+    /// When the jobs are on different queues, or the storage fails.
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch>;
+
+    /// The progress of batch `id`, if the storage knows it: a batch is known until it finished
+    /// (every member succeeded), and then for as long as [`Retention`](super::Retention) keeps succeeded jobs (at
+    /// most `succeeded_max` finished batches per queue, none older than `succeeded_ttl`).
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>>;
 }

@@ -7,19 +7,18 @@
 mod builder;
 mod complete;
 mod flow;
+mod inspect;
 mod leases;
 mod limits;
 mod queue;
 mod recurring;
 
-use super::{
-    now_ms, Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease, LeaseToken,
-    LimitRequest, NewJob, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
-};
-use super::{Batch, BatchProgress, PayloadLimit};
+use super::PayloadLimit;
+use super::{now_ms, Completion, FetchRequest, FetchedJob, Lease, LeaseToken, NewJob, Retention};
 use crate::error::Result;
 use crate::job::JobId;
 use crate::state::JobState;
+use crate::storage::Delivery;
 use async_trait::async_trait;
 use foldhash::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -128,7 +127,7 @@ fn millis(d: Duration) -> u64 {
 }
 
 #[async_trait]
-impl Storage for MemoryStorage {
+impl Delivery for MemoryStorage {
     fn check(&self, job: &NewJob) -> Result<()> {
         self.shared.payload.check(job)
     }
@@ -342,142 +341,15 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
-        let inner = self.lock();
-        Ok(inner
-            .queues
-            .get(id.queue())
-            .and_then(|q| q.jobs.get(&id.seq()))
-            .map(|rec| info(id.clone(), rec)))
-    }
-
-    async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        let inner = self.lock();
-        Ok(inner
-            .queues
-            .get(queue)
-            .map_or_else(QueueStats::default, |q| QueueStats {
-                enqueued: q.pending.len() as u64,
-                scheduled: q.scheduled.len() as u64,
-                processing: q.leases.len() as u64,
-                failed: q.failed.len() as u64,
-                succeeded_total: q.succeeded_total,
-                failed_total: q.failed_total,
-            }))
-    }
-
-    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
-        let inner = self.lock();
-        let Some((name, q)) = inner.queues.get_key_value(queue) else {
-            return Ok(Vec::new());
-        };
-        Ok(q.failed
-            .iter()
-            .take(limit)
-            .filter_map(|&(_, seq)| {
-                q.jobs
-                    .get(&seq)
-                    .map(|rec| info(JobId::new(name.clone(), seq), rec))
-            })
-            .collect())
-    }
-
-    async fn requeue(&self, id: &JobId) -> Result<bool> {
-        let now = now_ms();
-        {
-            let mut inner = self.lock();
-            let Some(queue) = inner.queues.get_mut(id.queue()) else {
-                return Ok(false);
-            };
-            let seq = id.seq();
-            let Some(state) = queue.jobs.get(&seq).map(|r| r.state) else {
-                return Ok(false);
-            };
-            if !matches!(state, JobState::Failed | JobState::Deleted) {
-                return Ok(false);
-            }
-            queue.unindex(seq);
-            if let Some(rec) = queue.jobs.get_mut(&seq) {
-                rec.attempts = 0;
-                rec.crashes = 0;
-                rec.orphaned = 0;
-                rec.enter(JobState::Enqueued, now, Some("requeued".to_owned()));
-            }
-            queue.pending.push_back(seq);
-        }
-        self.shared.ready.notify_waiters();
-        Ok(true)
-    }
-
-    async fn delete(&self, id: &JobId) -> Result<bool> {
-        let now = now_ms();
-        let mut inner = self.lock();
-        let retention = inner.retention;
-        let Some(queue) = inner.queues.get_mut(id.queue()) else {
-            return Ok(false);
-        };
-        let seq = id.seq();
-        let Some(state) = queue.jobs.get(&seq).map(|r| r.state) else {
-            return Ok(false);
-        };
-        if !matches!(
-            state,
-            JobState::Enqueued | JobState::Scheduled | JobState::Failed | JobState::Awaiting
-        ) {
-            return Ok(false);
-        }
-        let hooked = queue.delete_now(seq, "deleted", now, &retention);
-        self.deletion_ended(inner, id, hooked, now);
-        Ok(true)
-    }
-
     async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()> {
         let expires = now_ms().saturating_add(millis(ttl));
         self.lock().servers.insert(server.to_owned(), expires);
         Ok(())
     }
 
-    async fn servers(&self) -> Result<Vec<String>> {
-        let now = now_ms();
-        let mut inner = self.lock();
-        inner.servers.retain(|_, &mut expires| expires > now);
-        let mut names: Vec<String> = inner.servers.keys().cloned().collect();
-        names.sort();
-        Ok(names)
-    }
-
     async fn deregister(&self, server: &str) -> Result<()> {
         self.lock().servers.remove(server);
         Ok(())
-    }
-
-    // --- cancellation ---
-
-    async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
-        let now = now_ms();
-        let mut inner = self.lock();
-        let retention = inner.retention;
-        let Some(queue) = inner.queues.get_mut(id.queue()) else {
-            return Ok(Cancellation::NotFound);
-        };
-        let seq = id.seq();
-        let Some(state) = queue.jobs.get(&seq).map(|r| r.state) else {
-            return Ok(Cancellation::NotFound);
-        };
-        match state {
-            // An awaiting continuation is deleted too: its parent's end finds it no longer
-            // awaiting and leaves it alone.
-            JobState::Enqueued | JobState::Scheduled | JobState::Awaiting => {
-                let hooked = queue.delete_now(seq, "cancelled", now, &retention);
-                self.deletion_ended(inner, id, hooked, now);
-                Ok(Cancellation::Deleted)
-            }
-            JobState::Processing => {
-                queue.cancels.insert(seq);
-                Ok(Cancellation::Requested)
-            }
-            _ => Ok(Cancellation::Finished),
-        }
     }
 
     async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<bool>> {
@@ -491,69 +363,5 @@ impl Storage for MemoryStorage {
                     .is_some_and(|q| q.cancels.contains(&id.seq()))
             })
             .collect())
-    }
-
-    // --- recurring jobs ---
-
-    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
-        self.shared.payload.check_recurring(&entry)?;
-        Ok(self.register_recurring_now(entry))
-    }
-
-    async fn remove_recurring(&self, id: &str) -> Result<bool> {
-        Ok(self.remove_recurring_now(id))
-    }
-
-    async fn recurring(&self) -> Result<Vec<RecurringEntry>> {
-        Ok(self.recurring_now())
-    }
-
-    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>> {
-        Ok(self.fire_recurring_now(fire))
-    }
-
-    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
-        Ok(self.trigger_recurring_now(id))
-    }
-
-    // --- continuations, batches, unique jobs, limits ---
-
-    async fn continue_with(
-        &self,
-        parent: &JobId,
-        child: NewJob,
-        on: Finish,
-    ) -> Result<Option<JobId>> {
-        self.check(&child)?;
-        let id = flow::continue_with(&mut self.lock(), parent, child, on, now_ms());
-        self.shared.ready.notify_waiters();
-        Ok(id)
-    }
-
-    async fn parent_result(&self, id: &JobId) -> Result<Option<String>> {
-        Ok(flow::parent_result(&self.lock(), id))
-    }
-
-    async fn acquire_limits(
-        &self,
-        requests: &[LimitRequest],
-        retry_in: Duration,
-    ) -> Result<Vec<bool>> {
-        let granted = limits::acquire_limits(&mut self.lock(), requests, retry_in, now_ms());
-        self.shared.ready.notify_waiters();
-        Ok(granted)
-    }
-
-    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
-        for job in jobs.iter().chain(&then) {
-            self.check(job)?;
-        }
-        let batch = flow::enqueue_batch(&mut self.lock(), jobs, then, now_ms())?;
-        self.shared.ready.notify_waiters();
-        Ok(batch)
-    }
-
-    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
-        Ok(flow::batch_progress(&self.lock(), id))
     }
 }

@@ -1,14 +1,14 @@
-//! Where jobs live: the [`Storage`] trait every backend implements, and the records it trades in.
+//! Where jobs live: the [`Storage`] traits every backend implements (its capabilities), and the records it trades in.
 //!
 //! The worker and the client know nothing but this trait. Every operation is batch-first: a
 //! backend is asked to enqueue many jobs, fetch up to N, complete many, renew many leases.
 //!
 //! # Leases
 //!
-//! [`Storage::fetch`] moves each job it returns into *processing* with a lease: a deadline and a
+//! [`Delivery::fetch`] moves each job it returns into *processing* with a lease: a deadline and a
 //! [`LeaseToken`]. Until the deadline passes the job is hidden from every other fetch. The worker
-//! renews its leases ([`Storage::renew`]) well before they run out; [`Storage::complete`] and
-//! [`Storage::release`] only act on a job whose lease the caller still holds (the token matches),
+//! renews its leases ([`Delivery::renew`]) well before they run out; [`Delivery::complete`] and
+//! [`Delivery::release`] only act on a job whose lease the caller still holds (the token matches),
 //! so a worker that lost its lease can neither acknowledge nor overwrite the job. A lease that
 //! runs out puts the job back on its queue (any `fetch` reaps expired leases), which is how a job
 //! whose worker died is performed again: delivery is **at least once**.
@@ -17,7 +17,7 @@
 //!
 //! A fetched job may wait in a worker's buffer before its handler starts, so a lease that runs
 //! out says nothing by itself about whether the job ran. The worker tells the storage when a
-//! handler starts ([`Storage::mark_started`]); the mark ends with the lease. When a lease runs
+//! handler starts ([`Delivery::mark_started`]); the mark ends with the lease. When a lease runs
 //! out, the reaper reads it:
 //!
 //! - **marked**: the worker died (or hung) while running the job. That is a *crash*, counted in
@@ -33,18 +33,18 @@
 //! An expired lease never counts an attempt: [`FetchedJob::attempt`] counts attempts that
 //! ended (success, error, timeout).
 
-use crate::error::Result;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
-use async_trait::async_trait;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod cancellation;
 mod crash_accounting;
+mod delivery;
 mod flow;
 pub mod memory;
+mod monitoring;
 mod payload_limit;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -56,11 +56,13 @@ pub use cancellation::Cancellation;
 pub(crate) use crash_accounting::{
     crash_limit_reason, crash_pause_ms, crash_reason, ORPHANED_REASON,
 };
-pub use flow::{Batch, BatchProgress, Finish, LimitRequest, UniqueKey};
+pub use delivery::Delivery;
+pub use flow::{Batch, BatchProgress, Finish, Flows, LimitRequest, UniqueKey};
 pub use memory::{MemoryStorage, MemoryStorageBuilder};
+pub use monitoring::Monitoring;
 pub(crate) use payload_limit::PayloadLimit;
 pub use payload_limit::DEFAULT_MAX_PAYLOAD;
-pub use recurring::{RecurringEntry, RecurringFire};
+pub use recurring::{Recurring, RecurringEntry, RecurringFire};
 pub use retention::Retention;
 
 /// A job to be stored: what `enqueue!` hands to the storage.
@@ -117,7 +119,7 @@ pub struct Lease {
     pub token: LeaseToken,
 }
 
-/// What [`Storage::fetch`] is asked for.
+/// What [`Delivery::fetch`] is asked for.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct FetchRequest<'a> {
@@ -144,7 +146,7 @@ impl<'a> FetchRequest<'a> {
     }
 }
 
-/// A job handed to a worker by [`Storage::fetch`].
+/// A job handed to a worker by [`Delivery::fetch`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct FetchedJob {
@@ -162,7 +164,7 @@ pub struct FetchedJob {
     /// The lease this fetch handed out.
     pub token: LeaseToken,
     /// How many times a worker died (or hung past its lease) while running the job: leases that
-    /// ran out after [`Storage::mark_started`] marked them.
+    /// ran out after [`Delivery::mark_started`] marked them.
     pub crashes: u32,
     /// How many leases of the job ran out before a start was marked (its worker died while the
     /// job waited in its buffer, or right as it started). Never charged to the job; a job with
@@ -286,179 +288,16 @@ pub struct QueueStats {
     pub failed_total: u64,
 }
 
-/// A backend that stores jobs. Implemented by [`MemoryStorage`] and, with the `redis` feature,
-/// the Redis backend.
+/// A backend that stores jobs: the sum of its capabilities, [`Delivery`], [`Monitoring`],
+/// [`Flows`] and [`Recurring`]. Implemented by [`MemoryStorage`] and, with their features, the
+/// Redis and PostgreSQL backends; any type with the four capabilities is a `Storage`.
 ///
-/// Implementations must keep the lease semantics described in the [module docs](self): a job
-/// leaves storage only when an attempt's completion says so, and only while its lease is held.
-#[async_trait]
-pub trait Storage: Send + Sync + 'static {
-    /// Stores the jobs, all or none, and returns their ids in order.
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>>;
+/// A backend is written one capability at a time, each checked by its part of the shared backend
+/// suite. Code holding an `Arc<dyn Storage>` brings the capability traits it calls into scope
+/// (`use jobs::storage::{Delivery, Monitoring};`).
+pub trait Storage: Delivery + Monitoring + Flows + Recurring {}
 
-    /// Refuses, before anything is written, a job this storage could never store (e.g. a name
-    /// its format cannot hold, or arguments over its payload limit). Concurrent enqueues that share one storage call check each job
-    /// first, so one refused job fails only its own caller. The default accepts every job.
-    ///
-    /// # Errors
-    ///
-    /// A configuration error saying why the job cannot be stored.
-    fn check(&self, job: &NewJob) -> Result<()> {
-        let _ = job;
-        Ok(())
-    }
-
-    /// Leases up to `req.max` ready jobs, taking from queues in priority order. Scheduled jobs
-    /// that came due are made ready first and expired leases are reaped back to their queue.
-    /// When nothing is ready it waits (without polling) up to `req.wait`.
-    async fn fetch(&self, req: FetchRequest<'_>) -> Result<Vec<FetchedJob>>;
-
-    /// Records the end of attempts. For each completion, returns whether it was applied: `false`
-    /// means the lease was no longer held (it expired and the job was handed to someone else).
-    async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>>;
-
-    /// Records that the handlers of these leased jobs start now, so that a lease running out
-    /// later counts as a crash of the job, not as a job handed back unstarted (see
-    /// [Crash accounting](self#crash-accounting)). Returns, per lease, whether it was still held;
-    /// the mark ends with the lease (completion, release, expiry). Leases no longer held are
-    /// ignored.
-    ///
-    /// The worker sends the marks of most jobs with its next batch of acknowledgements (a job
-    /// that completes in that batch needs none), and awaits this call before starting a job that
-    /// crashed or was orphaned before.
-    async fn mark_started(&self, leases: &[Lease]) -> Result<Vec<bool>>;
-
-    /// Extends the given leases to `lease` from now. Returns, per lease, whether it was still held.
-    ///
-    /// A backend may extend leases by the fetch they came from (the Redis backend keeps one
-    /// deadline per fetch): a caller renews every lease it still holds, as the worker does.
-    async fn renew(&self, leases: &[Lease], lease: Duration) -> Result<Vec<bool>>;
-
-    /// Hands leased jobs back to the front of their queue at once, without counting an attempt
-    /// (graceful shutdown). Leases no longer held are ignored.
-    async fn release(&self, leases: &[Lease]) -> Result<()>;
-
-    /// Completes once what this storage still does in the background for calls that were
-    /// dropped is done: a fetch dropped after it leased jobs (a worker stopping while it
-    /// waited) hands them back on a task of its own. A worker awaits this before it stops, so
-    /// the jobs are back on their queue when its `run_until` returns and the process may exit.
-    /// The default has nothing to wait for.
-    async fn settle(&self) {}
-
-    /// The job with this id, if the storage still has it.
-    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>>;
-
-    /// Counts for one queue.
-    async fn stats(&self, queue: &str) -> Result<QueueStats>;
-
-    /// Failed jobs of a queue, oldest first, at most `limit`.
-    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>>;
-
-    /// Puts a failed (or deleted) job back on its queue for a fresh attempt: its counts of
-    /// attempts, crashes and orphaned leases start again from zero. Returns whether the job was
-    /// found in a state that allows it.
-    async fn requeue(&self, id: &JobId) -> Result<bool>;
-
-    /// Deletes a job that is enqueued, scheduled, failed or awaiting (a continuation that then
-    /// never runs, whatever its parent does). Returns whether it was found in such a state.
-    async fn delete(&self, id: &JobId) -> Result<bool>;
-
-    /// Records that a worker process is alive; it counts as dead once `ttl` passes without
-    /// another heartbeat.
-    async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()>;
-
-    /// Names of the worker processes whose heartbeat has not run out.
-    async fn servers(&self) -> Result<Vec<String>>;
-
-    /// Tells the server that `server` stopped (graceful shutdown), so it is no longer listed.
-    async fn deregister(&self, server: &str) -> Result<()>;
-
-    // --- cancellation ---
-
-    /// Cancels a job, atomically by its state: an enqueued, scheduled or awaiting job is deleted
-    /// (history reason `cancelled`; an awaiting continuation then never runs, whatever its
-    /// parent does); a processing job gets a cancel request, which its worker finds
-    /// with [`cancel_requested`](Storage::cancel_requested) and acts on (the request is cleared
-    /// when that job's attempt completes). A finished job is left alone.
-    async fn cancel(&self, id: &JobId) -> Result<Cancellation>;
-
-    /// For each job (all in flight on the caller), whether a cancel request is recorded for it.
-    /// Workers call this about twice a second, only while they have jobs in flight, so it must
-    /// be one cheap batched read.
-    async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<bool>>;
-    // --- recurring jobs ---
-
-    /// Stores a recurring job, replacing one with the same id (wherever its queue). When the
-    /// replaced entry has the same schedule (cron and time zone), its next run and last run are
-    /// kept, so registering again at every start-up neither skips nor repeats a tick; otherwise
-    /// the next run is the one given. Bumps the revision. Returns the entry as stored.
-    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry>;
-
-    /// Removes a recurring job. Returns whether it existed.
-    async fn remove_recurring(&self, id: &str) -> Result<bool>;
-
-    /// Every recurring job, ordered by id.
-    async fn recurring(&self) -> Result<Vec<RecurringEntry>>;
-
-    /// Enqueues the ticks of a recurring job **exactly once**: atomically, only if its entry is
-    /// still at `fire.revision` with next run `fire.expected_next_ms`, enqueues one job per tick
-    /// and sets the next run to `fire.next_run_ms` (and the last run to the latest tick).
-    /// Returns the ids of the jobs enqueued, or `None` when the entry changed (another scheduler
-    /// got there first, or it was re-registered or removed) and nothing was done.
-    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>>;
-
-    /// Enqueues one job of a recurring job now, leaving its schedule alone (the last run becomes
-    /// now). Returns its id, or `None` when there is no recurring job `id`.
-    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>>;
-
-    // --- continuations, batches, unique jobs, limits ---
-
-    /// Stores `child` in *Awaiting* until `parent` ends as `on` says, then makes it ready (or
-    /// deletes it). When the parent already ended, the child is decided at once. Returns the
-    /// child's id, or `None` when the parent is unknown (then the child never runs).
-    async fn continue_with(
-        &self,
-        parent: &JobId,
-        child: NewJob,
-        on: Finish,
-    ) -> Result<Option<JobId>>;
-
-    /// The JSON return value of the parent of continuation `id`, once the parent succeeded with
-    /// a serializable value.
-    async fn parent_result(&self, id: &JobId) -> Result<Option<String>>;
-
-    /// Asks for a slot under each request's limits, atomically per queue. A job that gets one
-    /// holds it for as long as it holds its lease (completion, release or lease expiry frees
-    /// it). A job that does not is moved from *Processing* back to *Scheduled* at `retry_in`
-    /// from now (or when the rate window frees a start, if later) without counting an attempt.
-    /// Returns, per request, whether the slot was granted.
-    async fn acquire_limits(
-        &self,
-        requests: &[LimitRequest],
-        retry_in: Duration,
-    ) -> Result<Vec<bool>>;
-
-    /// Stores `jobs` (all on one queue) as a batch, all or none, with an optional continuation
-    /// `then` (on any queue) that waits in *Awaiting* until every member succeeded. An empty
-    /// batch's continuation is enqueued at once.
-    ///
-    /// # Errors
-    ///
-    /// When the jobs are on different queues, or the storage fails.
-    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch>;
-
-    /// The progress of batch `id`, if the storage knows it: a batch is known until it finished
-    /// (every member succeeded), and then for as long as [`Retention`] keeps succeeded jobs (at
-    /// most `succeeded_max` finished batches per queue, none older than `succeeded_ttl`).
-    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>>;
-
-    /// This storage as [`Any`](std::any::Any), for code that knows the backend and needs its
-    /// own API (e.g. the PostgreSQL backend's `InTransaction` reaching the PostgreSQL
-    /// storage behind a client). The default is `None`.
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        None
-    }
-}
+impl<T: Delivery + Monitoring + Flows + Recurring + ?Sized> Storage for T {}
 
 /// The current time in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

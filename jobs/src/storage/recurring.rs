@@ -1,7 +1,10 @@
-//! The records of recurring jobs a [`Storage`](super::Storage) keeps: the registered entries and
+//! The recurring capability of a storage ([`Recurring`]) and the records it keeps: the registered entries and
 //! the compare-and-set request that enqueues their ticks exactly once.
 
+use crate::error::Result;
+use crate::job::JobId;
 use crate::recurring::Misfire;
+use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +40,7 @@ pub struct RecurringEntry {
 }
 
 impl RecurringEntry {
-    /// An entry for `id`, to be stored with [`Storage::register_recurring`](super::Storage::register_recurring).
+    /// An entry for `id`, to be stored with [`Recurring::register_recurring`](super::Recurring::register_recurring).
     /// `next_run_ms` is the schedule's next tick after the time of registration.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -103,4 +106,32 @@ impl RecurringFire {
             next_run_ms,
         }
     }
+}
+
+/// Recurring jobs as a storage keeps them: registered entries, and the compare-and-set that
+/// enqueues each tick exactly once across processes.
+#[async_trait]
+pub trait Recurring: Send + Sync + 'static {
+    /// Stores a recurring job, replacing one with the same id (wherever its queue). When the
+    /// replaced entry has the same schedule (cron and time zone), its next run and last run are
+    /// kept, so registering again at every start-up neither skips nor repeats a tick; otherwise
+    /// the next run is the one given. Bumps the revision. Returns the entry as stored.
+    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry>;
+
+    /// Removes a recurring job. Returns whether it existed.
+    async fn remove_recurring(&self, id: &str) -> Result<bool>;
+
+    /// Every recurring job, ordered by id.
+    async fn recurring(&self) -> Result<Vec<RecurringEntry>>;
+
+    /// Enqueues the ticks of a recurring job **exactly once**: atomically, only if its entry is
+    /// still at `fire.revision` with next run `fire.expected_next_ms`, enqueues one job per tick
+    /// and sets the next run to `fire.next_run_ms` (and the last run to the latest tick).
+    /// Returns the ids of the jobs enqueued, or `None` when the entry changed (another scheduler
+    /// got there first, or it was re-registered or removed) and nothing was done.
+    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>>;
+
+    /// Enqueues one job of a recurring job now, leaving its schedule alone (the last run becomes
+    /// now). Returns its id, or `None` when there is no recurring job `id`.
+    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>>;
 }

@@ -247,7 +247,7 @@ impl Worker {
     }
 }
 
-/// How long a stopping worker waits for its storage to settle (see [`Storage::settle`]).
+/// How long a stopping worker waits for its storage to settle (see [`Delivery::settle`]).
 const SETTLE_WAIT: Duration = Duration::from_secs(5);
 
 /// A fetch that leased at least this many jobs but fewer than it asked for (it emptied the

@@ -2,14 +2,19 @@
 //! in `limits.rs`). Everything here runs under the storage's one lock, so each operation is
 //! atomic.
 
-use super::{Inner, Queue, Record};
+use super::{Inner, MemoryStorage, Queue, Record};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::JobState;
-use crate::storage::{Batch, BatchProgress, Finish, NewJob, Retention, UniqueKey};
+use crate::storage::{
+    now_ms, Batch, BatchProgress, Delivery, Finish, Flows, LimitRequest, NewJob, Retention,
+    UniqueKey,
+};
+use async_trait::async_trait;
 use foldhash::HashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The flow data of one job, boxed so plain jobs pay one pointer.
 #[derive(Default)]
@@ -304,4 +309,46 @@ pub(super) fn enqueue_batch(
 
 pub(super) fn batch_progress(inner: &Inner, id: &JobId) -> Option<BatchProgress> {
     inner.batches.0.get(id).map(|b| b.progress)
+}
+
+#[async_trait]
+impl Flows for MemoryStorage {
+    async fn continue_with(
+        &self,
+        parent: &JobId,
+        child: NewJob,
+        on: Finish,
+    ) -> Result<Option<JobId>> {
+        self.check(&child)?;
+        let id = continue_with(&mut self.lock(), parent, child, on, now_ms());
+        self.shared.ready.notify_waiters();
+        Ok(id)
+    }
+
+    async fn parent_result(&self, id: &JobId) -> Result<Option<String>> {
+        Ok(parent_result(&self.lock(), id))
+    }
+
+    async fn acquire_limits(
+        &self,
+        requests: &[LimitRequest],
+        retry_in: Duration,
+    ) -> Result<Vec<bool>> {
+        let granted = super::limits::acquire_limits(&mut self.lock(), requests, retry_in, now_ms());
+        self.shared.ready.notify_waiters();
+        Ok(granted)
+    }
+
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
+        for job in jobs.iter().chain(&then) {
+            self.check(job)?;
+        }
+        let batch = enqueue_batch(&mut self.lock(), jobs, then, now_ms())?;
+        self.shared.ready.notify_waiters();
+        Ok(batch)
+    }
+
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        Ok(batch_progress(&self.lock(), id))
+    }
 }

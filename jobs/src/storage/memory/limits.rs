@@ -238,7 +238,7 @@ fn postpone(queue: &mut Queue, seq: u64, at: u64, now: u64) {
 #[cfg(test)]
 mod tests {
     use crate::storage::{
-        Completion, FetchRequest, FetchedJob, LimitRequest, NewJob, Outcome, Storage,
+        Completion, Delivery, FetchRequest, FetchedJob, Flows, LimitRequest, NewJob, Outcome,
     };
     use crate::MemoryStorage;
     use std::sync::Arc;

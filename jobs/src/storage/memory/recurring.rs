@@ -2,9 +2,11 @@
 //! compare-and-set of a tick and the enqueue of its job are one critical section.
 
 use super::{MemoryStorage, Record};
+use crate::error::Result;
 use crate::job::JobId;
 use crate::state::JobState;
-use crate::storage::{now_ms, RecurringEntry, RecurringFire};
+use crate::storage::{now_ms, Recurring, RecurringEntry, RecurringFire};
+use async_trait::async_trait;
 use std::collections::BTreeMap;
 
 /// The registered recurring jobs, by id.
@@ -91,5 +93,29 @@ impl MemoryStorage {
         };
         self.shared.ready.notify_waiters();
         Some(job)
+    }
+}
+
+#[async_trait]
+impl Recurring for MemoryStorage {
+    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
+        self.shared.payload.check_recurring(&entry)?;
+        Ok(self.register_recurring_now(entry))
+    }
+
+    async fn remove_recurring(&self, id: &str) -> Result<bool> {
+        Ok(self.remove_recurring_now(id))
+    }
+
+    async fn recurring(&self) -> Result<Vec<RecurringEntry>> {
+        Ok(self.recurring_now())
+    }
+
+    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>> {
+        Ok(self.fire_recurring_now(fire))
+    }
+
+    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
+        Ok(self.trigger_recurring_now(id))
     }
 }

@@ -5,11 +5,13 @@ use super::{millis, seq, unsigned, PostgresStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::storage::{Batch, BatchProgress, Cancellation, Finish, LimitRequest, NewJob};
+use crate::storage::{Delivery, Flows};
+use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
 impl PostgresStorage {
-    /// Deletes (or, with `cancel`, cancels) a job as `Storage::delete` / `Storage::cancel` say.
+    /// Deletes (or, with `cancel`, cancels) a job as `Monitoring::delete` / `Monitoring::cancel` say.
     pub(super) async fn remove(&self, id: &JobId, cancel: bool) -> Result<Cancellation> {
         let pool = self.ready().await?;
         let [keep_s, ttl_s, keep_d, ttl_d] = self.retention_params();
@@ -216,5 +218,41 @@ impl PostgresStorage {
             succeeded: unsigned(succeeded),
             failed: unsigned(failed),
         }))
+    }
+}
+
+#[async_trait]
+impl Flows for PostgresStorage {
+    async fn continue_with(
+        &self,
+        parent: &JobId,
+        child: NewJob,
+        on: Finish,
+    ) -> Result<Option<JobId>> {
+        self.check(&child)?;
+        self.continue_with_now(parent, child, on).await
+    }
+
+    async fn parent_result(&self, id: &JobId) -> Result<Option<String>> {
+        self.parent_result_now(id).await
+    }
+
+    async fn acquire_limits(
+        &self,
+        requests: &[LimitRequest],
+        retry_in: Duration,
+    ) -> Result<Vec<bool>> {
+        self.acquire_limits_now(requests, retry_in).await
+    }
+
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
+        for job in jobs.iter().chain(&then) {
+            self.check(job)?;
+        }
+        self.enqueue_batch_now(jobs, then).await
+    }
+
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        self.batch_progress_now(id).await
     }
 }

@@ -5,7 +5,9 @@ use super::{seq, unsigned, PostgresStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
+use crate::storage::{Cancellation, Monitoring};
 use crate::storage::{JobInfo, QueueStats};
+use async_trait::async_trait;
 
 /// The stored state codes (see `migrations/0001_tables.sql`).
 fn state(code: i16) -> JobState {
@@ -128,5 +130,36 @@ impl PostgresStorage {
                 },
             )
             .collect()
+    }
+}
+
+#[async_trait]
+impl Monitoring for PostgresStorage {
+    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        self.job_now(id).await
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats> {
+        self.stats_now(queue).await
+    }
+
+    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
+        self.failed_now(queue, limit).await
+    }
+
+    async fn requeue(&self, id: &JobId) -> Result<bool> {
+        self.requeue_now(id).await
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<bool> {
+        Ok(self.remove(id, false).await? == Cancellation::Deleted)
+    }
+
+    async fn servers(&self) -> Result<Vec<String>> {
+        self.servers_now().await
+    }
+
+    async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
+        self.remove(id, true).await
     }
 }

@@ -44,13 +44,10 @@ mod vacuum;
 pub use builder::PostgresStorageBuilder;
 pub use enqueue::InTransaction;
 
-use super::{
-    Batch, BatchProgress, Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo,
-    Lease, LimitRequest, NewJob, PayloadLimit, QueueStats, RecurringEntry, RecurringFire,
-    Retention, Storage,
-};
+use super::{Completion, FetchRequest, FetchedJob, Lease, NewJob, PayloadLimit, Retention};
 use crate::error::Result;
 use crate::job::JobId;
+use crate::storage::Delivery;
 use async_trait::async_trait;
 use builder::Source;
 use foldhash::HashSet;
@@ -228,7 +225,7 @@ fn millis(d: Duration) -> i64 {
 }
 
 #[async_trait]
-impl Storage for PostgresStorage {
+impl Delivery for PostgresStorage {
     fn check(&self, job: &NewJob) -> Result<()> {
         self.inner.payload.check(job)
     }
@@ -258,98 +255,16 @@ impl Storage for PostgresStorage {
         self.release_now(leases).await
     }
 
-    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
-        self.job_now(id).await
-    }
-
-    async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        self.stats_now(queue).await
-    }
-
-    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
-        self.failed_now(queue, limit).await
-    }
-
-    async fn requeue(&self, id: &JobId) -> Result<bool> {
-        self.requeue_now(id).await
-    }
-
-    async fn delete(&self, id: &JobId) -> Result<bool> {
-        Ok(self.remove(id, false).await? == Cancellation::Deleted)
-    }
-
     async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()> {
         self.heartbeat_now(server, ttl).await
-    }
-
-    async fn servers(&self) -> Result<Vec<String>> {
-        self.servers_now().await
     }
 
     async fn deregister(&self, server: &str) -> Result<()> {
         self.deregister_now(server).await
     }
 
-    async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
-        self.remove(id, true).await
-    }
-
     async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<bool>> {
         self.cancel_requested_now(ids).await
-    }
-
-    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
-        self.inner.payload.check_recurring(&entry)?;
-        self.register_recurring_now(entry).await
-    }
-
-    async fn remove_recurring(&self, id: &str) -> Result<bool> {
-        self.remove_recurring_now(id).await
-    }
-
-    async fn recurring(&self) -> Result<Vec<RecurringEntry>> {
-        self.recurring_now().await
-    }
-
-    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>> {
-        self.fire_recurring_now(fire).await
-    }
-
-    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
-        self.trigger_recurring_now(id).await
-    }
-
-    async fn continue_with(
-        &self,
-        parent: &JobId,
-        child: NewJob,
-        on: Finish,
-    ) -> Result<Option<JobId>> {
-        self.check(&child)?;
-        self.continue_with_now(parent, child, on).await
-    }
-
-    async fn parent_result(&self, id: &JobId) -> Result<Option<String>> {
-        self.parent_result_now(id).await
-    }
-
-    async fn acquire_limits(
-        &self,
-        requests: &[LimitRequest],
-        retry_in: Duration,
-    ) -> Result<Vec<bool>> {
-        self.acquire_limits_now(requests, retry_in).await
-    }
-
-    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
-        for job in jobs.iter().chain(&then) {
-            self.check(job)?;
-        }
-        self.enqueue_batch_now(jobs, then).await
-    }
-
-    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
-        self.batch_progress_now(id).await
     }
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {

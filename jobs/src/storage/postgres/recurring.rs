@@ -6,7 +6,9 @@ use super::{millis, unsigned, PostgresStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::recurring::Misfire;
+use crate::storage::Recurring;
 use crate::storage::{RecurringEntry, RecurringFire};
+use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,5 +132,29 @@ impl PostgresStorage {
             let queue: Arc<str> = Arc::from(queue);
             ids.first().map(|&n| JobId::new(queue, unsigned(n)))
         }))
+    }
+}
+
+#[async_trait]
+impl Recurring for PostgresStorage {
+    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
+        self.inner.payload.check_recurring(&entry)?;
+        self.register_recurring_now(entry).await
+    }
+
+    async fn remove_recurring(&self, id: &str) -> Result<bool> {
+        self.remove_recurring_now(id).await
+    }
+
+    async fn recurring(&self) -> Result<Vec<RecurringEntry>> {
+        self.recurring_now().await
+    }
+
+    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>> {
+        self.fire_recurring_now(fire).await
+    }
+
+    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
+        self.trigger_recurring_now(id).await
     }
 }

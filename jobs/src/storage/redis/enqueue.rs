@@ -5,7 +5,7 @@ use super::{by_queue, record, RedisStorage};
 use crate::error::Result;
 use crate::job::JobId;
 use crate::state::JobState;
-use crate::storage::{now_ms, NewJob, Storage};
+use crate::storage::{now_ms, Delivery, NewJob};
 
 /// The most jobs one command of an enqueue transaction carries.
 const CHUNK: usize = 5_000;

@@ -8,7 +8,7 @@
 use super::scripts::ScriptCall;
 use super::{lua_millis, replies, RedisStorage, MAINTENANCE_EVERY};
 use crate::error::{Error, Result};
-use crate::storage::{FetchRequest, FetchedJob, Lease, Storage};
+use crate::storage::{Delivery, FetchRequest, FetchedJob, Lease};
 use redis::{AsyncConnectionConfig, Value};
 use std::sync::Arc;
 use std::time::Duration;

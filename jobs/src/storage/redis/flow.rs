@@ -20,7 +20,9 @@ use super::scripts::ScriptCall;
 use super::{by_queue, lua_millis, record, replies, RedisStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
-use crate::storage::{now_ms, Batch, BatchProgress, Finish, LimitRequest, NewJob, Storage};
+use crate::storage::Flows;
+use crate::storage::{now_ms, Batch, BatchProgress, Delivery, Finish, LimitRequest, NewJob};
+use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -460,5 +462,37 @@ impl RedisStorage {
             succeeded: succeeded.unwrap_or(0),
             failed: failed.unwrap_or(0),
         }))
+    }
+}
+
+#[async_trait]
+impl Flows for RedisStorage {
+    async fn continue_with(
+        &self,
+        parent: &JobId,
+        child: NewJob,
+        on: Finish,
+    ) -> Result<Option<JobId>> {
+        self.continue_with_impl(parent, child, on).await
+    }
+
+    async fn parent_result(&self, id: &JobId) -> Result<Option<String>> {
+        self.parent_result_impl(id).await
+    }
+
+    async fn acquire_limits(
+        &self,
+        requests: &[LimitRequest],
+        retry_in: Duration,
+    ) -> Result<Vec<bool>> {
+        self.acquire_limits_impl(requests, retry_in).await
+    }
+
+    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
+        self.enqueue_batch_impl(jobs, then).await
+    }
+
+    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
+        self.batch_progress_impl(id).await
     }
 }

@@ -1,10 +1,13 @@
 //! Reading jobs back for inspection: one job with its history, a queue's counts, failed jobs.
 
+use super::ScriptCall;
 use super::{record, RedisStorage, TOKENS_PIN};
 use crate::error::Result;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
+use crate::storage::{Cancellation, Monitoring};
 use crate::storage::{JobInfo, QueueStats};
+use async_trait::async_trait;
 use std::sync::Arc;
 
 impl RedisStorage {
@@ -159,5 +162,58 @@ impl RedisStorage {
             orphaned,
             history,
         })
+    }
+}
+
+#[async_trait]
+impl Monitoring for RedisStorage {
+    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        self.job_info(id).await
+    }
+
+    async fn stats(&self, queue: &str) -> Result<QueueStats> {
+        self.queue_stats(queue).await
+    }
+
+    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
+        self.failed_jobs(queue, limit).await
+    }
+
+    async fn requeue(&self, id: &JobId) -> Result<bool> {
+        let k = self.keys(id.queue());
+        let mut inv = ScriptCall::new(&self.inner.scripts.requeue);
+        inv.key(&k.jobs)
+            .key(&k.failed)
+            .key(&k.deleted)
+            .key(&k.pending)
+            .key(&k.hist)
+            .key(&k.wake)
+            .arg(id.seq());
+        let done: i64 = inv
+            .invoke(&mut self.conn())
+            .await
+            .map_err(self.err("requeueing a job"))?;
+        Ok(done == 1)
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<bool> {
+        let k = self.keys(id.queue());
+        let done: i64 = self
+            .deletion_call(&self.inner.scripts.delete, &k, id)
+            .invoke(&mut self.conn())
+            .await
+            .map_err(self.err("deleting a job"))?;
+        if done == 2 {
+            self.dispatch_continuations(id.queue_arc()).await?;
+        }
+        Ok(done >= 1)
+    }
+
+    async fn servers(&self) -> Result<Vec<String>> {
+        self.live_servers().await
+    }
+
+    async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
+        self.cancel_job(id).await
     }
 }

@@ -56,13 +56,11 @@ mod servers;
 
 pub use config::RedisStorageBuilder;
 
-use super::{Batch, BatchProgress, PayloadLimit};
-use super::{
-    Cancellation, Completion, FetchRequest, FetchedJob, Finish, JobInfo, Lease, LimitRequest,
-    NewJob, QueueStats, RecurringEntry, RecurringFire, Retention, Storage,
-};
+use super::PayloadLimit;
+use super::{Completion, FetchRequest, FetchedJob, Lease, NewJob, Retention};
 use crate::error::{Error, Result};
 use crate::job::JobId;
+use crate::storage::Delivery;
 use async_trait::async_trait;
 #[cfg(unix)]
 use direct::DirectConnection;
@@ -452,7 +450,7 @@ fn by_queue<'a, T>(items: &'a [T], queue: impl Fn(&T) -> &Arc<str>) -> Vec<(Arc<
 }
 
 #[async_trait]
-impl Storage for RedisStorage {
+impl Delivery for RedisStorage {
     fn check(&self, job: &NewJob) -> Result<()> {
         check_name(&job.name)?;
         self.inner.payload.check(job)
@@ -486,118 +484,15 @@ impl Storage for RedisStorage {
         self.release_leases(leases).await
     }
 
-    async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
-        self.job_info(id).await
-    }
-
-    async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        self.queue_stats(queue).await
-    }
-
-    async fn failed(&self, queue: &str, limit: usize) -> Result<Vec<JobInfo>> {
-        self.failed_jobs(queue, limit).await
-    }
-
-    async fn requeue(&self, id: &JobId) -> Result<bool> {
-        let k = self.keys(id.queue());
-        let mut inv = ScriptCall::new(&self.inner.scripts.requeue);
-        inv.key(&k.jobs)
-            .key(&k.failed)
-            .key(&k.deleted)
-            .key(&k.pending)
-            .key(&k.hist)
-            .key(&k.wake)
-            .arg(id.seq());
-        let done: i64 = inv
-            .invoke(&mut self.conn())
-            .await
-            .map_err(self.err("requeueing a job"))?;
-        Ok(done == 1)
-    }
-
-    async fn delete(&self, id: &JobId) -> Result<bool> {
-        let k = self.keys(id.queue());
-        let done: i64 = self
-            .deletion_call(&self.inner.scripts.delete, &k, id)
-            .invoke(&mut self.conn())
-            .await
-            .map_err(self.err("deleting a job"))?;
-        if done == 2 {
-            self.dispatch_continuations(id.queue_arc()).await?;
-        }
-        Ok(done >= 1)
-    }
-
     async fn heartbeat(&self, server: &str, ttl: Duration) -> Result<()> {
         self.heartbeat_now(server, ttl).await
-    }
-
-    async fn servers(&self) -> Result<Vec<String>> {
-        self.live_servers().await
     }
 
     async fn deregister(&self, server: &str) -> Result<()> {
         self.deregister_now(server).await
     }
 
-    async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
-        self.cancel_job(id).await
-    }
-
     async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<bool>> {
         self.cancels_requested(ids).await
-    }
-
-    // --- recurring jobs ---
-
-    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
-        self.register_recurring_in_redis(entry).await
-    }
-
-    async fn remove_recurring(&self, id: &str) -> Result<bool> {
-        self.remove_recurring_in_redis(id).await
-    }
-
-    async fn recurring(&self) -> Result<Vec<RecurringEntry>> {
-        self.recurring_in_redis().await
-    }
-
-    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>> {
-        self.fire_recurring_in_redis(fire).await
-    }
-
-    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
-        self.trigger_recurring_in_redis(id).await
-    }
-
-    // --- continuations, batches, unique jobs, limits ---
-
-    async fn continue_with(
-        &self,
-        parent: &JobId,
-        child: NewJob,
-        on: Finish,
-    ) -> Result<Option<JobId>> {
-        self.continue_with_impl(parent, child, on).await
-    }
-
-    async fn parent_result(&self, id: &JobId) -> Result<Option<String>> {
-        self.parent_result_impl(id).await
-    }
-
-    async fn acquire_limits(
-        &self,
-        requests: &[LimitRequest],
-        retry_in: Duration,
-    ) -> Result<Vec<bool>> {
-        self.acquire_limits_impl(requests, retry_in).await
-    }
-
-    async fn enqueue_batch(&self, jobs: Vec<NewJob>, then: Option<NewJob>) -> Result<Batch> {
-        self.enqueue_batch_impl(jobs, then).await
-    }
-
-    async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
-        self.batch_progress_impl(id).await
     }
 }

@@ -20,7 +20,9 @@ use super::{keys, RedisStorage};
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::recurring::Misfire;
+use crate::storage::Recurring;
 use crate::storage::{now_ms, RecurringEntry, RecurringFire};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -350,5 +352,28 @@ impl RedisStorage {
         Err(Error::storage(format!(
             "triggering recurring job `{id}`: it kept changing while being triggered; try again"
         )))
+    }
+}
+
+#[async_trait]
+impl Recurring for RedisStorage {
+    async fn register_recurring(&self, entry: RecurringEntry) -> Result<RecurringEntry> {
+        self.register_recurring_in_redis(entry).await
+    }
+
+    async fn remove_recurring(&self, id: &str) -> Result<bool> {
+        self.remove_recurring_in_redis(id).await
+    }
+
+    async fn recurring(&self) -> Result<Vec<RecurringEntry>> {
+        self.recurring_in_redis().await
+    }
+
+    async fn fire_recurring(&self, fire: &RecurringFire) -> Result<Option<Vec<JobId>>> {
+        self.fire_recurring_in_redis(fire).await
+    }
+
+    async fn trigger_recurring(&self, id: &str) -> Result<Option<JobId>> {
+        self.trigger_recurring_in_redis(id).await
     }
 }
