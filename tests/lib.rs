@@ -16,6 +16,7 @@ pub mod downtime;
 pub mod fault_proxy;
 pub mod jobs_for_tests;
 pub mod postgres;
+pub mod private_postgres;
 pub mod suite;
 
 /// A Redis the tests can use: a private server, or the one at `REDIS_URL`.
@@ -58,7 +59,8 @@ fn redis_server_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn free_port() -> u16 {
+/// A free TCP port on 127.0.0.1 (bound and released: a server started right after takes it).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

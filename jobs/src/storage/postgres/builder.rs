@@ -38,6 +38,7 @@ pub struct PostgresStorageBuilder {
     pub(super) listen: bool,
     pub(super) max_connections: u32,
     pub(super) maintenance_batch: i32,
+    pub(super) acquire_timeout: Duration,
 }
 
 impl PostgresStorageBuilder {
@@ -50,6 +51,7 @@ impl PostgresStorageBuilder {
             listen: true,
             max_connections: 16,
             maintenance_batch: 1_000,
+            acquire_timeout: Duration::from_secs(5),
         }
     }
 
@@ -98,6 +100,16 @@ impl PostgresStorageBuilder {
         self
     }
 
+    /// How long a call waits for a connection of the pool the storage opens from a URL before
+    /// it fails with an [unreachable](crate::Error::is_unreachable) error (default 5 s). While
+    /// PostgreSQL is down, that is how long an `enqueue!` takes to fail; a pool that is merely
+    /// busy also makes callers wait up to this long.
+    #[must_use]
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
     /// At most this many due scheduled jobs are promoted, and this many lost leases reaped, per
     /// maintenance pass. Default: 1,000.
     #[must_use]
@@ -123,7 +135,7 @@ impl PostgresStorageBuilder {
                 })?;
                 PgPoolOptions::new()
                     .max_connections(self.max_connections)
-                    .acquire_timeout(Duration::from_secs(5))
+                    .acquire_timeout(self.acquire_timeout)
                     .connect_lazy_with(options)
             }
         };

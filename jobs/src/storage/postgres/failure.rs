@@ -39,7 +39,17 @@ pub(super) fn failed(err: sqlx::Error, doing: &str, schema: &str) -> Error {
         // admin shutdown, crash shutdown, cannot connect now, too many connections
         c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300")
     });
-    let error = Error::storage(format!("PostgreSQL failed while {doing}")).with_source(err);
+    let error = if matches!(err, sqlx::Error::PoolTimedOut) {
+        // The pool keeps trying to connect until its acquire timeout and then says only that
+        // it timed out; say what that means.
+        Error::storage(format!(
+            "PostgreSQL failed while {doing}: no connection within the acquire timeout; the \
+             server is down or unreachable (or every pooled connection stayed busy)"
+        ))
+    } else {
+        Error::storage(format!("PostgreSQL failed while {doing}"))
+    }
+    .with_source(err);
     if unreachable {
         error.unreachable()
     } else {

@@ -16,6 +16,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "tables", include_str!("migrations/0001_tables.sql")),
     (2, "delivery", include_str!("migrations/0002_delivery.sql")),
     (3, "flow", include_str!("migrations/0003_flow.sql")),
+    (
+        4,
+        "restart grace",
+        include_str!("migrations/0004_restart_grace.sql"),
+    ),
 ];
 
 /// The schema version this code needs.

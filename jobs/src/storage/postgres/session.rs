@@ -8,8 +8,10 @@
 //! for the lease to run out. A worker that hangs with its session open is bounded by its lease.
 //!
 //! When the connection is lost, the key goes with it: the worker claims with owner 0 (lease
-//! only) until a new session holds a new key, and its renewals move the leases it still holds
-//! to the new key.
+//! only) until a new session holds a key again. The new session takes the same key when it is
+//! free (PostgreSQL restarted, or the old session already ended), so the leases the worker still
+//! holds stay tied to it and a restart does not hand them to other workers; otherwise it takes a
+//! new key and the worker's renewals move its leases to it.
 
 use super::Names;
 use rand::Rng;
@@ -83,13 +85,15 @@ impl Session {
 
 async fn run<T>(alive: Weak<T>, session: Weak<Session>, pool: PgPool, names: Names) {
     let mut pause = Duration::from_millis(50);
+    let mut last = 0;
     loop {
         if alive.strong_count() == 0 {
             return;
         }
-        match open(&pool, &names).await {
+        match open(&pool, &names, last).await {
             Ok((mut listener, key)) => {
                 pause = Duration::from_millis(50);
+                last = key;
                 let Some(s) = session.upgrade() else { return };
                 s.owner.store(key, Ordering::Release);
                 // Enqueues while there was no session sent no wake-up this worker heard.
@@ -105,18 +109,24 @@ async fn run<T>(alive: Weak<T>, session: Weak<Session>, pool: PgPool, names: Nam
             Err(e) => {
                 tracing::debug!(error = %e, "jobs: cannot open a PostgreSQL session yet");
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
+                // Capped well below the two seconds after a restart in which the server keeps
+                // the leases of sessions not back yet (migration 0004).
+                pause = (pause * 2).min(Duration::from_millis(250));
             }
         }
     }
 }
 
-/// Connects, LISTENs and takes a fresh advisory lock. Returns the listener and the key.
-async fn open(pool: &PgPool, names: &Names) -> Result<(PgListener, i32), sqlx::Error> {
+/// Connects, LISTENs and takes an advisory lock: key `prefer` when it is free (0: none),
+/// otherwise a fresh one. Returns the listener and the key.
+async fn open(pool: &PgPool, names: &Names, prefer: i32) -> Result<(PgListener, i32), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(&names.channel).await?;
+    let mut prefer = Some(prefer).filter(|&k| k != 0);
     loop {
-        let key = rand::thread_rng().gen_range(1..i32::MAX);
+        let key = prefer
+            .take()
+            .unwrap_or_else(|| rand::thread_rng().gen_range(1..i32::MAX));
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
             .bind(names.lock_namespace)
             .bind(key)
