@@ -15,6 +15,7 @@ pub mod backends;
 pub mod downtime;
 pub mod fault_proxy;
 pub mod jobs_for_tests;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod private_postgres;
 pub mod suite;

@@ -42,7 +42,8 @@ fn bin_dir() -> Option<PathBuf> {
     dirs.pop()
 }
 
-fn running_as_root() -> bool {
+/// Whether the tests run as root (servers that refuse root then run as `postgres`).
+pub fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -39,6 +39,7 @@ pub struct PostgresStorageBuilder {
     pub(super) max_connections: u32,
     pub(super) maintenance_batch: i32,
     pub(super) acquire_timeout: Duration,
+    pub(super) pooler: bool,
 }
 
 impl PostgresStorageBuilder {
@@ -52,6 +53,7 @@ impl PostgresStorageBuilder {
             max_connections: 16,
             maintenance_batch: 1_000,
             acquire_timeout: Duration::from_secs(5),
+            pooler: false,
         }
     }
 
@@ -89,6 +91,23 @@ impl PostgresStorageBuilder {
     #[must_use]
     pub fn listen(mut self, listen: bool) -> Self {
         self.listen = listen;
+        self
+    }
+
+    /// Whether PostgreSQL is reached through a transaction-mode pooler (PgBouncer with
+    /// `pool_mode = transaction`, or a managed equivalent). Default: no. Such a pooler hands each
+    /// transaction to whichever server connection is free, so nothing that lives in a session
+    /// survives it: the storage then runs every call in a transaction of its own with unnamed
+    /// statements (a `BEGIN` and a `COMMIT` more per call) and keeps no session, as with
+    /// [`listen(false)`](Self::listen): workers poll once a second and a dead worker's jobs come
+    /// back when their lease runs out. Run [`migrate`](PostgresStorage::migrate) through the
+    /// pooler or directly; transactional enqueue works as usual inside the caller's transaction.
+    #[must_use]
+    pub fn transaction_pooler(mut self, pooler: bool) -> Self {
+        self.pooler = pooler;
+        if pooler {
+            self.listen = false;
+        }
         self
     }
 

@@ -118,6 +118,9 @@ impl PostgresStorage {
         // No retry here: a serialization failure aborts the caller's transaction, which only
         // the caller can run again.
         let ids: Vec<i64> = sqlx::query_scalar(&self.inner.sql.enqueue)
+            // Behind a transaction-mode pooler a named statement would outlive the caller's
+            // transaction on a server connection other clients get next.
+            .persistent(!self.inner.db.pooled)
             .bind(&c.queues)
             .bind(&c.names)
             .bind(&c.args)

@@ -42,7 +42,7 @@ impl PostgresStorage {
         {
             tokio::spawn(super::vacuum::run(
                 Arc::downgrade(&self.inner),
-                pool.clone(),
+                pool.pool.clone(),
                 self.inner.names.clone(),
             ));
         }
@@ -50,7 +50,7 @@ impl PostgresStorage {
             && self.inner.session.start(
                 Arc::downgrade(&self.inner),
                 Arc::downgrade(&self.inner.session),
-                pool,
+                &pool.pool,
                 &self.inner.names,
             )
         {

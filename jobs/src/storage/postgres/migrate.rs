@@ -7,9 +7,9 @@
 //! application at run time, and sqlx's migrator keeps one history per database, not per schema.
 
 use super::failure::Doing;
-use super::Names;
+use super::{Db, Names};
 use crate::error::{Error, Result};
-use sqlx::{Executor, PgConnection, PgPool};
+use sqlx::{Executor, PgConnection};
 
 /// The migrations, in order: (version, name, SQL template).
 const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -33,19 +33,22 @@ pub(super) const LATEST: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 /// future `Send` for every lifetime of the connection it borrows (rust-lang/rust#102211), and
 /// callers spawn it.
 pub(super) fn migrate<'a>(
-    pool: &'a PgPool,
+    db: &'a Db,
     names: &'a Names,
 ) -> futures::future::BoxFuture<'a, Result<Vec<i32>>> {
-    Box::pin(migrate_now(pool, names))
+    Box::pin(migrate_now(db, names))
 }
 
-async fn migrate_now(pool: &PgPool, names: &Names) -> Result<Vec<i32>> {
+async fn migrate_now(db: &Db, names: &Names) -> Result<Vec<i32>> {
     let doing = "migrating the jobs schema";
     let schema = &names.schema;
-    let mut tx = pool.begin().await.doing(doing, schema)?;
+    // Behind a transaction-mode pooler, no named statement may outlive the transaction.
+    let persistent = !db.pooled;
+    let mut tx = db.pool.begin().await.doing(doing, schema)?;
     let conn: &mut PgConnection = &mut tx;
     // Concurrent migrations of one schema (several processes starting) wait for each other.
     sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+        .persistent(persistent)
         .bind(names.lock_namespace)
         .execute(&mut *conn)
         .await
@@ -61,6 +64,7 @@ async fn migrate_now(pool: &PgPool, names: &Names) -> Result<Vec<i32>> {
         "SELECT max(version) FROM {}.migrations",
         names.quoted
     ))
+    .persistent(persistent)
     .fetch_one(&mut *conn)
     .await
     .doing(doing, schema)?;
@@ -82,6 +86,7 @@ async fn migrate_now(pool: &PgPool, names: &Names) -> Result<Vec<i32>> {
         let applying = format!("applying migration {version} ({name})");
         conn.execute(sql.as_str()).await.doing(&applying, schema)?;
         sqlx::query(&record)
+            .persistent(persistent)
             .bind(version)
             .bind(name)
             .execute(&mut *conn)
@@ -94,11 +99,11 @@ async fn migrate_now(pool: &PgPool, names: &Names) -> Result<Vec<i32>> {
 }
 
 /// Checks that the schema is at the version this code needs.
-pub(super) async fn check(pool: &PgPool, names: &Names) -> Result<()> {
+pub(super) async fn check(db: &Db, names: &Names) -> Result<()> {
     let schema = &names.schema;
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(format!("{}.migrations", names.quoted))
-        .fetch_one(pool)
+        .fetch_one(db)
         .await
         .doing("checking the jobs schema", schema)?;
     if !exists {
@@ -111,7 +116,7 @@ pub(super) async fn check(pool: &PgPool, names: &Names) -> Result<()> {
         "SELECT max(version) FROM {}.migrations",
         names.quoted
     ))
-    .fetch_one(pool)
+    .fetch_one(db)
     .await
     .doing("checking the jobs schema", schema)?;
     let current = current.unwrap_or(0);

@@ -36,6 +36,7 @@ mod inspect;
 mod leases;
 mod migrate;
 mod names;
+mod pooler;
 mod recurring;
 mod servers;
 mod session;
@@ -52,6 +53,7 @@ use async_trait::async_trait;
 use builder::Source;
 use foldhash::HashSet;
 use names::{Names, Statements};
+use pooler::Db;
 use session::Session;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -80,7 +82,7 @@ pub struct PostgresStorage {
 }
 
 struct Inner {
-    pool: PgPool,
+    db: Db,
     names: Names,
     sql: Statements,
     retention: Retention,
@@ -121,7 +123,10 @@ impl PostgresStorage {
     fn from_parts(builder: PostgresStorageBuilder, names: Names, pool: PgPool) -> Self {
         PostgresStorage {
             inner: Arc::new(Inner {
-                pool,
+                db: Db {
+                    pool,
+                    pooled: builder.pooler,
+                },
                 sql: Statements::new(&names),
                 names,
                 retention: builder.retention,
@@ -139,7 +144,7 @@ impl PostgresStorage {
 
     /// The pool the storage uses.
     pub fn pool(&self) -> &PgPool {
-        &self.inner.pool
+        &self.inner.db.pool
     }
 
     /// The schema its tables live in.
@@ -154,7 +159,7 @@ impl PostgresStorage {
     ///
     /// When PostgreSQL fails, or the schema is newer than this code.
     pub async fn migrate(&self) -> Result<()> {
-        migrate::migrate(&self.inner.pool, &self.inner.names).await?;
+        migrate::migrate(&self.inner.db, &self.inner.names).await?;
         self.inner.schema_ok.store(true, Ordering::Release);
         Ok(())
     }
@@ -162,16 +167,16 @@ impl PostgresStorage {
     /// Checks once that the schema is current (later calls return at once).
     async fn check_schema(&self) -> Result<()> {
         if !self.inner.schema_ok.load(Ordering::Acquire) {
-            migrate::check(&self.inner.pool, &self.inner.names).await?;
+            migrate::check(&self.inner.db, &self.inner.names).await?;
             self.inner.schema_ok.store(true, Ordering::Release);
         }
         Ok(())
     }
 
-    /// The pool, once the schema is known to be current.
-    async fn ready(&self) -> Result<&PgPool> {
+    /// Where statements go, once the schema is known to be current.
+    async fn ready(&self) -> Result<&Db> {
         self.check_schema().await?;
-        Ok(&self.inner.pool)
+        Ok(&self.inner.db)
     }
 
     fn schema_name(&self) -> &str {
