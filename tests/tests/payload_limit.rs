@@ -1,14 +1,16 @@
 //! The payload limit on both backends: a job whose arguments are over it is refused at every
 //! entry point (single, concurrent, bulk, scheduled, batch, continuation, recurring) with an
-//! error naming it and both sizes, and nothing is stored; on Redis, a worker fails a stored job
-//! over its limit without running it (enqueued by a process with a higher limit, or written
-//! behind the storage's back) and goes on with the others.
+//! error naming it and both sizes, and nothing is stored; on Redis and PostgreSQL, a worker
+//! fails a stored job over its limit without running it or reading its arguments (enqueued by a
+//! process with a higher limit, or, on Redis, written behind the storage's back) and goes on
+//! with the others.
 
 use ::redis::Commands;
 use jobs::storage::Monitoring;
 use jobs::storage::{Retention, DEFAULT_MAX_PAYLOAD};
 use jobs::{Client, JobId, JobState, Storage, Worker};
 use jobs_tests::backends::{backend, backend_with_payload_limit, Kind};
+use jobs_tests::postgres::TestPostgres;
 use jobs_tests::{eventually, until_state, TestRedis};
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -261,10 +263,10 @@ async fn the_limit_is_configurable_and_the_limit_itself_fits(kind: Kind) {
     );
 }
 
-// ---- Redis: the worker side ----
+// ---- The worker side (Redis and PostgreSQL: the storages that read records back) ----
 
 /// Runs a worker on `storage` (queue `pl`) until each of `ids` is Succeeded or Failed.
-async fn work_until_final(storage: jobs::RedisStorage, ids: &[JobId]) {
+async fn work_until_final<S: Storage + Clone>(storage: S, ids: &[JobId]) {
     let probe = storage.clone();
     let ids = ids.to_vec();
     Worker::builder(storage)
@@ -286,7 +288,7 @@ async fn work_until_final(storage: jobs::RedisStorage, ids: &[JobId]) {
 }
 
 /// Waits for `id` to be Failed, then returns its reason.
-async fn failed_reason(s: &jobs::RedisStorage, id: &JobId) -> String {
+async fn failed_reason(s: &dyn Storage, id: &JobId) -> String {
     assert!(
         until_state(s, id, JobState::Failed).await,
         "{id} did not fail"
@@ -301,13 +303,33 @@ async fn a_worker_fails_a_job_over_its_limit_enqueued_by_a_process_with_a_higher
         return;
     };
     let prefix = jobs_tests::unique_prefix("pl-two-limits");
-    let storage = |limit: usize| {
+    fails_a_job_over_its_limit(|limit: usize| {
         jobs::RedisStorage::builder(r.url())
             .prefix(prefix.clone())
             .max_payload(limit)
             .build()
             .unwrap()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_worker_fails_a_job_over_its_limit_enqueued_by_a_process_with_a_higher_one() {
+    let Some(pg) = TestPostgres::start("pl-two-limits") else {
+        return;
     };
+    fails_a_job_over_its_limit(|limit: usize| {
+        pg.storage_builder(Retention::default())
+            .max_payload(limit)
+            .build()
+            .unwrap()
+    })
+    .await;
+}
+
+/// Jobs enqueued through a storage with a 1 MiB limit, performed by a worker whose storage has
+/// the default: the one over 512 KiB fails with the reason, unperformed; the others succeed.
+async fn fails_a_job_over_its_limit<S: Storage + Clone>(storage: impl Fn(usize) -> S) {
     let enqueuer = Client::new(storage(1 << 20));
     let mut ids = Vec::new();
     for size in [101, 600 * 1024, 102, 512 * 1024, 103] {

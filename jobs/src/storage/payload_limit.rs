@@ -69,7 +69,7 @@ impl PayloadLimit {
 
     /// Why a worker fails a stored job whose payload is `len` bytes, over the limit.
     // Only backends that read stored records back call this (the memory storage keeps values).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
     pub(crate) fn refusal(self, len: u64) -> String {
         format!(
             "its stored arguments are {}, over this worker's payload limit of {}: not performed \

@@ -5,7 +5,9 @@ use super::failure::Doing;
 use super::{millis, unsigned, PostgresStorage};
 use crate::error::Result;
 use crate::job::JobId;
-use crate::storage::{now_ms, FetchRequest, FetchedJob, LeaseToken};
+use crate::storage::{
+    now_ms, Completion, Delivery, FetchRequest, FetchedJob, Lease, LeaseToken, Outcome,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ type Row = (
     Option<i32>,
     Option<i32>,
     Option<i32>,
+    Option<i64>,
     Option<i64>,
     Option<i64>,
 );
@@ -83,14 +86,17 @@ impl PostgresStorage {
                 .bind(self.inner.session.owner())
                 .bind(maintain)
                 .bind(self.inner.maintenance_batch)
+                .bind(i64::try_from(self.inner.payload.0).unwrap_or(i64::MAX))
                 .fetch_all(pool)
                 .await
                 .doing("fetching jobs", self.schema_name())?;
             let mut next_event = None;
             let mut out = Vec::with_capacity(rows.len());
-            for (id, queue, name, args, attempts, crashes, orphaned, enqueued_at, token) in rows {
-                let (Some(id), Some(queue), Some(name), Some(args)) = (id, queue, name, args)
-                else {
+            let mut refused = Vec::new();
+            for (id, queue, name, args, attempts, crashes, orphaned, enqueued_at, token, over) in
+                rows
+            {
+                let (Some(id), Some(queue), Some(name)) = (id, queue, name) else {
                     next_event = token.map(unsigned);
                     continue;
                 };
@@ -100,16 +106,40 @@ impl PostgresStorage {
                     .find(|q| q.as_ref() == queue)
                     .cloned()
                     .unwrap_or_else(|| Arc::from(queue));
+                let lease = Lease {
+                    id: JobId::new(queue.clone(), unsigned(id)),
+                    token: LeaseToken(unsigned(token.unwrap_or(0))),
+                };
+                let Some(args) = args else {
+                    // Over this worker's payload limit (written by a process with a higher
+                    // one, or behind the storage's back): failed through the normal path, so
+                    // it is kept for inspection and its continuations are decided.
+                    let len = unsigned(over.unwrap_or(0));
+                    let reason = self.inner.payload.refusal(len);
+                    refused.push(Completion::new(lease, now_ms(), Outcome::Failed { reason }));
+                    continue;
+                };
                 out.push(FetchedJob {
-                    id: JobId::new(queue, unsigned(id)),
+                    id: lease.id,
                     name: self.intern(name),
                     args: Arc::from(args),
                     attempt: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0) + 1,
                     enqueued_at_ms: unsigned(enqueued_at.unwrap_or(0)),
-                    token: LeaseToken(unsigned(token.unwrap_or(0))),
+                    token: lease.token,
                     crashes: u32::try_from(crashes.unwrap_or(0)).unwrap_or(0),
                     orphaned: u32::try_from(orphaned.unwrap_or(0)).unwrap_or(0),
                 });
+            }
+            if !refused.is_empty() {
+                tracing::warn!(
+                    jobs = refused.len(),
+                    "failing stored jobs over this worker's payload limit"
+                );
+                self.complete(&refused).await?;
+                if out.is_empty() {
+                    // The claim took only refused jobs; others may be ready behind them.
+                    continue;
+                }
             }
             if !out.is_empty() {
                 return Ok(out);

@@ -97,8 +97,13 @@ impl Statements {
         Statements {
             enqueue: format!("SELECT {s}.enqueue($1, $2, $3, $4, $5, $6)"),
             fetch: format!(
-                "SELECT o_id, o_queue, o_name, o_args, o_attempts, o_crashes, o_orphaned, \
-                 o_enqueued_at, o_token FROM {s}.fetch($1, $2, $3, $4, $5, $6)"
+                // Arguments over the worker's payload limit ($7) are not sent: their length
+                // is, and the worker fails the job instead of allocating for it.
+                "SELECT o_id, o_queue, o_name, \
+                 CASE WHEN octet_length(o_args) > $7 THEN NULL ELSE o_args END, o_attempts, \
+                 o_crashes, o_orphaned, o_enqueued_at, o_token, \
+                 CASE WHEN octet_length(o_args) > $7 THEN octet_length(o_args)::bigint END \
+                 FROM {s}.fetch($1, $2, $3, $4, $5, $6)"
             ),
             complete: format!(
                 "SELECT * FROM {s}.complete($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
