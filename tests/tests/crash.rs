@@ -1,12 +1,13 @@
 //! Crash safety with real processes: a worker process killed with SIGKILL mid-job, a storm of
-//! such kills, a job that aborts every worker that runs it, and Redis itself killed and
+//! such kills and a job that aborts every worker that runs it (both on Redis and PostgreSQL), and Redis itself killed and
 //! restarted (AOF, `appendfsync always`) while a worker runs, once and twice mid-drain. Every job
 //! completes exactly once in the storage's counts, nothing stays processing, and no worker's
 //! death fails a job that did not kill it.
 
 use jobs::storage::{Monitoring, Retention};
-use jobs::{JobId, JobState};
+use jobs::{JobId, JobState, Storage};
 use jobs_tests::jobs_for_tests::{poison_pill, sleepy, storm};
+use jobs_tests::postgres::TestPostgres;
 use jobs_tests::{eventually, unique_prefix, TestRedis};
 use redis::Commands;
 use std::process::{Child, Command, Stdio};
@@ -218,6 +219,24 @@ async fn a_poison_pill_that_aborts_its_worker_fails_after_three_crashes() {
         .prefix(&prefix)
         .build()
         .unwrap();
+    poison_pill_fails_after_three_crashes(r.url(), &prefix, storage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_pill_that_aborts_its_postgres_worker_fails_after_three_crashes() {
+    let Some(pg) = TestPostgres::start("poison") else {
+        return;
+    };
+    let storage = pg.storage(Retention::default());
+    poison_pill_fails_after_three_crashes(pg.url(), pg.schema(), storage).await;
+}
+
+/// The poison pill on the storage at `url` (`prefix`: the key prefix or schema).
+async fn poison_pill_fails_after_three_crashes(
+    url: &str,
+    prefix: &str,
+    storage: impl Storage + Clone,
+) {
     let client = jobs::Client::new(storage.clone());
     let id = jobs::enqueue!(&client, poison_pill(1)).await.unwrap();
     let failed = || async { storage.job(&id).await.unwrap().unwrap().state == JobState::Failed };
@@ -226,7 +245,7 @@ async fn a_poison_pill_that_aborts_its_worker_fails_after_three_crashes() {
     while !failed().await {
         assert!(workers < 6, "the poison pill kept killing workers");
         workers += 1;
-        let mut worker = spawn_worker(r.url(), &prefix, 500, 1, "poison");
+        let mut worker = spawn_worker(url, prefix, 500, 1, "poison");
         let mut ended = false;
         for _ in 0..1_500 {
             if worker.try_wait().unwrap().is_some() || failed().await {
@@ -279,6 +298,20 @@ async fn a_kill_storm_fails_no_job_and_loses_none() {
         .retention(Retention::default().succeeded(100_000, Duration::from_secs(3600)))
         .build()
         .unwrap();
+    kill_storm(r.url(), &prefix, storage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_storm_of_postgres_workers_fails_no_job_and_loses_none() {
+    let Some(pg) = TestPostgres::start("storm") else {
+        return;
+    };
+    let storage = pg.storage(Retention::default().succeeded(100_000, Duration::from_secs(3600)));
+    kill_storm(pg.url(), pg.schema(), storage).await;
+}
+
+/// The kill storm on the storage at `url` (`prefix`: the key prefix or schema).
+async fn kill_storm(url: &str, prefix: &str, storage: impl Storage + Clone) {
     let client = jobs::Client::new(storage.clone());
     const N: u64 = 5_000;
     const KILLS: usize = 5;
@@ -288,7 +321,7 @@ async fn a_kill_storm_fails_no_job_and_loses_none() {
         .unwrap();
     let lease_ms = 1_000;
     for _ in 0..KILLS {
-        let mut worker = spawn_worker(r.url(), &prefix, lease_ms, 32, "storm");
+        let mut worker = spawn_worker(url, prefix, lease_ms, 32, "storm");
         tokio::time::sleep(Duration::from_millis(700)).await;
         worker.kill().expect("SIGKILL the worker");
         worker.wait().unwrap();
@@ -298,7 +331,7 @@ async fn a_kill_storm_fails_no_job_and_loses_none() {
         before.succeeded_total < N,
         "the storm ended before the queue was drained: make the jobs longer"
     );
-    let mut last = spawn_worker(r.url(), &prefix, lease_ms, 32, "storm");
+    let mut last = spawn_worker(url, prefix, lease_ms, 32, "storm");
     let drained = eventually(Duration::from_secs(120), || async {
         let st = storage.stats("storm").await.unwrap();
         st.succeeded_total + st.failed_total >= N && st.processing == 0
