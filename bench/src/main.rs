@@ -4,7 +4,7 @@
 //! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|postgres|memory]
 //!     [--redis-url URL] [--postgres-url URL]
 //!     [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
-//!     [--job-us U] [--lease-ms L] [--threads T] [--minutes M]
+//!     [--job-us U] [--lease-ms L] [--threads T] [--minutes M] [--seconds S]
 //! ```
 //!
 //! See BENCHMARKS.md for the method and the figures.
@@ -33,6 +33,8 @@ enum Scenario {
     Work,
     /// Print the counters of --prefix.
     Stats,
+    /// Run a worker with nothing to do for --seconds S (to count what an idle worker sends).
+    Idle,
     /// A steady load at R jobs/s for --minutes M (1 % failing once, 1 % delayed), printing each
     /// minute's throughput, the worker's RSS and Redis's `used_memory`.
     Soak,
@@ -93,6 +95,9 @@ struct Args {
     /// How long the soak runs, in minutes.
     #[arg(long, default_value_t = 10)]
     minutes: u64,
+    /// How long the idle worker runs, in seconds.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
     /// Runtime worker threads (default: tokio's, one per core or `TOKIO_WORKER_THREADS`).
     #[arg(long)]
     threads: Option<usize>,

@@ -115,6 +115,15 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
             Report::new("work", backend, done).rate(done, start.elapsed())
         }
         Scenario::Soak => crate::soak::run(args, &storage, backend).await?,
+        Scenario::Idle => {
+            let worker = worker(args, &storage)?;
+            worker
+                .run_until(tokio::time::sleep(Duration::from_secs(args.seconds)))
+                .await?;
+            Report::new("idle", backend, 0)
+                .with("jobs_per_s", 0)
+                .with("seconds", args.seconds)
+        }
         Scenario::Stats => {
             let s = storage.stats(QUEUE).await?;
             Report::new("stats", backend, s.enqueued + s.scheduled + s.processing)

@@ -45,6 +45,7 @@ impl PostgresStorage {
         {
             tokio::spawn(super::vacuum::run(
                 Arc::downgrade(&self.inner),
+                self.inner.churn.clone(),
                 pool.pool.clone(),
                 self.inner.names.clone(),
             ));
@@ -129,6 +130,11 @@ impl PostgresStorage {
                     crashes: u32::try_from(crashes.unwrap_or(0)).unwrap_or(0),
                     orphaned: u32::try_from(orphaned.unwrap_or(0)).unwrap_or(0),
                 });
+            }
+            if !out.is_empty() || !refused.is_empty() {
+                self.inner
+                    .churn
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             if !refused.is_empty() {
                 tracing::warn!(

@@ -27,6 +27,9 @@ fn held(leases: &[Lease], returned: &[i64]) -> Vec<bool> {
 
 impl PostgresStorage {
     pub(super) async fn complete_now(&self, completions: &[Completion]) -> Result<Vec<bool>> {
+        self.inner
+            .churn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if completions.is_empty() {
             return Ok(Vec::new());
         }

@@ -92,6 +92,8 @@ struct Inner {
     session: Arc<Session>,
     /// Whether this handle's vacuum task runs (started by its first fetch).
     vacuuming: AtomicBool,
+    /// Claims and completions made through this handle, so its vacuum skips passes while idle.
+    churn: Arc<AtomicU64>,
     /// Whether the schema was found at the version this code needs.
     schema_ok: AtomicBool,
     /// When this handle last ran a maintenance pass (ms since the epoch).
@@ -135,6 +137,7 @@ impl PostgresStorage {
                 maintenance_batch: builder.maintenance_batch,
                 session: Arc::new(Session::default()),
                 vacuuming: AtomicBool::new(false),
+                churn: Arc::new(AtomicU64::new(0)),
                 schema_ok: AtomicBool::new(false),
                 last_maintenance: AtomicU64::new(0),
                 names_seen: Mutex::new(HashSet::default()),

@@ -22,8 +22,10 @@ use std::sync::Weak;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// How long the session waits without a notification before it checks its connection.
-const QUIET: Duration = Duration::from_secs(5);
+/// How long the session waits without a notification before it checks its connection. A
+/// connection the server or the network closed ends the wait at once; this only finds one that
+/// went silent (a black-holed route), and it is a query every idle worker sends, so rarely.
+const QUIET: Duration = Duration::from_secs(30);
 
 /// The state a session shares with the storage's fetches.
 #[derive(Debug, Default)]

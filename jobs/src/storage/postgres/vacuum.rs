@@ -12,7 +12,8 @@
 
 use super::Names;
 use sqlx::PgPool;
-use std::sync::Weak;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// How often the hot tables are vacuumed.
@@ -21,8 +22,10 @@ const HOT_EVERY: Duration = Duration::from_secs(5);
 /// Every this many hot passes, the `jobs` table too (every 30 s).
 const JOBS_EVERY: u32 = 6;
 
-/// Vacuums the schema's tables until `alive` has no strong reference left.
-pub(crate) async fn run<T>(alive: Weak<T>, pool: PgPool, names: Names) {
+/// Vacuums the schema's tables until `alive` has no strong reference left. A pass runs only
+/// when `churn` (claims and completions of this process) moved since the same pass last ran:
+/// an idle worker sends no vacuum, and the processes doing the work vacuum after it.
+pub(crate) async fn run<T>(alive: Weak<T>, churn: Arc<AtomicU64>, pool: PgPool, names: Names) {
     let s = &names.quoted;
     let hot = format!(
         "VACUUM (SKIP_LOCKED, TRUNCATE false) {s}.ready, {s}.leases, {s}.counters, {s}.limit_slots, \
@@ -32,13 +35,23 @@ pub(crate) async fn run<T>(alive: Weak<T>, pool: PgPool, names: Names) {
         "VACUUM (SKIP_LOCKED, TRUNCATE false) {s}.jobs, {s}.uniques, {s}.batches, {s}.servers"
     );
     let mut passes: u32 = 0;
+    let (mut hot_seen, mut all_seen) = (0, 0);
     loop {
         tokio::time::sleep(HOT_EVERY).await;
         if alive.strong_count() == 0 {
             return;
         }
         passes = passes.wrapping_add(1);
-        let sql = if passes % JOBS_EVERY == 0 { &all } else { &hot };
+        let now = churn.load(Ordering::Relaxed);
+        let (sql, seen) = if passes % JOBS_EVERY == 0 {
+            (&all, &mut all_seen)
+        } else {
+            (&hot, &mut hot_seen)
+        };
+        if *seen == now {
+            continue;
+        }
+        *seen = now;
         if let Err(e) = sqlx::query(sql).execute(&pool).await {
             tracing::debug!(error = %e, "jobs: vacuuming the PostgreSQL tables failed");
         }
