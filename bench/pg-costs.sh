@@ -53,8 +53,10 @@ echo "idle: total $(q "SELECT round(sum(calls) / 60.0, 3) FROM pg_stat_statement
 # 2. Per job.
 q "SELECT pg_stat_reset_shared('wal')" >/dev/null
 wal0=$(q "SELECT wal_bytes FROM pg_stat_wal")
+sleep 2
 cpu0=$(server_cpu)
 $BIN e2e --backend postgres --postgres-url "$URL" --prefix costs --jobs "$JOBS" | sed 's/^/e2e: /'
+sleep 2   # the bench's backends have ended and been reaped: their time is the postmaster's now
 cpu1=$(server_cpu)
 wal1=$(q "SELECT wal_bytes FROM pg_stat_wal")
 echo "per job: server CPU $(echo "scale=1; ($cpu1 - $cpu0) * 1000000 / $JOBS" | bc) µs, WAL $(( (wal1 - wal0) / JOBS )) bytes"
