@@ -60,6 +60,20 @@ fn redis_server_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Skips a test whose server is missing (prints `SKIPPED why`), or fails it when the variable
+/// `require` (e.g. `JOBS_REQUIRE_REDIS`) is `1`, as CI sets it.
+///
+/// # Panics
+///
+/// When `require` is `1`.
+pub fn skip_unless_required(require: &str, why: &str) {
+    assert!(
+        std::env::var(require).as_deref() != Ok("1"),
+        "{why}, and {require}=1"
+    );
+    eprintln!("SKIPPED {why}");
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released: a server started right after takes it).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -157,11 +171,7 @@ impl TestRedis {
         }
         let why =
             format!("test `{test}`: no Redis (no `redis-server` on PATH and REDIS_URL is unset)");
-        assert!(
-            std::env::var("JOBS_REQUIRE_REDIS").as_deref() != Ok("1"),
-            "{why}, and JOBS_REQUIRE_REDIS=1"
-        );
-        eprintln!("SKIPPED {why}");
+        skip_unless_required("JOBS_REQUIRE_REDIS", &why);
         None
     }
 
@@ -189,11 +199,7 @@ impl TestRedis {
     pub fn start_on_unix_socket(test: &str) -> Option<TestRedis> {
         if !redis_server_available() {
             let why = format!("test `{test}`: no `redis-server` on PATH for a Unix socket");
-            assert!(
-                std::env::var("JOBS_REQUIRE_REDIS").as_deref() != Ok("1"),
-                "{why}, and JOBS_REQUIRE_REDIS=1"
-            );
-            eprintln!("SKIPPED {why}");
+            skip_unless_required("JOBS_REQUIRE_REDIS", &why);
             return None;
         }
         Some(Self::spawn(

@@ -42,11 +42,7 @@ impl TestPgBouncer {
     pub fn start(test: &str, host: &str, port: u16) -> Option<TestPgBouncer> {
         let Some(bin) = binary() else {
             let why = format!("test `{test}`: no `pgbouncer` installed");
-            assert!(
-                std::env::var("JOBS_REQUIRE_PGBOUNCER").as_deref() != Ok("1"),
-                "{why}, and JOBS_REQUIRE_PGBOUNCER=1"
-            );
-            eprintln!("SKIPPED {why}");
+            crate::skip_unless_required("JOBS_REQUIRE_PGBOUNCER", &why);
             return None;
         };
         let dir = tempfile::Builder::new()

@@ -79,11 +79,7 @@ impl TestPostgres {
         });
         if let Err(e) = reached {
             let why = format!("test `{test}`: no PostgreSQL at {url} ({e})");
-            assert!(
-                std::env::var("JOBS_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "{why}, and JOBS_REQUIRE_POSTGRES=1"
-            );
-            eprintln!("SKIPPED {why}");
+            crate::skip_unless_required("JOBS_REQUIRE_POSTGRES", &why);
             return None;
         }
         Some(TestPostgres { url, schema })
