@@ -8,7 +8,8 @@
 # 2. Per job: `jobs-bench e2e` with JOBS jobs; prints the server's CPU time per job (user+system
 #    of every PostgreSQL process, from /proc) and the WAL it wrote per job (pg_stat_wal).
 # The server is initdb'd into a temporary directory on a free port (as the postgres user when
-# run as root), with fsync on, and removed at the end. Needs PostgreSQL's server binaries.
+# run as root), with fsync on, and removed at the end; PG_EXTRA adds server settings (e.g.
+# PG_EXTRA='-c autovacuum=off'). Needs PostgreSQL's server binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${1:-100000}"
@@ -22,7 +23,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 [ "$(id -u)" = 0 ] && chown postgres "$DIR"
 as_pg "$PGBIN/initdb" -A trust -U postgres -D "$DIR/data" >/dev/null
 as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w start -o \
-    "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top -c max_connections=200" >/dev/null
+    "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top -c max_connections=200 ${PG_EXTRA:-}" >/dev/null
 trap 'as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
 URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 q() { psql "$URL" -Atqc "$1"; }

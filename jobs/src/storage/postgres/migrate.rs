@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "restart grace",
         include_str!("migrations/0004_restart_grace.sql"),
     ),
+    (
+        5,
+        "no vacuum truncate",
+        include_str!("migrations/0005_no_vacuum_truncate.sql"),
+    ),
 ];
 
 /// The schema version this code needs.
