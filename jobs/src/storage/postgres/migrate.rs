@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "restart grace",
         include_str!("migrations/0004_restart_grace.sql"),
     ),
+    (5, "headers", include_str!("migrations/0005_headers.sql")),
 ];
 
 /// The schema version this code needs.
