@@ -89,6 +89,33 @@ pub(crate) struct WorkerConfig {
     pub(crate) idle_wait: Duration,
     pub(crate) name: String,
     pub(crate) recurring: crate::recurring::scheduler::SchedulerConfig,
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "opentelemetry")),
+        allow(dead_code)
+    )]
+    pub(crate) telemetry: TelemetryConfig,
+}
+
+/// The worker's settings of the `metrics` and `opentelemetry` features.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TelemetryConfig {
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_interval: Duration,
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) trace_relation: crate::telemetry::TraceRelation,
+}
+
+// Derivable only without the features.
+#[allow(clippy::derivable_impls)]
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            #[cfg(feature = "metrics")]
+            metrics_interval: Duration::from_secs(5),
+            #[cfg(feature = "opentelemetry")]
+            trace_relation: crate::telemetry::TraceRelation::default(),
+        }
+    }
 }
 
 struct Shared {
@@ -160,6 +187,22 @@ impl Worker {
             ))
         });
         let prefetch = Arc::new(Prefetch::new(shared.config.fetch_batch));
+        #[cfg(feature = "metrics")]
+        let sampler = {
+            // Running jobs: those in flight that are no longer waiting in the buffer.
+            let (busy_shared, busy_prefetch) = (shared.clone(), prefetch.clone());
+            tokio::spawn(crate::telemetry::metrics::sample(
+                shared.config.storage.clone(),
+                shared.config.queues.clone(),
+                shared.config.concurrency,
+                shared.config.telemetry.metrics_interval,
+                background.clone(),
+                move || {
+                    let held = busy_shared.in_flight().len();
+                    held.saturating_sub(busy_prefetch.len())
+                },
+            ))
+        };
         let tracker = TaskTracker::new();
         for _ in 0..shared.config.concurrency {
             tracker.spawn(slot::run(shared.clone(), prefetch.clone(), ack_tx.clone()));
@@ -234,6 +277,8 @@ impl Worker {
         let _ = keeper.await;
         let _ = heart.await;
         let _ = watcher.await;
+        #[cfg(feature = "metrics")]
+        let _ = sampler.await;
         if let Err(e) = shared.config.storage.deregister(&shared.config.name).await {
             tracing::warn!(error = %e, "could not deregister the worker");
         }
