@@ -35,7 +35,17 @@ impl IntoFuture for BatchBuilder {
         Box::pin(async move {
             let jobs = self.jobs?;
             let then = self.then.transpose()?;
-            self.client.storage().enqueue_batch(jobs, then).await
+            let counted: Vec<_> = if cfg!(feature = "metrics") {
+                jobs.iter()
+                    .chain(&then)
+                    .map(|j| (j.queue.clone(), j.name.clone()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let batch = self.client.storage().enqueue_batch(jobs, then).await?;
+            crate::telemetry::enqueued(counted.iter().map(|(q, n)| (&**q, n.as_ref())));
+            Ok(batch)
         })
     }
 }

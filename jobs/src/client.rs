@@ -4,6 +4,7 @@
 use crate::error::{Error, Kind, Result};
 use crate::filter::{CreatingJob, Filter, Filters, StateChangeEvent};
 use crate::group_commit::GroupCommit;
+use crate::headers::Headers;
 use crate::job::{Job, JobId};
 use crate::state::JobState;
 use crate::storage::{now_ms, Cancellation, JobInfo, NewJob, QueueStats, Storage};
@@ -308,16 +309,31 @@ impl Client {
             .with_source(e)
         })?;
         self.run_create_filters(J::NAME, J::QUEUE, &args)?;
+        let headers = self.headers_for(J::NAME, J::QUEUE, &args);
         if J::UNIQUE {
             let key = crate::unique::identical_key(J::NAME, &args);
             let mut new_job = NewJob::new(queue_name(J::QUEUE), J::NAME, args);
             new_job.run_at_ms = run_at_ms;
             new_job.unique = Some(crate::storage::UniqueKey::new(key, J::UNIQUE_FOR));
+            new_job.headers = headers;
             return Ok(new_job);
         }
         let mut new_job = NewJob::new(queue_name(J::QUEUE), J::NAME, args);
         new_job.run_at_ms = run_at_ms;
+        new_job.headers = headers;
         Ok(new_job)
+    }
+
+    /// The headers of a job about to be stored: the trace context of the current span (with
+    /// the `opentelemetry` feature), then what the filters' `set_headers` add.
+    fn headers_for(&self, name: &str, queue: &str, args: &str) -> Headers {
+        let mut headers = Headers::new();
+        crate::telemetry::inject(&mut headers);
+        if !self.inner.filters.is_empty() {
+            let creating = CreatingJob { name, queue, args };
+            self.inner.filters.set_headers(&creating, &mut headers);
+        }
+        headers
     }
 
     pub(crate) fn store_one(
@@ -332,6 +348,7 @@ impl Client {
             let name = job.name.clone();
             // Concurrent enqueues share storage calls (see `group_commit`).
             let id = inner.group_commit.enqueue(&inner.storage, job).await?;
+            crate::telemetry::enqueued([(id.queue(), name.as_ref())]);
             inner.filters.state_change(|| StateChangeEvent {
                 id: id.clone(),
                 name: name.as_ref().into(),
@@ -347,7 +364,7 @@ impl Client {
     }
 
     async fn store(&self, jobs: Vec<NewJob>) -> Result<Vec<JobId>> {
-        let names: Vec<_> = if self.inner.filters.is_empty() {
+        let names: Vec<_> = if self.inner.filters.is_empty() && !cfg!(feature = "metrics") {
             Vec::new()
         } else {
             jobs.iter()
@@ -355,6 +372,11 @@ impl Client {
                 .collect()
         };
         let ids = self.inner.storage.enqueue(jobs).await?;
+        crate::telemetry::enqueued(
+            ids.iter()
+                .zip(&names)
+                .map(|(id, (name, _))| (id.queue(), name.as_ref())),
+        );
         self.stored(&ids, names);
         Ok(ids)
     }

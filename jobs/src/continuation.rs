@@ -122,20 +122,25 @@ impl IntoFuture for ContinueWith {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let child = self.child?;
-            self.client
+            let (queue, name) = (child.queue.clone(), child.name.clone());
+            let id = self
+                .client
                 .storage()
                 .continue_with(&self.parent, child, self.on)
-                .await?
-                .ok_or_else(|| {
-                    Error::new(
-                        Kind::NotFound,
-                        format!(
-                            "cannot continue job {}: the storage does not know it (it never \
+                .await?;
+            if id.is_some() {
+                crate::telemetry::enqueued([(&*queue, name.as_ref())]);
+            }
+            id.ok_or_else(|| {
+                Error::new(
+                    Kind::NotFound,
+                    format!(
+                        "cannot continue job {}: the storage does not know it (it never \
                              existed, or it finished and retention removed it)",
-                            self.parent
-                        ),
-                    )
-                })
+                        self.parent
+                    ),
+                )
+            })
         })
     }
 }

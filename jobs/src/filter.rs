@@ -1,6 +1,7 @@
 //! Extension filters: the framework's middleware. A [`Filter`] sees each job when it is
 //! created (and may reject it), around each attempt, and at each change of state.
 
+use crate::headers::Headers;
 use crate::job::{JobContext, JobId};
 use crate::state::JobState;
 use std::sync::Arc;
@@ -92,6 +93,41 @@ pub trait Filter: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Called on the client before a job is stored, once every filter's `on_create` accepted
+    /// it: adds to (or changes) the job's headers, which hold those set before (by the caller,
+    /// by trace propagation, by filters registered earlier). Workers read them in
+    /// [`JobContext::headers`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use jobs::filter::{CreatingJob, Filter};
+    ///
+    /// /// Tags every job with the tenant of the process that enqueued it.
+    /// struct Tenant(&'static str);
+    ///
+    /// impl Filter for Tenant {
+    ///     fn set_headers(&self, _job: &CreatingJob<'_>, headers: &mut jobs::Headers) {
+    ///         headers.insert("tenant", self.0);
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// #[jobs::background_job]
+    /// async fn report(ctx: jobs::JobContext) {
+    ///     assert_eq!(ctx.headers().get("tenant"), Some("acme"));
+    /// }
+    ///
+    /// let client = jobs::Client::builder(jobs::MemoryStorage::new()).filter(Tenant("acme")).build();
+    /// let id = jobs::enqueue!(&client, report()).await?;
+    /// assert_eq!(client.job(&id).await?.unwrap().headers.get("tenant"), Some("acme"));
+    /// # Ok(()) }
+    /// ```
+    fn set_headers(&self, job: &CreatingJob<'_>, headers: &mut Headers) {
+        let _ = (job, headers);
+    }
+
     /// Called on the worker right before an attempt starts.
     fn before_perform(&self, ctx: &JobContext) {
         let _ = ctx;
@@ -124,6 +160,10 @@ impl Filters {
 
     pub(crate) fn on_create(&self, job: &CreatingJob<'_>) -> Result<(), String> {
         self.0.iter().try_for_each(|f| f.on_create(job))
+    }
+
+    pub(crate) fn set_headers(&self, job: &CreatingJob<'_>, headers: &mut Headers) {
+        self.0.iter().for_each(|f| f.set_headers(job, headers));
     }
 
     pub(crate) fn before_perform(&self, ctx: &JobContext) {

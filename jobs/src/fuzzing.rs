@@ -30,6 +30,8 @@ pub struct Record<'a> {
     pub name: &'a str,
     /// Its JSON arguments.
     pub args: &'a str,
+    /// Its headers.
+    pub headers: crate::Headers,
 }
 
 /// Decodes a stored record as a worker does; `Err` with the reason the worker fails it with.
@@ -38,22 +40,32 @@ pub struct Record<'a> {
 ///
 /// When the record is not UTF-8 or not `counts|enqueued_ms|name|args`.
 pub fn decode_record(rec: &[u8]) -> std::result::Result<Record<'_>, String> {
-    match std::str::from_utf8(rec).ok().and_then(record::decode) {
-        Some(r) => Ok(Record {
+    let decoded = std::str::from_utf8(rec)
+        .ok()
+        .and_then(record::decode)
+        .and_then(|r| Some((r.headers()?, r)));
+    match decoded {
+        Some((headers, r)) => Ok(Record {
             attempts: r.attempts,
             crashes: r.crashes,
             orphaned: r.orphaned,
             enqueued_at_ms: r.enqueued_at_ms,
             name: r.name,
             args: r.args,
+            headers,
         }),
         None => Err(record::malformed_reason(rec)),
     }
 }
 
 /// The record of a new job, as enqueueing stores it.
-pub fn encode_record(enqueued_at_ms: u64, name: &str, args: &str) -> Vec<u8> {
-    redis::ToRedisArgs::to_redis_args(&record::encode(enqueued_at_ms, name, args)).concat()
+pub fn encode_record(
+    enqueued_at_ms: u64,
+    name: &str,
+    args: &str,
+    headers: &crate::Headers,
+) -> Vec<u8> {
+    redis::ToRedisArgs::to_redis_args(&record::encode(enqueued_at_ms, name, args, headers)).concat()
 }
 
 /// Decodes a stored state history.
@@ -168,6 +180,7 @@ pub fn decode_args(name: &str, args: &str) -> std::result::Result<DecodedArgs, S
         Arc::from(name),
         1,
         d.max_attempts(),
+        crate::Headers::new(),
         AttemptSignals::new(),
         None,
     );

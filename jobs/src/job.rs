@@ -163,6 +163,7 @@ struct ContextInner {
     name: Arc<str>,
     attempt: u32,
     max_attempts: u32,
+    headers: crate::headers::Headers,
     /// Cancellation, and whether the attempt failed with a [`Permanent`](crate::Permanent) error.
     signals: AttemptSignals,
     flow: Option<crate::continuation::ContextFlow>,
@@ -176,6 +177,7 @@ impl JobContext {
         name: Arc<str>,
         attempt: u32,
         max_attempts: u32,
+        headers: crate::headers::Headers,
         signals: AttemptSignals,
         flow: Option<crate::continuation::ContextFlow>,
     ) -> Self {
@@ -185,6 +187,7 @@ impl JobContext {
                 name,
                 attempt,
                 max_attempts,
+                headers,
                 signals,
                 flow,
             }),
@@ -228,6 +231,11 @@ impl JobContext {
     /// How many attempts the job gets in all.
     pub fn max_attempts(&self) -> u32 {
         self.inner.max_attempts
+    }
+
+    /// The headers the job was enqueued with (see [`Headers`](crate::Headers)).
+    pub fn headers(&self) -> &crate::headers::Headers {
+        &self.inner.headers
     }
 
     /// Whether the job was asked to stop: it was cancelled ([`Client::cancel`](crate::Client::cancel)),

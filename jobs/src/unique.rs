@@ -53,6 +53,35 @@ impl Submit {
     }
 }
 
+impl Submit {
+    /// Adds a header to the job (see [`Headers`](crate::Headers)), beside those the client's
+    /// filters and trace propagation set; this one wins over theirs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// #[jobs::background_job]
+    /// async fn import(file: String) {}
+    ///
+    /// let client = jobs::Client::new(jobs::MemoryStorage::new());
+    /// let id = client
+    ///     .submit(jobs::job!(import("a.csv".into())))
+    ///     .header("request-id", "7f3a")
+    ///     .await?;
+    /// let info = client.job(&id).await?.unwrap();
+    /// assert_eq!(info.headers.get("request-id"), Some("7f3a"));
+    /// # Ok(()) }
+    /// ```
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        if let Ok(job) = &mut self.job {
+            job.headers.insert(key, value);
+        }
+        self
+    }
+}
+
 impl IntoFuture for Submit {
     type Output = Result<JobId>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<JobId>> + Send>>;

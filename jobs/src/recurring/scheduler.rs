@@ -113,6 +113,9 @@ pub(crate) async fn run(
                 let fire = RecurringFire::new(entry, ticks, p.next_run_ms);
                 match storage.fire_recurring(&fire).await {
                     Ok(Some(ids)) => {
+                        crate::telemetry::enqueued(
+                            ids.iter().map(|id| (id.queue(), entry.name.as_str())),
+                        );
                         for id in &ids {
                             filters.state_change(|| StateChangeEvent {
                                 id: id.clone(),

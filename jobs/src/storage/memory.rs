@@ -159,7 +159,8 @@ impl Delivery for MemoryStorage {
                 let name = queue.intern(&job.name);
                 queue.jobs.insert(
                     seq,
-                    Record::new(name, job.args, state, None, now, due.unwrap_or(0)),
+                    Record::new(name, job.args, state, None, now, due.unwrap_or(0))
+                        .with_headers(job.headers),
                 );
                 if let Some(u) = &job.unique {
                     queue.claim_unique(u, seq, now);
@@ -212,6 +213,7 @@ impl Delivery for MemoryStorage {
                             continue;
                         };
                         token += 1;
+                        let ready_at_ms = rec.ready_at_ms();
                         let deadline = now.saturating_add(lease_ms);
                         rec.lease = Some((LeaseToken(token), deadline));
                         rec.started = false;
@@ -223,6 +225,8 @@ impl Delivery for MemoryStorage {
                             args: rec.args.clone(),
                             attempt: rec.attempts + 1,
                             enqueued_at_ms: rec.enqueued_at_ms,
+                            ready_at_ms,
+                            headers: rec.headers.clone(),
                             token: LeaseToken(token),
                             crashes: rec.crashes,
                             orphaned: rec.orphaned,

@@ -33,6 +33,7 @@
 //! An expired lease never counts an attempt: [`FetchedJob::attempt`] counts attempts that
 //! ended (success, error, timeout).
 
+use crate::headers::Headers;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
 use std::borrow::Cow;
@@ -60,7 +61,7 @@ pub use delivery::Delivery;
 pub use flow::{Batch, BatchProgress, Finish, Flows, LimitRequest, UniqueKey};
 pub use memory::{MemoryStorage, MemoryStorageBuilder};
 pub use monitoring::Monitoring;
-pub(crate) use payload_limit::PayloadLimit;
+pub(crate) use payload_limit::{size, PayloadLimit};
 pub use payload_limit::DEFAULT_MAX_PAYLOAD;
 pub use recurring::{Recurring, RecurringEntry, RecurringFire};
 pub use retention::Retention;
@@ -80,6 +81,9 @@ pub struct NewJob {
     /// A uniqueness claim: while a live job on the queue holds the same key, the storage
     /// returns that job's id instead of storing this one.
     pub unique: Option<UniqueKey>,
+    /// Its headers (trace context and other metadata; most jobs have none). They count toward
+    /// the storage's payload limit and are bounded by [`MAX_HEADERS`](crate::headers::MAX_HEADERS).
+    pub headers: Headers,
 }
 
 impl NewJob {
@@ -95,6 +99,7 @@ impl NewJob {
             args,
             run_at_ms: None,
             unique: None,
+            headers: Headers::new(),
         }
     }
 
@@ -102,6 +107,13 @@ impl NewJob {
     #[must_use]
     pub fn run_at_ms(mut self, run_at_ms: u64) -> Self {
         self.run_at_ms = Some(run_at_ms);
+        self
+    }
+
+    /// The same job carrying `headers`.
+    #[must_use]
+    pub fn headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
         self
     }
 }
@@ -161,6 +173,12 @@ pub struct FetchedJob {
     pub attempt: u32,
     /// When it was first enqueued, in milliseconds since the Unix epoch.
     pub enqueued_at_ms: u64,
+    /// When it last became ready to run, in milliseconds since the Unix epoch: its enqueue
+    /// time, or for a scheduled job or a retry the time it came due (the start of its queue
+    /// wait, as the `jobs_queue_wait_seconds` metric measures it).
+    pub ready_at_ms: u64,
+    /// Its headers (see [`Headers`]).
+    pub headers: Headers,
     /// The lease this fetch handed out.
     pub token: LeaseToken,
     /// How many times a worker died (or hung past its lease) while running the job: leases that
@@ -251,6 +269,8 @@ pub struct JobInfo {
     pub name: String,
     /// Its JSON arguments.
     pub args: String,
+    /// Its headers (see [`Headers`]).
+    pub headers: Headers,
     /// Its current state.
     pub state: JobState,
     /// How many attempts have ended so far (success, error, timeout; not crashes).
@@ -286,6 +306,10 @@ pub struct QueueStats {
     pub succeeded_total: u64,
     /// Lifetime count of jobs that ended Failed.
     pub failed_total: u64,
+    /// When the job at the front of the queue (the next one fetched) became ready, in
+    /// milliseconds since the Unix epoch; `None` when nothing waits. Its age is how far behind
+    /// the queue's workers are (the `jobs_oldest_pending_age_seconds` metric).
+    pub oldest_pending_at_ms: Option<u64>,
 }
 
 /// A backend that stores jobs: the sum of its capabilities, [`Delivery`], [`Monitoring`],

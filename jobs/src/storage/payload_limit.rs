@@ -28,19 +28,34 @@ const RAISE: &str = "raise it with `max_payload` on the storage's builder, on ev
                      that shares the storage, or store large data elsewhere and pass its key";
 
 impl PayloadLimit {
-    /// The bytes of a job that count towards the limit: its arguments. Headers count here too,
-    /// once jobs carry them (add their stored length to `args`).
-    pub(crate) fn payload_len(args: &str) -> usize {
-        args.len()
-    }
-
-    /// Refuses `job` when its payload is over the limit.
+    /// Refuses `job` when its headers are over their own bound, or its payload (arguments and
+    /// headers) is over the limit.
     ///
     /// # Errors
     ///
     /// A [too large](Error::is_too_large) error naming the job and both sizes.
     pub(crate) fn check(self, job: &NewJob) -> Result<()> {
-        self.check_parts(&job.name, Self::payload_len(&job.args))
+        job.headers.check(&job.name)?;
+        let headers = job.headers.stored_len();
+        if headers == 0 {
+            return self.check_parts(&job.name, job.args.len());
+        }
+        let payload = job.args.len() + headers;
+        if payload <= self.0 {
+            return Ok(());
+        }
+        Err(Error::new(
+            Kind::TooLarge,
+            format!(
+                "job `{}` has {} of arguments and headers ({} + {}), over the limit of {}: \
+                 nothing was stored ({RAISE})",
+                job.name,
+                size(payload as u64),
+                size(job.args.len() as u64),
+                size(headers as u64),
+                size(self.0 as u64)
+            ),
+        ))
     }
 
     /// Refuses a recurring job whose payload is over the limit (each tick stores a copy).
@@ -49,7 +64,7 @@ impl PayloadLimit {
     ///
     /// As [`check`](Self::check).
     pub(crate) fn check_recurring(self, entry: &RecurringEntry) -> Result<()> {
-        self.check_parts(&entry.name, Self::payload_len(&entry.args))
+        self.check_parts(&entry.name, entry.args.len())
     }
 
     fn check_parts(self, name: &str, payload: usize) -> Result<()> {
@@ -82,7 +97,7 @@ impl PayloadLimit {
 
 /// A size for people: whole KiB or MiB when exact, otherwise the bytes with their KiB beside
 /// (so a job one byte over the limit does not read as the limit itself).
-fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * KIB;
     if bytes == 1 {
@@ -129,6 +144,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("max_payload"), "{text}");
+    }
+
+    #[test]
+    fn headers_count_toward_the_limit() {
+        let limit = PayloadLimit(100);
+        let headers: crate::headers::Headers = [("k", "v".repeat(20))].into_iter().collect();
+        let stored = headers.stored_len();
+        let fits = NewJob::new("q", "j", "x".repeat(100 - stored)).headers(headers.clone());
+        assert!(limit.check(&fits).is_ok());
+        let over = NewJob::new("q", "j", "x".repeat(101 - stored)).headers(headers);
+        let text = limit.check(&over).unwrap_err().to_string();
+        assert!(
+            text.starts_with(&format!(
+                "job `j` has 101 bytes of arguments and headers ({} bytes + {stored} bytes), over \
+                 the limit of 100 bytes",
+                101 - stored
+            )),
+            "{text}"
+        );
     }
 
     #[test]

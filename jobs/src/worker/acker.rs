@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::filter::StateChangeEvent;
 use crate::state::JobState;
 use crate::storage::{Completion, Lease, Outcome};
+use crate::telemetry::{AttemptMetrics, AttemptReport};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub(super) enum AckMsg {
     Complete {
         completion: Completion,
         name: Arc<str>,
+        /// The attempt's timings, for the `metrics` feature (empty without it).
+        report: AttemptReport,
     },
     Release(Vec<Lease>),
 }
@@ -42,6 +45,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: AckReceiver) -> Result<()> 
     let filters = &shared.config.filters;
     let mut completions = Vec::new();
     let mut names = Vec::new();
+    let mut reports = Vec::new();
+    let mut metrics = AttemptMetrics::new();
     let mut releases = Vec::new();
     // Marks that arrived with the last batch (held one more), and with this one.
     let mut held: Vec<Lease> = Vec::new();
@@ -63,9 +68,14 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: AckReceiver) -> Result<()> 
         };
         for msg in batch.drain(..) {
             match msg {
-                AckMsg::Complete { completion, name } => {
+                AckMsg::Complete {
+                    completion,
+                    name,
+                    report,
+                } => {
                     completions.push(completion);
                     names.push(name);
+                    reports.push(report);
                 }
                 AckMsg::Release(leases) => releases.extend(leases),
             }
@@ -89,7 +99,13 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: AckReceiver) -> Result<()> 
                 storage.complete(&completions)
             })
             .await?;
-            for ((c, name), held) in completions.drain(..).zip(names.drain(..)).zip(applied) {
+            for (((c, name), held), report) in completions
+                .drain(..)
+                .zip(names.drain(..))
+                .zip(applied)
+                .zip(reports.drain(..))
+            {
+                metrics.ended(c.lease.id.queue(), &name, &c.outcome, held, &report);
                 if held {
                     filters.state_change(|| event(&c, name));
                 } else {

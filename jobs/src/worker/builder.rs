@@ -46,6 +46,7 @@ pub struct WorkerBuilder {
     idle_wait: Duration,
     name: Option<String>,
     recurring: crate::recurring::scheduler::SchedulerConfig,
+    telemetry: super::TelemetryConfig,
 }
 
 impl WorkerBuilder {
@@ -64,6 +65,7 @@ impl WorkerBuilder {
             idle_wait: Duration::from_secs(30),
             name: None,
             recurring: Default::default(),
+            telemetry: Default::default(),
         }
     }
 
@@ -210,6 +212,38 @@ impl WorkerBuilder {
         self
     }
 
+    /// How often this worker samples the gauges of its queues (`jobs_pending`,
+    /// `jobs_scheduled`, `jobs_processing`, `jobs_failed`, `jobs_oldest_pending_age_seconds`)
+    /// and of its process's slots: one [`Storage::stats`] call per queue each time. Default:
+    /// 5 s. See [`telemetry`](crate::telemetry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let worker = jobs::Worker::builder(jobs::MemoryStorage::new())
+    ///     .metrics_interval(Duration::from_secs(15))
+    ///     .build()
+    ///     .expect("valid configuration");
+    /// # drop(worker);
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[must_use]
+    pub fn metrics_interval(mut self, every: Duration) -> Self {
+        self.telemetry.metrics_interval = every;
+        self
+    }
+
+    /// How the span of each attempt relates to the span its job was enqueued in: linked to it
+    /// (the default) or its child. See [`telemetry`](crate::telemetry).
+    #[cfg(feature = "opentelemetry")]
+    #[must_use]
+    pub fn trace_relation(mut self, relation: crate::telemetry::TraceRelation) -> Self {
+        self.telemetry.trace_relation = relation;
+        self
+    }
+
     /// Checks the configuration and builds the worker.
     ///
     /// # Errors
@@ -242,6 +276,10 @@ impl WorkerBuilder {
         }
         if self.lease < Duration::from_millis(100) {
             return Err(Error::config("the lease must be at least 100 ms"));
+        }
+        #[cfg(feature = "metrics")]
+        if self.telemetry.metrics_interval < Duration::from_millis(10) {
+            return Err(Error::config("the metrics interval must be at least 10 ms"));
         }
         let mut missing = Vec::new();
         for job in registry.iter() {
@@ -278,6 +316,7 @@ impl WorkerBuilder {
             idle_wait: self.idle_wait,
             name,
             recurring: self.recurring,
+            telemetry: self.telemetry,
         }))
     }
 }

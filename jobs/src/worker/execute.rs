@@ -12,6 +12,7 @@ use crate::job::JobContext;
 use crate::retry::OnExhausted;
 use crate::state::JobState;
 use crate::storage::{crash_limit_reason, now_ms, Completion, FetchedJob, Lease, Outcome};
+use crate::telemetry::AttemptClock;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -26,26 +27,22 @@ pub(super) async fn run(
     ack_tx: &AckSender,
 ) {
     let started_at_ms = now_ms();
-    let span = tracing::info_span!(
-        "job",
-        id = %job.id,
-        name = %job.name,
-        queue = %job.id.queue(),
-        attempt = job.attempt
-    );
+    let clock = AttemptClock::start(&job);
+    let span = attempt_span(shared, &job);
     let cancelled_before_start = cancel.is_cancelled()
         && shared
             .in_flight()
             .get(&job.id)
             .is_some_and(|f| f.cancel_requested);
     let mut returned = None;
+    let mut timed_out = false;
     let outcome = if cancelled_before_start {
         Some(cancelled())
     } else if span.is_disabled() {
         // No subscriber wants the span: skip entering and leaving it at every poll.
-        attempt(shared, &job, cancel, ack_tx, &mut returned).await
+        attempt(shared, &job, cancel, ack_tx, &mut returned, &mut timed_out).await
     } else {
-        attempt(shared, &job, cancel, ack_tx, &mut returned)
+        attempt(shared, &job, cancel, ack_tx, &mut returned, &mut timed_out)
             .instrument(span.clone())
             .await
     };
@@ -81,10 +78,50 @@ pub(super) async fn run(
             AckMsg::Complete {
                 completion: Completion::new(lease, started_at_ms, outcome).with_result(returned),
                 name,
+                report: clock.finish(timed_out),
             }
         }
     };
     ack_tx.send(msg);
+}
+
+/// The span of one attempt: the job's id, name, queue and attempt, and with the
+/// `opentelemetry` feature the messaging attributes and the relation to the enqueueing span
+/// (see [`telemetry`](crate::telemetry)).
+fn attempt_span(shared: &Shared, job: &FetchedJob) -> tracing::Span {
+    #[cfg(not(feature = "opentelemetry"))]
+    {
+        let _ = shared;
+        tracing::info_span!(
+            "job",
+            id = %job.id,
+            name = %job.name,
+            queue = %job.id.queue(),
+            attempt = job.attempt
+        )
+    }
+    #[cfg(feature = "opentelemetry")]
+    {
+        let span = tracing::info_span!(
+            "job",
+            id = %job.id,
+            name = %job.name,
+            queue = %job.id.queue(),
+            attempt = job.attempt,
+            otel.name = %format_args!("perform {}", job.name),
+            otel.kind = "consumer",
+            messaging.system = "jobs",
+            messaging.operation.type = "process",
+            messaging.operation.name = "perform",
+            messaging.destination.name = %job.id.queue(),
+            messaging.message.id = %job.id,
+            jobs.attempt = job.attempt,
+        );
+        if !span.is_disabled() {
+            crate::telemetry::relate(&span, &job.headers, shared.config.telemetry.trace_relation);
+        }
+        span
+    }
 }
 
 fn cancelled() -> Outcome {
@@ -109,6 +146,7 @@ async fn attempt(
     cancel: AttemptSignals,
     ack_tx: &AckSender,
     returned: &mut Option<String>,
+    timed_out: &mut bool,
 ) -> Option<Outcome> {
     let config = &shared.config;
     let Some(descriptor) = config.registry.get(&job.name) else {
@@ -146,7 +184,7 @@ async fn attempt(
         // Sent with the acknowledgements, and dropped if the job completes before.
         ack_tx.started(job.lease());
     }
-    Some(perform(shared, descriptor, job, cancel, returned).await)
+    Some(perform(shared, descriptor, job, cancel, returned, timed_out).await)
 }
 
 /// Records the start of `job` before it runs. `None` when its lease was lost (someone else may
@@ -188,6 +226,7 @@ async fn perform(
     job: &FetchedJob,
     cancel: AttemptSignals,
     returned: &mut Option<String>,
+    timed_out: &mut bool,
 ) -> Outcome {
     let config = &shared.config;
     let max_attempts = descriptor.max_attempts();
@@ -196,6 +235,7 @@ async fn perform(
         job.name.clone(),
         job.attempt,
         max_attempts,
+        job.headers.clone(),
         cancel.clone(),
         Some(crate::continuation::ContextFlow {
             storage: config.storage.clone(),
@@ -227,6 +267,7 @@ async fn perform(
                     Ok(caught) => caught,
                     Err(_) => {
                         cancel.cancel();
+                        *timed_out = true;
                         Ok(Err(format!("the job timed out after {limit:?}")))
                     }
                 },

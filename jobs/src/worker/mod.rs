@@ -89,6 +89,33 @@ pub(crate) struct WorkerConfig {
     pub(crate) idle_wait: Duration,
     pub(crate) name: String,
     pub(crate) recurring: crate::recurring::scheduler::SchedulerConfig,
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "opentelemetry")),
+        allow(dead_code)
+    )]
+    pub(crate) telemetry: TelemetryConfig,
+}
+
+/// The worker's settings of the `metrics` and `opentelemetry` features.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TelemetryConfig {
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_interval: Duration,
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) trace_relation: crate::telemetry::TraceRelation,
+}
+
+// Derivable only without the features.
+#[allow(clippy::derivable_impls)]
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            #[cfg(feature = "metrics")]
+            metrics_interval: Duration::from_secs(5),
+            #[cfg(feature = "opentelemetry")]
+            trace_relation: crate::telemetry::TraceRelation::default(),
+        }
+    }
 }
 
 struct Shared {
@@ -151,6 +178,14 @@ impl Worker {
         let keeper = tokio::spawn(lease_keeper::run(shared.clone(), background.clone()));
         let heart = tokio::spawn(heartbeat::run(shared.clone(), background.clone()));
         let watcher = tokio::spawn(cancel_watcher::run(shared.clone(), background.clone()));
+        #[cfg(feature = "metrics")]
+        let sampler = tokio::spawn(crate::telemetry::metrics::sample(
+            shared.config.storage.clone(),
+            shared.config.queues.clone(),
+            shared.config.concurrency,
+            shared.config.telemetry.metrics_interval,
+            background.clone(),
+        ));
         let scheduler = shared.config.recurring.enabled.then(|| {
             tokio::spawn(crate::recurring::scheduler::run(
                 shared.config.storage.clone(),
@@ -234,6 +269,8 @@ impl Worker {
         let _ = keeper.await;
         let _ = heart.await;
         let _ = watcher.await;
+        #[cfg(feature = "metrics")]
+        let _ = sampler.await;
         if let Err(e) = shared.config.storage.deregister(&shared.config.name).await {
             tracing::warn!(error = %e, "could not deregister the worker");
         }

@@ -238,7 +238,8 @@ fn create_awaiting(inner: &mut Inner, child: NewJob, reason: String, now: u64) -
     let name = queue.intern(&child.name);
     queue.jobs.insert(
         seq,
-        Record::new(name, child.args, JobState::Awaiting, Some(reason), now, 0),
+        Record::new(name, child.args, JobState::Awaiting, Some(reason), now, 0)
+            .with_headers(child.headers),
     );
     JobId::new(child.queue, seq)
 }
@@ -269,7 +270,8 @@ pub(super) fn enqueue_batch(
         queue.seq += 1;
         let seq = queue.seq;
         let name = queue.intern(&job.name);
-        let mut rec = Record::new(name, job.args, JobState::Enqueued, None, now, 0);
+        let mut rec =
+            Record::new(name, job.args, JobState::Enqueued, None, now, 0).with_headers(job.headers);
         rec.flow = Some(Box::new(RecordFlow {
             batch: Some(id.clone()),
             ..RecordFlow::default()

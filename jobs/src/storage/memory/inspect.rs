@@ -1,7 +1,7 @@
 //! The memory storage's monitoring: a job, a queue's counts, failed jobs, servers, and the
 //! actions requeue, delete and cancel.
 
-use super::{info, MemoryStorage};
+use super::{info, MemoryStorage, Record};
 use crate::error::Result;
 use crate::job::JobId;
 use crate::state::JobState;
@@ -31,6 +31,11 @@ impl Monitoring for MemoryStorage {
                 failed: q.failed.len() as u64,
                 succeeded_total: q.succeeded_total,
                 failed_total: q.failed_total,
+                oldest_pending_at_ms: q
+                    .pending
+                    .iter()
+                    .find_map(|seq| q.jobs.get(seq))
+                    .map(Record::ready_at_ms),
             }))
     }
 

@@ -38,6 +38,8 @@ pub(super) struct Record {
     pub(super) name: Arc<str>,
     /// Shared with every fetch of the job, so a fetch copies no arguments.
     pub(super) args: Arc<str>,
+    /// Its headers (empty for most jobs: no allocation).
+    pub(super) headers: crate::headers::Headers,
     pub(super) attempts: u32,
     /// Leases that ran out after their start was marked (see the crash accounting in `storage`).
     pub(super) crashes: u32,
@@ -71,6 +73,7 @@ impl Record {
         Record {
             name,
             args: Arc::from(args),
+            headers: crate::headers::Headers::new(),
             attempts: 0,
             crashes: 0,
             orphaned: 0,
@@ -82,6 +85,18 @@ impl Record {
             score,
             flow: None,
         }
+    }
+
+    /// The same record carrying `headers`.
+    pub(super) fn with_headers(mut self, headers: crate::headers::Headers) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// When the job last became ready: the time of its latest transition, for a job that is
+    /// Enqueued (its enqueue, or when it came due, was handed back or its parent finished).
+    pub(super) fn ready_at_ms(&self) -> u64 {
+        self.history.last().map_or(self.enqueued_at_ms, |c| c.at_ms)
     }
 
     /// Whether the job is Processing under a lease that runs out at `deadline`.
@@ -250,6 +265,7 @@ pub(super) fn info(id: JobId, rec: &Record) -> JobInfo {
         id,
         name: rec.name.to_string(),
         args: rec.args.to_string(),
+        headers: rec.headers.clone(),
         state: rec.state,
         attempts: rec.attempts,
         crashes: rec.crashes,

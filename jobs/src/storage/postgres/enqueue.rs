@@ -18,6 +18,8 @@ struct Columns {
     names: Vec<String>,
     args: Vec<String>,
     run_at: Vec<i64>,
+    /// `None` when no job has headers.
+    headers: Option<Vec<Option<String>>>,
     /// `None` when no job has a unique key (the set-based path).
     keys: Option<Vec<Option<String>>>,
     windows: Option<Vec<Option<i64>>>,
@@ -26,16 +28,21 @@ struct Columns {
 impl Columns {
     fn of(jobs: Vec<NewJob>) -> (Columns, Vec<Arc<str>>) {
         let any_unique = jobs.iter().any(|j| j.unique.is_some());
+        let any_headers = jobs.iter().any(|j| !j.headers.is_empty());
         let mut c = Columns {
             queues: Vec::with_capacity(jobs.len()),
             names: Vec::with_capacity(jobs.len()),
             args: Vec::with_capacity(jobs.len()),
             run_at: Vec::with_capacity(jobs.len()),
+            headers: any_headers.then(Vec::new),
             keys: any_unique.then(Vec::new),
             windows: any_unique.then(Vec::new),
         };
         let mut queues = Vec::with_capacity(jobs.len());
         for job in jobs {
+            if let Some(headers) = &mut c.headers {
+                headers.push(super::flow::stored_headers(&job.headers));
+            }
             c.queues.push(job.queue.to_string());
             queues.push(job.queue);
             c.names.push(job.name.into_owned());
@@ -83,6 +90,7 @@ impl PostgresStorage {
                 .bind(&c.run_at)
                 .bind(&c.keys)
                 .bind(&c.windows)
+                .bind(&c.headers)
                 .fetch_one(executor)
         })
         .await
@@ -127,6 +135,7 @@ impl PostgresStorage {
             .bind(&c.run_at)
             .bind(&c.keys)
             .bind(&c.windows)
+            .bind(&c.headers)
             .fetch_one(&mut *conn)
             .await
             .doing("enqueueing jobs in a transaction", self.schema_name())?;
@@ -251,6 +260,11 @@ impl<'c> InTransaction<'c> {
             .collect();
         let mut conn = self.conn.lock().await;
         let ids = self.storage.enqueue_in(&mut conn, jobs).await?;
+        crate::telemetry::enqueued(
+            ids.iter()
+                .zip(&meta)
+                .map(|(id, (name, _))| (id.queue(), name.as_ref())),
+        );
         self.client.stored(&ids, meta);
         Ok(ids)
     }

@@ -32,6 +32,7 @@ type Row = (
     Option<i32>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
     Option<i64>,
 );
 
@@ -94,9 +95,11 @@ impl PostgresStorage {
             let mut next_event = None;
             let mut out = Vec::with_capacity(rows.len());
             let mut refused = Vec::new();
-            for (id, queue, name, args, attempts, crashes, orphaned, enqueued_at, token, over) in
-                rows
-            {
+            for row in rows {
+                let (id, queue, name, args, attempts, crashes, orphaned, enqueued_at, token) = (
+                    row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
+                );
+                let (over, headers, ready_at) = (row.9, row.10, row.11);
                 let (Some(id), Some(queue), Some(name)) = (id, queue, name) else {
                     next_event = token.map(unsigned);
                     continue;
@@ -120,6 +123,13 @@ impl PostgresStorage {
                     refused.push(Completion::new(lease, now_ms(), Outcome::Failed { reason }));
                     continue;
                 };
+                // Undecodable headers (written behind the storage's back) are dropped, not a
+                // reason to stop fetching: the job still runs.
+                let headers = super::inspect::decode_headers(&lease.id, headers.as_deref())
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(job = %lease.id, error = %e, "ignoring the job's headers");
+                        crate::Headers::new()
+                    });
                 out.push(FetchedJob {
                     id: lease.id,
                     name: self.intern(name),
@@ -127,6 +137,8 @@ impl PostgresStorage {
                     attempt: u32::try_from(attempts.unwrap_or(0)).unwrap_or(0) + 1,
                     enqueued_at_ms: unsigned(enqueued_at.unwrap_or(0)),
                     token: lease.token,
+                    ready_at_ms: unsigned(ready_at.or(enqueued_at).unwrap_or(0)),
+                    headers,
                     crashes: u32::try_from(crashes.unwrap_or(0)).unwrap_or(0),
                     orphaned: u32::try_from(orphaned.unwrap_or(0)).unwrap_or(0),
                 });

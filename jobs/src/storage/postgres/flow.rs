@@ -86,6 +86,7 @@ impl PostgresStorage {
                 .bind(&child.args)
                 .bind(on.code())
                 .bind(&reason)
+                .bind(stored_headers(&child.headers))
                 .fetch_one(pool)
         })
         .await
@@ -168,6 +169,11 @@ impl PostgresStorage {
         let names: Vec<&str> = jobs.iter().map(|j| j.name.as_ref()).collect();
         let args: Vec<&str> = jobs.iter().map(|j| j.args.as_str()).collect();
         let reason = format!("waiting for batch {queue}:");
+        let headers: Option<Vec<Option<String>>> = jobs
+            .iter()
+            .any(|j| !j.headers.is_empty())
+            .then(|| jobs.iter().map(|j| stored_headers(&j.headers)).collect());
+        let then_headers = then.as_ref().and_then(|t| stored_headers(&t.headers));
         let [keep_s, ttl_s, _, _] = self.retention_params();
         let ids: Vec<Option<i64>> = retrying(|| {
             sqlx::query_scalar(&self.inner.sql.enqueue_batch)
@@ -180,6 +186,8 @@ impl PostgresStorage {
                 .bind(&reason)
                 .bind(keep_s)
                 .bind(ttl_s)
+                .bind(&headers)
+                .bind(&then_headers)
                 .fetch_one(pool)
         })
         .await
@@ -255,4 +263,9 @@ impl Flows for PostgresStorage {
     async fn batch_progress(&self, id: &JobId) -> Result<Option<BatchProgress>> {
         self.batch_progress_now(id).await
     }
+}
+
+/// A job's headers as the `headers` column stores them: NULL for none.
+pub(super) fn stored_headers(headers: &crate::headers::Headers) -> Option<String> {
+    (!headers.is_empty()).then(|| headers.to_json())
 }

@@ -3,6 +3,7 @@
 use super::failure::Doing;
 use super::{seq, unsigned, PostgresStorage};
 use crate::error::{Error, Result};
+use crate::headers::Headers;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
 use crate::storage::{Cancellation, Monitoring};
@@ -50,15 +51,43 @@ fn decode_history(id: &JobId, text: &str) -> Result<Vec<StateChange>> {
         .collect()
 }
 
-type JobRow = (String, String, i16, i32, i32, i32, String, Option<i64>);
+/// The stored headers of job `id` (NULL: none).
+pub(super) fn decode_headers(id: &JobId, stored: Option<&str>) -> Result<Headers> {
+    Headers::from_json(stored.unwrap_or("")).ok_or_else(|| {
+        Error::serialization(format!("the stored headers of job {id} do not decode"))
+    })
+}
+
+type JobRow = (
+    String,
+    String,
+    i16,
+    i32,
+    i32,
+    i32,
+    String,
+    Option<i64>,
+    Option<String>,
+);
 
 /// A failed job's row: its id, then a [`JobRow`] without the lease.
-type FailedRow = (i64, String, String, i16, i32, i32, i32, String);
+type FailedRow = (
+    i64,
+    String,
+    String,
+    i16,
+    i32,
+    i32,
+    i32,
+    String,
+    Option<String>,
+);
 
 impl PostgresStorage {
     fn info(&self, id: JobId, row: JobRow) -> Result<JobInfo> {
-        let (name, args, code, attempts, crashes, orphaned, history, claimed_at) = row;
+        let (name, args, code, attempts, crashes, orphaned, history, claimed_at, headers) = row;
         let mut history = decode_history(&id, &history)?;
+        let headers = decode_headers(&id, headers.as_deref())?;
         let mut state = state(code);
         // A leased job is processing: its lease row says so, and since when.
         if let Some(at) = claimed_at {
@@ -69,6 +98,7 @@ impl PostgresStorage {
             id,
             name,
             args,
+            headers,
             state,
             attempts: count(attempts),
             crashes: count(crashes),
@@ -90,13 +120,15 @@ impl PostgresStorage {
 
     pub(super) async fn stats_now(&self, queue: &str) -> Result<QueueStats> {
         let pool = self.ready().await?;
-        let (enqueued, scheduled, processing, failed, succeeded_total, failed_total): (
+        #[allow(clippy::type_complexity)]
+        let (enqueued, scheduled, processing, failed, succeeded_total, failed_total, oldest): (
             i64,
             i64,
             i64,
             i64,
             i64,
             i64,
+            Option<i64>,
         ) = sqlx::query_as(&self.inner.sql.stats)
             .bind(queue)
             .fetch_one(pool)
@@ -109,6 +141,7 @@ impl PostgresStorage {
             failed: unsigned(failed),
             succeeded_total: unsigned(succeeded_total),
             failed_total: unsigned(failed_total),
+            oldest_pending_at_ms: oldest.map(unsigned),
         })
     }
 
@@ -122,10 +155,12 @@ impl PostgresStorage {
             .doing("listing failed jobs", self.schema_name())?;
         rows.into_iter()
             .map(
-                |(id, name, args, code, attempts, crashes, orphaned, history)| {
+                |(id, name, args, code, attempts, crashes, orphaned, history, headers)| {
                     self.info(
                         JobId::new(queue, unsigned(id)),
-                        (name, args, code, attempts, crashes, orphaned, history, None),
+                        (
+                            name, args, code, attempts, crashes, orphaned, history, None, headers,
+                        ),
                     )
                 },
             )

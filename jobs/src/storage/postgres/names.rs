@@ -95,14 +95,17 @@ impl Statements {
         let recurring_columns = "id, cron, time_zone, misfire, misfire_grace, queue, name, args, \
                                  next_run, last_run, revision";
         Statements {
-            enqueue: format!("SELECT {s}.enqueue($1, $2, $3, $4, $5, $6)"),
+            enqueue: format!("SELECT {s}.enqueue($1, $2, $3, $4, $5, $6, $7)"),
             fetch: format!(
-                // Arguments over the worker's payload limit ($7) are not sent: their length
-                // is, and the worker fails the job instead of allocating for it.
+                // Arguments and headers over the worker's payload limit ($7) are not sent:
+                // their length is, and the worker fails the job instead of allocating for it.
                 "SELECT o_id, o_queue, o_name, \
-                 CASE WHEN octet_length(o_args) > $7 THEN NULL ELSE o_args END, o_attempts, \
+                 CASE WHEN octet_length(o_args) + coalesce(octet_length(o_headers), 0) > $7 \
+                   THEN NULL ELSE o_args END, o_attempts, \
                  o_crashes, o_orphaned, o_enqueued_at, o_token, \
-                 CASE WHEN octet_length(o_args) > $7 THEN octet_length(o_args)::bigint END \
+                 CASE WHEN octet_length(o_args) + coalesce(octet_length(o_headers), 0) > $7 \
+                   THEN (octet_length(o_args) + coalesce(octet_length(o_headers), 0))::bigint \
+                 END, o_headers, o_ready_at \
                  FROM {s}.fetch($1, $2, $3, $4, $5, $6)"
             ),
             complete: format!(
@@ -113,7 +116,7 @@ impl Statements {
             release: format!("SELECT {s}.release($1, $2)"),
             job: format!(
                 "SELECT j.name, j.args, j.state, j.attempts, j.crashes, j.orphaned, \
-                 j.history::text, l.claimed_at FROM {s}.jobs j \
+                 j.history::text, l.claimed_at, j.headers FROM {s}.jobs j \
                  LEFT JOIN {s}.leases l ON l.id = j.id WHERE j.id = $1 AND j.queue = $2"
             ),
             stats: format!(
@@ -123,11 +126,13 @@ impl Statements {
                  (SELECT count(*) FROM {s}.jobs WHERE queue = $1 AND state = 4 \
                     AND finished_at >= 0), \
                  (SELECT coalesce(sum(succeeded), 0)::bigint FROM {s}.counters WHERE queue = $1), \
-                 (SELECT coalesce(sum(failed), 0)::bigint FROM {s}.counters WHERE queue = $1)"
+                 (SELECT coalesce(sum(failed), 0)::bigint FROM {s}.counters WHERE queue = $1), \
+                 (SELECT greatest(j.enqueued_at, j.run_at) FROM {s}.ready r \
+                    JOIN {s}.jobs j ON j.id = r.id WHERE r.queue = $1 ORDER BY r.pos LIMIT 1)"
             ),
             failed: format!(
                 "SELECT j.id, j.name, j.args, j.state, j.attempts, j.crashes, j.orphaned, \
-                 j.history::text FROM {s}.jobs j WHERE j.queue = $1 AND j.state = 4 \
+                 j.history::text, j.headers FROM {s}.jobs j WHERE j.queue = $1 AND j.state = 4 \
                  AND j.finished_at >= 0 ORDER BY j.finished_at, j.id LIMIT $2"
             ),
             requeue: format!("SELECT {s}.requeue($1, $2)"),
@@ -142,12 +147,14 @@ impl Statements {
                  SELECT name FROM {s}.servers WHERE expires > {s}.now_ms() ORDER BY name"
             ),
             deregister: format!("DELETE FROM {s}.servers WHERE name = $1"),
-            continue_with: format!("SELECT {s}.continue_with($1, $2, $3, $4, $5, $6, $7)"),
+            continue_with: format!("SELECT {s}.continue_with($1, $2, $3, $4, $5, $6, $7, $8)"),
             parent_result: format!(
                 "SELECT parent_result FROM {s}.jobs WHERE id = $1 AND queue = $2"
             ),
             acquire_limits: format!("SELECT {s}.acquire_limits($1, $2, $3, $4, $5, $6, $7)"),
-            enqueue_batch: format!("SELECT {s}.enqueue_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            enqueue_batch: format!(
+                "SELECT {s}.enqueue_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
             batch_progress: format!(
                 "SELECT total, succeeded, failed FROM {s}.batches WHERE id = $1 AND queue = $2"
             ),

@@ -42,8 +42,10 @@ impl RedisStorage {
                 pipe.cmd("HSET").arg(&*k.jobs);
                 for n in chunk {
                     let job = &jobs[order[n]];
+                    // A delayed job's record holds its due time: when its queue wait starts.
+                    let at = job.run_at_ms.map_or(now, |t| t.max(now));
                     pipe.arg(seq(n))
-                        .arg(record::encode(now, &job.name, &job.args));
+                        .arg(record::encode(at, &job.name, &job.args, &job.headers));
                 }
                 pipe.ignore();
             }

@@ -63,7 +63,12 @@ impl RedisStorage {
                 (u.key.as_str(), u.window.map_or(0, |w| lua_millis(w).max(1)))
             });
             inv.arg(job.run_at_ms.unwrap_or(0).min(1 << 52))
-                .arg(record::encode(now, &job.name, &job.args))
+                .arg(record::encode(
+                    job.run_at_ms.map_or(now, |t| t.max(now)),
+                    &job.name,
+                    &job.args,
+                    &job.headers,
+                ))
                 .arg(key)
                 .arg(window);
         }
@@ -252,7 +257,7 @@ impl RedisStorage {
             .key(&k.early)
             .arg(seq)
             .arg(now)
-            .arg(record::encode(now, &job.name, &job.args))
+            .arg(record::encode(now, &job.name, &job.args, &job.headers))
             .arg(reason)
             .arg(run)
             .arg(result);
@@ -421,7 +426,7 @@ impl RedisStorage {
             .arg(then_id.as_ref().map_or("", JobId::queue))
             .arg(then_id.as_ref().map_or(0, JobId::seq));
         for job in &jobs {
-            inv.arg(record::encode(now, &job.name, &job.args));
+            inv.arg(record::encode(now, &job.name, &job.args, &job.headers));
         }
         let (batch, first, fired): (u64, u64, i64) = inv
             .invoke(&mut self.conn())

@@ -3,6 +3,7 @@
 use super::ScriptCall;
 use super::{record, RedisStorage, TOKENS_PIN};
 use crate::error::Result;
+use crate::headers::Headers;
 use crate::job::JobId;
 use crate::state::{JobState, StateChange};
 use crate::storage::{Cancellation, Monitoring};
@@ -59,13 +60,14 @@ impl RedisStorage {
     pub(super) async fn queue_stats(&self, queue: &str) -> Result<QueueStats> {
         let k = self.keys(queue);
         #[allow(clippy::type_complexity)]
-        let (enqueued, scheduled, tokens, pinned, failed, counters): (
+        let (enqueued, scheduled, tokens, pinned, failed, counters, head): (
             u64,
             u64,
             u64,
             bool,
             u64,
             (Option<u64>, Option<u64>),
+            Option<u64>,
         ) = self
             .idempotent(
                 "reading queue stats",
@@ -75,9 +77,26 @@ impl RedisStorage {
                     .hlen(&k.tokens)
                     .hexists(&k.tokens, TOKENS_PIN)
                     .zcard(&k.failed)
-                    .hmget(&k.stats, &["succeeded", "failed"]),
+                    .hmget(&k.stats, &["succeeded", "failed"])
+                    .lindex(&k.pending, 0),
             )
             .await?;
+        // The front job's record holds when it became ready (see `record`): a second read,
+        // only for a queue with jobs waiting.
+        let oldest_pending_at_ms = match head {
+            None => None,
+            Some(seq) => {
+                let rec: Option<Vec<u8>> = self
+                    .idempotent(
+                        "reading queue stats",
+                        redis::cmd("HGET").arg(&k.jobs).arg(seq),
+                    )
+                    .await?;
+                rec.and_then(|rec| {
+                    record::decode(std::str::from_utf8(&rec).ok()?).map(|r| r.enqueued_at_ms)
+                })
+            }
+        };
         Ok(QueueStats {
             enqueued,
             scheduled,
@@ -85,6 +104,7 @@ impl RedisStorage {
             failed,
             succeeded_total: counters.0.unwrap_or(0),
             failed_total: counters.1.unwrap_or(0),
+            oldest_pending_at_ms,
         })
     }
 
@@ -128,15 +148,23 @@ impl RedisStorage {
     ) -> Option<JobInfo> {
         let rec = rec?;
         let text = String::from_utf8_lossy(&rec);
-        let (name, args, (attempts, crashes, orphaned), enqueued) = match record::decode(&text) {
-            Some(r) => (
-                r.name.to_owned(),
-                r.args.to_owned(),
-                (r.attempts, r.crashes, r.orphaned),
-                r.enqueued_at_ms,
-            ),
-            None => (String::new(), text.into_owned(), (0, 0, 0), 0),
-        };
+        let (name, args, headers, (attempts, crashes, orphaned), enqueued) =
+            match record::decode(&text) {
+                Some(r) => (
+                    r.name.to_owned(),
+                    r.args.to_owned(),
+                    r.headers().unwrap_or_default(),
+                    (r.attempts, r.crashes, r.orphaned),
+                    r.enqueued_at_ms,
+                ),
+                None => (
+                    String::new(),
+                    text.into_owned(),
+                    Headers::new(),
+                    (0, 0, 0),
+                    0,
+                ),
+            };
         // A success does not rewrite the record (see complete.lua): count its attempt here.
         let attempts = if state == JobState::Succeeded {
             attempts.saturating_add(1)
@@ -156,6 +184,7 @@ impl RedisStorage {
             id,
             name,
             args,
+            headers,
             state,
             attempts,
             crashes,

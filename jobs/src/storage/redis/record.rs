@@ -4,7 +4,16 @@
 //! `counts` is the number of attempts that ended, followed, once a lease of the job ran out, by
 //! its crashes and orphaned leases: `attempts` or `attempts:crashes:orphaned` (see the crash
 //! accounting in `storage`). A job whose leases never ran out pays nothing for them.
+//!
+//! A job with [headers](crate::Headers) stores them at the start of the last field, before its
+//! arguments: `H<length>:<headers as a JSON object>`, e.g.
+//! `0|1700000000000|mail|H14:{"tenant":"a"}{"user":7}`. Arguments are JSON, which never starts
+//! with `H`, so a record without headers (every record written before headers existed) reads
+//! as it always did; arguments that do start with `H` (written through `NewJob` by hand) get an
+//! empty section, `H0:`. Headers thus count toward the payload limit the fetch script checks
+//! (the length of the last field).
 
+use crate::headers::Headers;
 use crate::state::{JobState, StateChange};
 use redis::{RedisWrite, ToRedisArgs};
 use std::io::Write;
@@ -18,7 +27,19 @@ pub(crate) struct Record<'a> {
     pub(crate) enqueued_at_ms: u64,
     pub(crate) name: &'a str,
     pub(crate) args: &'a str,
+    /// The JSON object of its headers (empty without).
+    pub(crate) headers: &'a str,
 }
+
+impl Record<'_> {
+    /// Its headers; `None` when the stored section is not a JSON object of strings.
+    pub(crate) fn headers(&self) -> Option<Headers> {
+        Headers::from_json(self.headers)
+    }
+}
+
+/// Marks a header section at the start of the last field.
+const HEADERS_MARK: u8 = b'H';
 
 /// The record of a new job: `0|enqueued_ms|name|args`, written straight into a command's next
 /// argument (or turned into bytes with [`ToRedisArgs::to_redis_args`]).
@@ -27,16 +48,26 @@ pub(crate) struct NewRecord<'a> {
     enqueued_at_ms: u64,
     name: &'a str,
     args: &'a str,
+    headers: &'a Headers,
 }
 
 /// The record of a new job.
-pub(crate) fn encode<'a>(enqueued_at_ms: u64, name: &'a str, args: &'a str) -> NewRecord<'a> {
+pub(crate) fn encode<'a>(
+    enqueued_at_ms: u64,
+    name: &'a str,
+    args: &'a str,
+    headers: &'a Headers,
+) -> NewRecord<'a> {
     NewRecord {
         enqueued_at_ms,
         name,
         args,
+        headers,
     }
 }
+
+/// No headers, for records of jobs that have none (ticks of recurring jobs).
+pub(crate) static NO_HEADERS: Headers = Headers::new();
 
 impl ToRedisArgs for NewRecord<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
@@ -48,8 +79,16 @@ impl ToRedisArgs for NewRecord<'_> {
             .and_then(|()| w.write_all(at.format(self.enqueued_at_ms).as_bytes()))
             .and_then(|()| w.write_all(b"|"))
             .and_then(|()| w.write_all(self.name.as_bytes()))
-            .and_then(|()| w.write_all(b"|"))
-            .and_then(|()| w.write_all(self.args.as_bytes()));
+            .and_then(|()| w.write_all(b"|"));
+        if !self.headers.is_empty() || self.args.as_bytes().first() == Some(&HEADERS_MARK) {
+            let json = self.headers.to_json();
+            let _ = w
+                .write_all(&[HEADERS_MARK])
+                .and_then(|()| w.write_all(at.format(json.len()).as_bytes()))
+                .and_then(|()| w.write_all(b":"))
+                .and_then(|()| w.write_all(json.as_bytes()));
+        }
+        let _ = w.write_all(self.args.as_bytes());
     }
 }
 
@@ -59,7 +98,7 @@ pub(crate) fn decode(rec: &str) -> Option<Record<'_>> {
     let (attempts, crashes, orphaned) = decode_counts(parts.next()?)?;
     let enqueued_at_ms = parts.next()?.parse().ok()?;
     let name = parts.next()?;
-    let args = parts.next()?;
+    let (headers, args) = split_headers(parts.next()?)?;
     Some(Record {
         attempts,
         crashes,
@@ -67,7 +106,22 @@ pub(crate) fn decode(rec: &str) -> Option<Record<'_>> {
         enqueued_at_ms,
         name,
         args,
+        headers,
     })
+}
+
+/// The header section (`H<length>:<json>`) and the arguments of a record's last field.
+fn split_headers(last: &str) -> Option<(&str, &str)> {
+    let Some(rest) = last.strip_prefix(char::from(HEADERS_MARK)) else {
+        return Some(("", last));
+    };
+    let (len, rest) = rest.split_once(':')?;
+    if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let len: usize = len.parse().ok()?;
+    let headers = rest.get(..len)?;
+    Some((headers, &rest[len..]))
 }
 
 /// `attempts` or `attempts:crashes:orphaned`.
@@ -159,8 +213,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn headers_round_trip_and_old_records_read_without() {
+        let headers: Headers = [("traceparent", "00-1-2-01"), ("q", "a|b:c")]
+            .into_iter()
+            .collect();
+        let rec = encode(5, "n", r#"{"a":1}"#, &headers)
+            .to_redis_args()
+            .concat();
+        let rec = String::from_utf8(rec).unwrap();
+        assert_eq!(
+            rec,
+            r#"0|5|n|H39:{"traceparent":"00-1-2-01","q":"a|b:c"}{"a":1}"#
+        );
+        let d = decode(&rec).unwrap();
+        assert_eq!((d.args, d.headers().unwrap()), (r#"{"a":1}"#, headers));
+        let old = decode(r#"3|5|n|{"a":1}"#).unwrap();
+        assert_eq!(
+            (old.args, old.headers().unwrap()),
+            (r#"{"a":1}"#, Headers::new())
+        );
+        // Arguments that start with the mark get an empty section.
+        let odd = encode(5, "n", "H3:abc", &NO_HEADERS)
+            .to_redis_args()
+            .concat();
+        let odd = String::from_utf8(odd).unwrap();
+        assert_eq!(odd, "0|5|n|H0:H3:abc");
+        let d = decode(&odd).unwrap();
+        assert_eq!((d.args, d.headers), ("H3:abc", ""));
+        for bad in [
+            "0|5|n|H",
+            "0|5|n|H9:{}",
+            "0|5|n|Hx:{}",
+            "0|5|n|H+1:{}",
+            "0|5|n|H:{}",
+        ] {
+            assert!(decode(bad).is_none(), "{bad}");
+        }
+        assert!(decode(r#"0|5|n|H5:[1,2]{}"#).unwrap().headers().is_none());
+    }
+
+    #[test]
     fn records_round_trip_with_bars_in_args() {
-        let rec = encode(1_700_000_000_000, "mail::send", r#"{"s":"a|b"}"#).to_redis_args();
+        let rec = encode(
+            1_700_000_000_000,
+            "mail::send",
+            r#"{"s":"a|b"}"#,
+            &NO_HEADERS,
+        )
+        .to_redis_args();
         let rec = String::from_utf8(rec.concat()).unwrap();
         assert_eq!(rec, r#"0|1700000000000|mail::send|{"s":"a|b"}"#);
         let d = decode(&rec).unwrap();

@@ -311,7 +311,8 @@ impl RedisStorage {
             return Ok(None);
         }
         let now = now_ms();
-        let record = super::record::encode(now, &entry.name, &entry.args);
+        let record =
+            super::record::encode(now, &entry.name, &entry.args, &super::record::NO_HEADERS);
         let records = vec![record; fire.ticks.len()];
         let cas = Cas {
             revision: fire.revision,
@@ -331,7 +332,8 @@ impl RedisStorage {
                 return Ok(None);
             };
             let now = now_ms();
-            let record = super::record::encode(now, &entry.name, &entry.args);
+            let record =
+                super::record::encode(now, &entry.name, &entry.args, &super::record::NO_HEADERS);
             let fired = self
                 .fire_script(
                     &queue,

@@ -80,8 +80,12 @@ pub(crate) fn fetch(
             }
             _ => return Err(bad()),
         };
-        match std::str::from_utf8(&rec).ok().and_then(record::decode) {
-            Some(r) => out.jobs.push(FetchedJob {
+        let decoded = std::str::from_utf8(&rec)
+            .ok()
+            .and_then(record::decode)
+            .and_then(|r| Some((r.headers()?, r)));
+        match decoded {
+            Some((headers, r)) => out.jobs.push(FetchedJob {
                 id,
                 name: match &last_name {
                     Some(n) if **n == *r.name => n.clone(),
@@ -90,6 +94,9 @@ pub(crate) fn fetch(
                 args: Arc::from(r.args),
                 attempt: r.attempts.saturating_add(1),
                 enqueued_at_ms: r.enqueued_at_ms,
+                // One time per record: for a delayed job or a retry, its due time.
+                ready_at_ms: r.enqueued_at_ms,
+                headers,
                 token,
                 crashes: r.crashes,
                 orphaned: r.orphaned,

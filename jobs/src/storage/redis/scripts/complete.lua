@@ -167,7 +167,11 @@ if #other > 0 then
     local reason = ARGV[b + 6]
     if recs[j] then
       jobs[#jobs + 1] = id
-      jobs[#jobs + 1] = with_attempts(recs[j], bump)
+      local rec = with_attempts(recs[j], bump)
+      if kind == 'S' then
+        rec = with_time(rec, ARGV[b + 5])
+      end
+      jobs[#jobs + 1] = rec
     end
     local e = entry('P', start_of(i), '')
     if kind == 'S' then

@@ -92,6 +92,18 @@ local function with_attempts(rec, f)
   return fmt(f(tonumber(attempts))) .. string.sub(rec, #attempts + 1)
 end
 
+-- The record with its time (second field) replaced by `at`, a formatted number: a retry's
+-- record holds its due time, where its queue wait starts (malformed records are returned
+-- unchanged).
+local function with_time(rec, at)
+  local head = string.match(rec, '^[%d:]+|%d+|')
+  if not head then
+    return rec
+  end
+  local counts = string.match(head, '^[%d:]+|')
+  return counts .. at .. string.sub(rec, #head)
+end
+
 -- The record with all its counts at zero (a requeued job starts afresh).
 local function with_fresh_counts(rec)
   local counts = string.match(rec, '^[%d:]+|')

@@ -1,0 +1,294 @@
+//! The metrics of the `metrics` feature (see the table in [`telemetry`](super)): their names,
+//! descriptions, the handles the client and the worker keep, and the worker's gauge sampler.
+//!
+//! Handles (`Counter`, `Histogram`) are looked up once per queue and job and kept, so recording
+//! an attempt costs a map lookup by name and a few atomic additions, not a registration with
+//! the recorder per job.
+
+use crate::storage::{now_ms, FetchedJob, Outcome, Storage};
+use foldhash::HashMap;
+use metrics::{Counter, Histogram, Unit};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// `jobs_enqueued_total`.
+pub(crate) const ENQUEUED: &str = "jobs_enqueued_total";
+/// `jobs_attempts_total`.
+pub(crate) const ATTEMPTS: &str = "jobs_attempts_total";
+/// `jobs_attempt_duration_seconds`.
+pub(crate) const DURATION: &str = "jobs_attempt_duration_seconds";
+/// `jobs_queue_wait_seconds`.
+pub(crate) const QUEUE_WAIT: &str = "jobs_queue_wait_seconds";
+const PENDING: &str = "jobs_pending";
+const SCHEDULED: &str = "jobs_scheduled";
+const PROCESSING: &str = "jobs_processing";
+const FAILED: &str = "jobs_failed";
+const OLDEST: &str = "jobs_oldest_pending_age_seconds";
+const BUSY: &str = "jobs_busy_slots";
+const SLOTS: &str = "jobs_slots";
+
+/// The `outcome` label values, in the order of [`JobHandles::outcomes`].
+const OUTCOMES: [&str; 6] = [
+    "succeeded",
+    "failed",
+    "retried",
+    "deleted",
+    "timed_out",
+    "lease_lost",
+];
+
+/// Describes every metric to the recorder (once per process: the Prometheus exporter turns
+/// descriptions into `# HELP` lines and units into suffix checks).
+pub(crate) fn describe() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        metrics::describe_counter!(ENQUEUED, Unit::Count, "Jobs stored by clients");
+        metrics::describe_counter!(
+            ATTEMPTS,
+            Unit::Count,
+            "Attempts ended, by outcome (succeeded, failed, retried, deleted, timed_out, lease_lost)"
+        );
+        metrics::describe_histogram!(DURATION, Unit::Seconds, "How long attempts ran");
+        metrics::describe_histogram!(
+            QUEUE_WAIT,
+            Unit::Seconds,
+            "From when a job became ready (enqueued or due) to the start of its attempt"
+        );
+        metrics::describe_gauge!(PENDING, Unit::Count, "Jobs waiting on the queue");
+        metrics::describe_gauge!(SCHEDULED, Unit::Count, "Jobs waiting for their due time");
+        metrics::describe_gauge!(PROCESSING, Unit::Count, "Jobs leased by workers");
+        metrics::describe_gauge!(FAILED, Unit::Count, "Failed jobs kept for inspection");
+        metrics::describe_gauge!(
+            OLDEST,
+            Unit::Seconds,
+            "How long the next job of the queue has been waiting"
+        );
+        metrics::describe_gauge!(BUSY, Unit::Count, "Worker slots of this process running a job");
+        metrics::describe_gauge!(SLOTS, Unit::Count, "Worker slots of this process");
+    });
+}
+
+thread_local! {
+    /// `jobs_enqueued_total` handles by `queue\0job`, per thread (no lock on the enqueue path).
+    static ENQUEUED_HANDLES: RefCell<(HashMap<Box<str>, Counter>, String)> =
+        RefCell::new((HashMap::default(), String::new()));
+}
+
+/// Counts stored jobs, given as `(queue, job)` pairs (runs of equal pairs are counted at once).
+pub(crate) fn enqueued<'a>(jobs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    let mut run: Option<((&str, &str), u64)> = None;
+    for job in jobs {
+        match &mut run {
+            Some((at, n)) if *at == job => *n += 1,
+            _ => {
+                if let Some((at, n)) = run.replace((job, 1)) {
+                    count_enqueued(at, n);
+                }
+            }
+        }
+    }
+    if let Some((at, n)) = run {
+        count_enqueued(at, n);
+    }
+}
+
+fn count_enqueued((queue, job): (&str, &str), n: u64) {
+    ENQUEUED_HANDLES.with(|cell| {
+        let (handles, key) = &mut *cell.borrow_mut();
+        key.clear();
+        key.push_str(queue);
+        key.push('\0');
+        key.push_str(job);
+        if let Some(counter) = handles.get(key.as_str()) {
+            counter.increment(n);
+            return;
+        }
+        describe();
+        let counter =
+            metrics::counter!(ENQUEUED, "queue" => queue.to_owned(), "job" => job.to_owned());
+        counter.increment(n);
+        handles.insert(key.as_str().into(), counter);
+    });
+}
+
+/// Times one attempt: made when the job is taken from the buffer, finished when it ended.
+pub(crate) struct AttemptClock {
+    started: Instant,
+    wait_ms: u64,
+}
+
+impl AttemptClock {
+    pub(crate) fn start(job: &FetchedJob) -> Self {
+        AttemptClock {
+            started: Instant::now(),
+            wait_ms: now_ms().saturating_sub(job.ready_at_ms),
+        }
+    }
+
+    pub(crate) fn finish(self, timed_out: bool) -> AttemptReport {
+        AttemptReport {
+            duration: self.started.elapsed(),
+            wait_ms: self.wait_ms,
+            timed_out,
+        }
+    }
+}
+
+/// What the acker records for one ended attempt.
+pub(crate) struct AttemptReport {
+    duration: Duration,
+    wait_ms: u64,
+    timed_out: bool,
+}
+
+/// The handles of one job name on one queue.
+struct JobHandles {
+    outcomes: [Counter; 6],
+    duration: Histogram,
+    wait: Histogram,
+}
+
+impl JobHandles {
+    fn new(queue: &str, job: &str) -> Self {
+        JobHandles {
+            outcomes: OUTCOMES.map(|outcome| {
+                metrics::counter!(
+                    ATTEMPTS,
+                    "queue" => queue.to_owned(),
+                    "job" => job.to_owned(),
+                    "outcome" => outcome
+                )
+            }),
+            duration: metrics::histogram!(
+                DURATION,
+                "queue" => queue.to_owned(),
+                "job" => job.to_owned()
+            ),
+            wait: metrics::histogram!(QUEUE_WAIT, "queue" => queue.to_owned()),
+        }
+    }
+}
+
+/// The attempt metrics of one worker, kept by its acker (one task: no lock).
+pub(crate) struct AttemptMetrics {
+    by_queue: HashMap<Box<str>, HashMap<Box<str>, JobHandles>>,
+}
+
+impl AttemptMetrics {
+    pub(crate) fn new() -> Self {
+        describe();
+        AttemptMetrics {
+            by_queue: HashMap::default(),
+        }
+    }
+
+    /// Records an attempt of `job` on `queue` that ended as `outcome`; `applied` is whether the
+    /// storage took the completion (the lease was still held).
+    pub(crate) fn ended(
+        &mut self,
+        queue: &str,
+        job: &str,
+        outcome: &Outcome,
+        applied: bool,
+        report: &AttemptReport,
+    ) {
+        let by_job = match self.by_queue.get_mut(queue) {
+            Some(by_job) => by_job,
+            None => self.by_queue.entry(queue.into()).or_default(),
+        };
+        let handles = match by_job.get(job) {
+            Some(h) => h,
+            None => by_job
+                .entry(job.into())
+                .or_insert_with(|| JobHandles::new(queue, job)),
+        };
+        let outcome = if !applied {
+            5
+        } else if report.timed_out {
+            4
+        } else {
+            match outcome {
+                Outcome::Succeeded => 0,
+                Outcome::Failed { .. } => 1,
+                Outcome::Retry { .. } => 2,
+                _ => 3,
+            }
+        };
+        handles.outcomes[outcome].increment(1);
+        handles.duration.record(report.duration.as_secs_f64());
+        #[allow(clippy::cast_precision_loss)] // milliseconds: exact far beyond any wait
+        handles.wait.record(report.wait_ms as f64 / 1000.0);
+    }
+}
+
+/// Slots of this process's workers running a job, and in all.
+static BUSY_SLOTS: AtomicI64 = AtomicI64::new(0);
+static ALL_SLOTS: AtomicI64 = AtomicI64::new(0);
+
+/// Counts a slot busy while it lives.
+pub(crate) struct BusySlot(());
+
+impl BusySlot {
+    pub(crate) fn enter() -> Self {
+        BUSY_SLOTS.fetch_add(1, Ordering::Relaxed);
+        BusySlot(())
+    }
+}
+
+impl Drop for BusySlot {
+    fn drop(&mut self) {
+        BUSY_SLOTS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Samples the gauges every `every` until `stop`: one `stats` call per queue of the worker,
+/// and the process's slots. `slots` are added to `jobs_slots` while it runs.
+pub(crate) async fn sample(
+    storage: Arc<dyn Storage>,
+    queues: Vec<Arc<str>>,
+    slots: usize,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    describe();
+    let slots = i64::try_from(slots).unwrap_or(i64::MAX);
+    ALL_SLOTS.fetch_add(slots, Ordering::Relaxed);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => break,
+        }
+        #[allow(clippy::cast_precision_loss)] // slot counts
+        {
+            metrics::gauge!(BUSY).set(BUSY_SLOTS.load(Ordering::Relaxed) as f64);
+            metrics::gauge!(SLOTS).set(ALL_SLOTS.load(Ordering::Relaxed) as f64);
+        }
+        for queue in &queues {
+            match storage.stats(queue).await {
+                Ok(s) => {
+                    let q = queue.to_string();
+                    #[allow(clippy::cast_precision_loss)] // counts and milliseconds
+                    {
+                        metrics::gauge!(PENDING, "queue" => q.clone()).set(s.enqueued as f64);
+                        metrics::gauge!(SCHEDULED, "queue" => q.clone()).set(s.scheduled as f64);
+                        metrics::gauge!(PROCESSING, "queue" => q.clone()).set(s.processing as f64);
+                        metrics::gauge!(FAILED, "queue" => q.clone()).set(s.failed as f64);
+                        let age_ms = s
+                            .oldest_pending_at_ms
+                            .map_or(0, |at| now_ms().saturating_sub(at));
+                        metrics::gauge!(OLDEST, "queue" => q).set(age_ms as f64 / 1000.0);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, queue = %queue, "sampling queue gauges failed")
+                }
+            }
+        }
+    }
+    ALL_SLOTS.fetch_sub(slots, Ordering::Relaxed);
+}
