@@ -35,6 +35,7 @@ enum Rec {
         enqueued_at_ms: u64,
         name: String,
         args: String,
+        headers: Vec<(String, String)>,
     },
     Counted {
         counts: String,
@@ -84,7 +85,11 @@ fn build(reply: &Reply) -> Vec<Value> {
                         enqueued_at_ms,
                         name,
                         args,
-                    } => bulk(encode_record(*enqueued_at_ms, name, args)),
+                        headers,
+                    } => {
+                        let headers: jobs::Headers = headers.iter().cloned().collect();
+                        bulk(encode_record(*enqueued_at_ms, name, args, &headers))
+                    }
                     Rec::Counted { counts, rest } => bulk(format!("{counts}|{rest}")),
                     Rec::Raw(b) => bulk(b.clone()),
                     Rec::Gone => Value::Nil,

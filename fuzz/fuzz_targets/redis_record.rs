@@ -1,4 +1,4 @@
-//! Decoding a stored Redis job record (`counts|enqueued_ms|name|args`) and state history, as a
+//! Decoding a stored Redis job record (`counts|enqueued_ms|name|[headers]args`) and state history, as a
 //! worker's fetch and inspection (`Storage::job`) do: no panic, a bounded reason for a record
 //! that does not decode, and what enqueueing writes decodes back to what was written.
 #![no_main]
@@ -17,6 +17,7 @@ struct Input<'a> {
     enqueued_at_ms: u64,
     name: &'a str,
     args: &'a str,
+    headers: Vec<(&'a str, &'a str)>,
 }
 
 const STATES: [JobState; 7] = [
@@ -34,11 +35,11 @@ fuzz_target!(|input: Input<'_>| {
         Ok(r) => {
             assert!(!r.name.contains('|'), "{r:?}");
             // Written again as a new job, it reads back the same but for its counts.
-            let again = encode_record(r.enqueued_at_ms, r.name, r.args);
+            let again = encode_record(r.enqueued_at_ms, r.name, r.args, &r.headers);
             let back = decode_record(&again).expect("an encoded record decodes");
             assert_eq!(
-                (back.enqueued_at_ms, back.name, back.args),
-                (r.enqueued_at_ms, r.name, r.args)
+                (back.enqueued_at_ms, back.name, back.args, &back.headers),
+                (r.enqueued_at_ms, r.name, r.args, &r.headers)
             );
         }
         // The reason quotes the record's start only, however long it is.
@@ -69,7 +70,8 @@ fuzz_target!(|input: Input<'_>| {
     assert!(job_info(id, None, input.history.map(<[u8]>::to_vec), state).is_none());
 
     if !input.name.contains('|') {
-        let rec = encode_record(input.enqueued_at_ms, input.name, input.args);
+        let headers: jobs::Headers = input.headers.iter().copied().collect();
+        let rec = encode_record(input.enqueued_at_ms, input.name, input.args, &headers);
         let expected = Record {
             attempts: 0,
             crashes: 0,
@@ -77,6 +79,7 @@ fuzz_target!(|input: Input<'_>| {
             enqueued_at_ms: input.enqueued_at_ms,
             name: input.name,
             args: input.args,
+            headers,
         };
         assert_eq!(decode_record(&rec), Ok(expected));
     }
