@@ -4,8 +4,12 @@
 //! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|postgres|memory]
 //!     [--redis-url URL] [--postgres-url URL]
 //!     [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
-//!     [--job-us U] [--lease-ms L] [--threads T] [--minutes M] [--seconds S]
+//!     [--job-us U] [--lease-ms L] [--threads T] [--minutes M] [--seconds S] [--metrics]
 //! ```
+//!
+//! `--metrics` needs a build with `--features metrics`: it installs a Prometheus recorder
+//! (`metrics-exporter-prometheus`, histograms with buckets) before the run, as a production
+//! worker would, and renders the exposition once at the end (its size goes on the line).
 //!
 //! See BENCHMARKS.md for the method and the figures.
 
@@ -101,10 +105,14 @@ struct Args {
     /// Runtime worker threads (default: tokio's, one per core or `TOKIO_WORKER_THREADS`).
     #[arg(long)]
     threads: Option<usize>,
+    /// Install a Prometheus recorder for the jobs metrics (a build with `--features metrics`).
+    #[arg(long)]
+    metrics: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let recorder = metrics::install(args.metrics)?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
         builder.worker_threads(threads);
@@ -112,6 +120,49 @@ fn main() -> anyhow::Result<()> {
     let runtime = builder.enable_all().build()?;
     let line = runtime.block_on(scenarios::run(&args))?;
     // The thread count is part of the result: say it on the line.
-    println!("{line} threads={}", runtime.metrics().num_workers());
+    print!("{line} threads={}", runtime.metrics().num_workers());
+    if let Some(bytes) = metrics::rendered(recorder.as_ref()) {
+        print!(" metrics_bytes={bytes}");
+    }
+    println!();
     Ok(())
+}
+
+/// The `--metrics` recorder.
+mod metrics {
+    #[cfg(feature = "metrics")]
+    pub(crate) type Handle = metrics_exporter_prometheus::PrometheusHandle;
+    #[cfg(not(feature = "metrics"))]
+    pub(crate) type Handle = ();
+
+    /// Installs the recorder when asked to.
+    pub(crate) fn install(wanted: bool) -> anyhow::Result<Option<Handle>> {
+        if !wanted {
+            return Ok(None);
+        }
+        #[cfg(feature = "metrics")]
+        {
+            use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_seconds".into()),
+                    &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0],
+                )?
+                .install_recorder()?;
+            Ok(Some(handle))
+        }
+        #[cfg(not(feature = "metrics"))]
+        anyhow::bail!("--metrics needs a build with `--features metrics`")
+    }
+
+    /// The size of the exposition, rendered once.
+    pub(crate) fn rendered(handle: Option<&Handle>) -> Option<usize> {
+        #[cfg(feature = "metrics")]
+        return handle.map(|h| h.render().len());
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = handle;
+            None
+        }
+    }
 }
