@@ -115,7 +115,8 @@ fn attempt_span(shared: &Shared, job: &FetchedJob) -> tracing::Span {
             messaging.operation.name = "perform",
             messaging.destination.name = %job.id.queue(),
             messaging.message.id = %job.id,
-            jobs.attempt = job.attempt,
+            // As an integer attribute (tracing-opentelemetry records unsigned values as text).
+            jobs.attempt = i64::from(job.attempt),
         );
         if !span.is_disabled() {
             crate::telemetry::relate(&span, &job.headers, shared.config.telemetry.trace_relation);
