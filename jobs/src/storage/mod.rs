@@ -61,8 +61,8 @@ pub use delivery::Delivery;
 pub use flow::{Batch, BatchProgress, Finish, Flows, LimitRequest, UniqueKey};
 pub use memory::{MemoryStorage, MemoryStorageBuilder};
 pub use monitoring::Monitoring;
-pub(crate) use payload_limit::{size, PayloadLimit};
 pub use payload_limit::DEFAULT_MAX_PAYLOAD;
+pub(crate) use payload_limit::{size, PayloadLimit};
 pub use recurring::{Recurring, RecurringEntry, RecurringFire};
 pub use retention::Retention;
 

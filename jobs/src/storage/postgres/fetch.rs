@@ -32,6 +32,7 @@ type Row = (
     Option<i32>,
     Option<i64>,
     Option<i64>,
+    Option<i64>,
     Option<String>,
     Option<i64>,
 );
