@@ -114,17 +114,18 @@ fn count_enqueued((queue, job): (&str, &str), n: u64) {
     });
 }
 
-/// Times one attempt: made when the job is taken from the buffer, finished when it ended.
+/// Times one attempt: made when the job is taken from the buffer (at `started_at_ms`, the
+/// wall clock the caller read already), finished when it ended.
 pub(crate) struct AttemptClock {
     started: Instant,
     wait_ms: u64,
 }
 
 impl AttemptClock {
-    pub(crate) fn start(job: &FetchedJob) -> Self {
+    pub(crate) fn start(job: &FetchedJob, started_at_ms: u64) -> Self {
         AttemptClock {
             started: Instant::now(),
-            wait_ms: now_ms().saturating_sub(job.ready_at_ms),
+            wait_ms: started_at_ms.saturating_sub(job.ready_at_ms),
         }
     }
 
@@ -172,16 +173,67 @@ impl JobHandles {
     }
 }
 
-/// The attempt metrics of one worker, kept by its acker (one task: no lock).
+/// The attempt metrics of one worker, kept by its acker (one task: no lock). Histograms are
+/// recorded per attempt; the counters of a batch of acknowledgements are added up and
+/// incremented once per job name and outcome ([`AttemptMetrics::flush`]), and consecutive
+/// attempts of one job name (the common case in a batch) share one lookup of their handles.
 pub(crate) struct AttemptMetrics {
-    by_queue: HashMap<Box<str>, HashMap<Box<str>, JobHandles>>,
+    handles: Vec<JobHandles>,
+    /// Per handle, the attempts of this batch by outcome, not added to the counters yet.
+    counts: Vec<[u64; 6]>,
+    /// The handles with counts.
+    dirty: Vec<usize>,
+    by_queue: HashMap<Box<str>, HashMap<Box<str>, usize>>,
+    /// The queue, job and handle of the last attempt recorded.
+    last: Option<(Box<str>, Box<str>, usize)>,
 }
 
 impl AttemptMetrics {
     pub(crate) fn new() -> Self {
         describe();
         AttemptMetrics {
+            handles: Vec::new(),
+            counts: Vec::new(),
+            dirty: Vec::new(),
             by_queue: HashMap::default(),
+            last: None,
+        }
+    }
+
+    /// The index of the handles of `job` on `queue`, made on first use.
+    fn handles(&mut self, queue: &str, job: &str) -> usize {
+        if let Some((q, j, at)) = &self.last {
+            if **q == *queue && **j == *job {
+                return *at;
+            }
+        }
+        let by_job = match self.by_queue.get_mut(queue) {
+            Some(by_job) => by_job,
+            None => self.by_queue.entry(queue.into()).or_default(),
+        };
+        let at = match by_job.get(job) {
+            Some(&at) => at,
+            None => {
+                let at = self.handles.len();
+                self.handles.push(JobHandles::new(queue, job));
+                self.counts.push([0; 6]);
+                by_job.insert(job.into(), at);
+                at
+            }
+        };
+        self.last = Some((queue.into(), job.into(), at));
+        at
+    }
+
+    /// Adds the counts of the attempts recorded since the last flush to the counters.
+    pub(crate) fn flush(&mut self) {
+        for at in self.dirty.drain(..) {
+            let counts = std::mem::take(&mut self.counts[at]);
+            for (counter, n) in self.handles[at].outcomes.iter().zip(counts) {
+                if n > 0 {
+                    counter.increment(n);
+                }
+            }
         }
     }
 
@@ -195,16 +247,7 @@ impl AttemptMetrics {
         applied: bool,
         report: &AttemptReport,
     ) {
-        let by_job = match self.by_queue.get_mut(queue) {
-            Some(by_job) => by_job,
-            None => self.by_queue.entry(queue.into()).or_default(),
-        };
-        let handles = match by_job.get(job) {
-            Some(h) => h,
-            None => by_job
-                .entry(job.into())
-                .or_insert_with(|| JobHandles::new(queue, job)),
-        };
+        let at = self.handles(queue, job);
         let outcome = if !applied {
             5
         } else if report.timed_out {
@@ -217,45 +260,39 @@ impl AttemptMetrics {
                 _ => 3,
             }
         };
-        handles.outcomes[outcome].increment(1);
+        let counts = &mut self.counts[at];
+        if counts.iter().all(|&n| n == 0) {
+            self.dirty.push(at);
+        }
+        counts[outcome] += 1;
+        let handles = &self.handles[at];
         handles.duration.record(report.duration.as_secs_f64());
         #[allow(clippy::cast_precision_loss)] // milliseconds: exact far beyond any wait
         handles.wait.record(report.wait_ms as f64 / 1000.0);
     }
 }
 
-/// Slots of this process's workers running a job, and in all.
+/// Slots of this process's workers running a job (as last sampled by each), and in all.
 static BUSY_SLOTS: AtomicI64 = AtomicI64::new(0);
 static ALL_SLOTS: AtomicI64 = AtomicI64::new(0);
 
-/// Counts a slot busy while it lives.
-pub(crate) struct BusySlot(());
-
-impl BusySlot {
-    pub(crate) fn enter() -> Self {
-        BUSY_SLOTS.fetch_add(1, Ordering::Relaxed);
-        BusySlot(())
-    }
-}
-
-impl Drop for BusySlot {
-    fn drop(&mut self) {
-        BUSY_SLOTS.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Samples the gauges every `every` until `stop`: one `stats` call per queue of the worker,
-/// and the process's slots. `slots` are added to `jobs_slots` while it runs.
+/// and the process's slots: `slots` are added to `jobs_slots` while it runs, and `busy` tells
+/// how many of them run a job now (read from what the worker tracks anyway, so a job costs
+/// nothing for this gauge).
 pub(crate) async fn sample(
     storage: Arc<dyn Storage>,
     queues: Vec<Arc<str>>,
     slots: usize,
     every: Duration,
     stop: CancellationToken,
+    busy: impl Fn() -> usize + Send,
 ) {
     describe();
     let slots = i64::try_from(slots).unwrap_or(i64::MAX);
     ALL_SLOTS.fetch_add(slots, Ordering::Relaxed);
+    // This worker's share of `BUSY_SLOTS`.
+    let mut mine = 0i64;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -263,6 +300,9 @@ pub(crate) async fn sample(
             _ = tick.tick() => {}
             () = stop.cancelled() => break,
         }
+        let now = i64::try_from(busy()).unwrap_or(i64::MAX).min(slots);
+        BUSY_SLOTS.fetch_add(now - mine, Ordering::Relaxed);
+        mine = now;
         #[allow(clippy::cast_precision_loss)] // slot counts
         {
             metrics::gauge!(BUSY).set(BUSY_SLOTS.load(Ordering::Relaxed) as f64);
@@ -291,4 +331,5 @@ pub(crate) async fn sample(
         }
     }
     ALL_SLOTS.fetch_sub(slots, Ordering::Relaxed);
+    BUSY_SLOTS.fetch_sub(mine, Ordering::Relaxed);
 }

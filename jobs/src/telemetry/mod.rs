@@ -64,7 +64,7 @@ pub(crate) fn enqueued<'a>(_jobs: impl IntoIterator<Item = (&'a str, &'a str)>) 
 pub(crate) use self::metrics::enqueued;
 
 #[cfg(feature = "metrics")]
-pub(crate) use self::metrics::{AttemptClock, AttemptMetrics, AttemptReport, BusySlot};
+pub(crate) use self::metrics::{AttemptClock, AttemptMetrics, AttemptReport};
 
 /// Without the `metrics` feature attempts are not timed: these stand-ins are empty.
 #[cfg(not(feature = "metrics"))]
@@ -74,10 +74,9 @@ mod no_metrics {
     pub(crate) struct AttemptClock;
     pub(crate) struct AttemptReport;
     pub(crate) struct AttemptMetrics;
-    pub(crate) struct BusySlot;
 
     impl AttemptClock {
-        pub(crate) fn start(_job: &FetchedJob) -> Self {
+        pub(crate) fn start(_job: &FetchedJob, _now_ms: u64) -> Self {
             AttemptClock
         }
 
@@ -100,14 +99,10 @@ mod no_metrics {
             _report: &AttemptReport,
         ) {
         }
-    }
 
-    impl BusySlot {
-        pub(crate) fn enter() -> Self {
-            BusySlot
-        }
+        pub(crate) fn flush(&mut self) {}
     }
 }
 
 #[cfg(not(feature = "metrics"))]
-pub(crate) use no_metrics::{AttemptClock, AttemptMetrics, AttemptReport, BusySlot};
+pub(crate) use no_metrics::{AttemptClock, AttemptMetrics, AttemptReport};

@@ -115,6 +115,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: AckReceiver) -> Result<()> 
                     );
                 }
             }
+            metrics.flush();
         }
     }
     Ok(())

@@ -27,7 +27,7 @@ pub(super) async fn run(
     ack_tx: &AckSender,
 ) {
     let started_at_ms = now_ms();
-    let clock = AttemptClock::start(&job);
+    let clock = AttemptClock::start(&job, started_at_ms);
     let span = attempt_span(shared, &job);
     let cancelled_before_start = cancel.is_cancelled()
         && shared

@@ -56,6 +56,12 @@ impl InFlightJobs {
         self.jobs.insert((at, id.seq()), job);
     }
 
+    /// How many jobs are held.
+    #[cfg(feature = "metrics")]
+    pub(super) fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
     pub(super) fn get(&self, id: &JobId) -> Option<&InFlight> {
         self.key(id).and_then(|key| self.jobs.get(&key))
     }

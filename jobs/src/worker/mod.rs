@@ -178,14 +178,6 @@ impl Worker {
         let keeper = tokio::spawn(lease_keeper::run(shared.clone(), background.clone()));
         let heart = tokio::spawn(heartbeat::run(shared.clone(), background.clone()));
         let watcher = tokio::spawn(cancel_watcher::run(shared.clone(), background.clone()));
-        #[cfg(feature = "metrics")]
-        let sampler = tokio::spawn(crate::telemetry::metrics::sample(
-            shared.config.storage.clone(),
-            shared.config.queues.clone(),
-            shared.config.concurrency,
-            shared.config.telemetry.metrics_interval,
-            background.clone(),
-        ));
         let scheduler = shared.config.recurring.enabled.then(|| {
             tokio::spawn(crate::recurring::scheduler::run(
                 shared.config.storage.clone(),
@@ -195,6 +187,22 @@ impl Worker {
             ))
         });
         let prefetch = Arc::new(Prefetch::new(shared.config.fetch_batch));
+        #[cfg(feature = "metrics")]
+        let sampler = {
+            // Running jobs: those in flight that are no longer waiting in the buffer.
+            let (busy_shared, busy_prefetch) = (shared.clone(), prefetch.clone());
+            tokio::spawn(crate::telemetry::metrics::sample(
+                shared.config.storage.clone(),
+                shared.config.queues.clone(),
+                shared.config.concurrency,
+                shared.config.telemetry.metrics_interval,
+                background.clone(),
+                move || {
+                    let held = busy_shared.in_flight().len();
+                    held.saturating_sub(busy_prefetch.len())
+                },
+            ))
+        };
         let tracker = TaskTracker::new();
         for _ in 0..shared.config.concurrency {
             tracker.spawn(slot::run(shared.clone(), prefetch.clone(), ack_tx.clone()));

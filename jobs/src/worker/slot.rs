@@ -17,12 +17,9 @@ pub(super) async fn run(shared: Arc<Shared>, prefetch: Arc<Prefetch>, ack_tx: Ac
     while let Some(next) = prefetch.take().await {
         // Not the id: cloning it per job costs a shared reference count.
         let seq = next.job.id.seq();
-        let performed = {
-            let _busy = crate::telemetry::BusySlot::enter();
-            AssertUnwindSafe(execute::run(&shared, next.job, next.cancel, &ack_tx))
-                .catch_unwind()
-                .await
-        };
+        let performed = AssertUnwindSafe(execute::run(&shared, next.job, next.cancel, &ack_tx))
+            .catch_unwind()
+            .await;
         if let Err(panic) = performed {
             // The attempt itself runs under its own catch; this is a filter or the worker's own
             // bookkeeping. The job stays in flight (its lease kept) as a task dying here did.
