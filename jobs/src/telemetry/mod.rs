@@ -25,7 +25,7 @@
 //!
 //! The gauges of queues are sampled by each worker for its queues, every
 //! [`metrics_interval`](crate::WorkerBuilder::metrics_interval) (5 s by default), with one
-//! [`Storage::stats`](crate::Storage::stats) call per queue: never per job.
+//! [`Monitoring::stats`](crate::storage::Monitoring::stats) call per queue: never per job.
 //!
 //! # Trace propagation
 //!

@@ -214,8 +214,8 @@ impl WorkerBuilder {
 
     /// How often this worker samples the gauges of its queues (`jobs_pending`,
     /// `jobs_scheduled`, `jobs_processing`, `jobs_failed`, `jobs_oldest_pending_age_seconds`)
-    /// and of its process's slots: one [`Storage::stats`] call per queue each time. Default:
-    /// 5 s. See [`telemetry`](crate::telemetry).
+    /// and of its process's slots: one [`Monitoring::stats`](crate::storage::Monitoring::stats)
+    /// call per queue each time. Default: 5 s. See [`telemetry`](crate::telemetry).
     ///
     /// # Examples
     ///
