@@ -79,10 +79,13 @@ thread_local! {
 
 /// Counts stored jobs, given as `(queue, job)` pairs (runs of equal pairs are counted at once).
 pub(crate) fn enqueued<'a>(jobs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    // The jobs of one call mostly share their queue and name strings: compared by address
+    // first, by content only when the addresses differ.
+    let same = |a: &str, b: &str| (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b;
     let mut run: Option<((&str, &str), u64)> = None;
     for job in jobs {
         match &mut run {
-            Some((at, n)) if *at == job => *n += 1,
+            Some((at, n)) if same(at.0, job.0) && same(at.1, job.1) => *n += 1,
             _ => {
                 if let Some((at, n)) = run.replace((job, 1)) {
                     count_enqueued(at, n);
@@ -130,19 +133,23 @@ impl AttemptClock {
     }
 
     pub(crate) fn finish(self, timed_out: bool) -> AttemptReport {
+        let duration_ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         AttemptReport {
-            duration: self.started.elapsed(),
-            wait_ms: self.wait_ms,
-            timed_out,
+            duration_ns,
+            // The top bit says whether the attempt timed out: the report travels with every
+            // acknowledgement, so it is kept to two words.
+            wait_ms: self.wait_ms.min(TIMED_OUT - 1) | if timed_out { TIMED_OUT } else { 0 },
         }
     }
 }
 
+/// The bit of [`AttemptReport::wait_ms`] that marks a timed-out attempt.
+const TIMED_OUT: u64 = 1 << 63;
+
 /// What the acker records for one ended attempt.
 pub(crate) struct AttemptReport {
-    duration: Duration,
+    duration_ns: u64,
     wait_ms: u64,
-    timed_out: bool,
 }
 
 /// The handles of one job name on one queue.
@@ -250,7 +257,7 @@ impl AttemptMetrics {
         let at = self.handles(queue, job);
         let outcome = if !applied {
             5
-        } else if report.timed_out {
+        } else if report.wait_ms & TIMED_OUT != 0 {
             4
         } else {
             match outcome {
@@ -266,9 +273,13 @@ impl AttemptMetrics {
         }
         counts[outcome] += 1;
         let handles = &self.handles[at];
-        handles.duration.record(report.duration.as_secs_f64());
-        #[allow(clippy::cast_precision_loss)] // milliseconds: exact far beyond any wait
-        handles.wait.record(report.wait_ms as f64 / 1000.0);
+        #[allow(clippy::cast_precision_loss)] // exact up to 2^53 ns (104 days) and ms
+        {
+            handles.duration.record(report.duration_ns as f64 / 1e9);
+            handles
+                .wait
+                .record((report.wait_ms & !TIMED_OUT) as f64 / 1000.0);
+        }
     }
 }
 

@@ -24,7 +24,7 @@
 //! | `jobs_slots` | gauge | | slots of this process's workers (their concurrency) |
 //!
 //! The gauges of queues are sampled by each worker for its queues, every
-//! [`metrics_interval`](crate::WorkerBuilder::metrics_interval) (5 s by default), with one
+//! `WorkerBuilder::metrics_interval` (5 s by default), with one
 //! [`Monitoring::stats`](crate::storage::Monitoring::stats) call per queue: never per job.
 //!
 //! # Trace propagation
@@ -34,7 +34,7 @@
 //! trace context (`traceparent`, `tracestate`) in its [headers](crate::Headers). Each attempt
 //! runs in a span named `perform <job>` that is **linked** to it (the default: a job runs
 //! later, often long after the request ended) or made its **child**
-//! ([`TraceRelation::Child`] with [`trace_relation`](crate::WorkerBuilder::trace_relation)).
+//! (`TraceRelation::Child` with `WorkerBuilder::trace_relation`).
 //! Every attempt of the job, retries included, refers to the context stored at enqueue; a
 //! continuation or batch carries the context it was created in; a tick of a recurring job
 //! carries none, so its attempts are new roots. The span's attributes follow the OpenTelemetry
