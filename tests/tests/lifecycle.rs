@@ -546,8 +546,16 @@ async fn an_idle_worker_stays_quiet() {
     let Some(r) = TestRedis::start_private("idle", false) else {
         return;
     };
-    let storage = r.storage("idle", Retention::default());
-    let w = spawn(worker(&(Arc::new(storage) as Arc<dyn Storage>)));
+    let storage: Arc<dyn Storage> = Arc::new(r.storage("idle", Retention::default()));
+    // The metrics gauges are sampled with one `stats` call per queue every interval (5 s by
+    // default): deliberate reads, counted apart from the polling this test is about.
+    let idle = Worker::builder_shared(storage)
+        .queues(["lifecycle"])
+        .lease(Duration::from_secs(5))
+        .metrics_interval(Duration::from_secs(3600))
+        .build()
+        .expect("a valid worker");
+    let w = spawn(idle);
     // Past start-up (connections, script loading, the first heartbeat).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let commands = |conn: &mut ::redis::Connection| -> u64 {
