@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "no vacuum truncate",
         include_str!("migrations/0005_no_vacuum_truncate.sql"),
     ),
+    (6, "monitoring", include_str!("migrations/0006_monitoring.sql")),
 ];
 
 /// The schema version this code needs.
