@@ -6,8 +6,25 @@ use jobs::monitor::{
     BatchInfo, Count, HistoryPoint, JobDetail, JobPage, QueueSummary, RecurringView, ServerReport,
 };
 use jobs::storage::{Finish, JobInfo};
-use jobs::{JobState, StateChange};
-use serde::Serialize;
+use jobs::JobState;
+use serde::{Serialize, Serializer};
+
+/// A state by its name (`failed`), as everywhere in the dashboard.
+fn state_name<S: Serializer>(state: &JobState, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_str())
+}
+
+/// One transition of a job's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transition {
+    /// The state entered.
+    #[serde(serialize_with = "state_name")]
+    pub state: JobState,
+    /// When (ms since the epoch).
+    pub at_ms: u64,
+    /// Why, where recorded.
+    pub reason: Option<String>,
+}
 
 /// Totals over every queue.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -67,6 +84,7 @@ pub struct JobView {
     /// Its registered name.
     pub name: String,
     /// Its state.
+    #[serde(serialize_with = "state_name")]
     pub state: JobState,
     /// Its arguments as stored (JSON text), after redaction.
     pub args: String,
@@ -79,7 +97,7 @@ pub struct JobView {
     /// The reason recorded with its latest transition.
     pub reason: Option<String>,
     /// Every transition, oldest first.
-    pub history: Vec<StateChange>,
+    pub history: Vec<Transition>,
 }
 
 impl JobView {
@@ -95,7 +113,15 @@ impl JobView {
             crashes: info.crashes,
             since_ms: info.history.last().map_or(0, |c| c.at_ms),
             reason: info.last_reason().map(str::to_owned),
-            history: info.history.clone(),
+            history: info
+                .history
+                .iter()
+                .map(|c| Transition {
+                    state: c.state,
+                    at_ms: c.at_ms,
+                    reason: c.reason.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -111,6 +137,7 @@ impl JobView {
 #[derive(Debug, Clone, Serialize)]
 pub struct JobList {
     /// The state listed.
+    #[serde(serialize_with = "state_name")]
     pub state: JobState,
     /// The queue listed (`None`: all).
     pub queue: Option<String>,
