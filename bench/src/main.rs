@@ -14,6 +14,7 @@
 //! See BENCHMARKS.md for the method and the figures.
 
 mod backend;
+mod dashboard;
 mod report;
 mod scenarios;
 mod soak;
@@ -42,6 +43,9 @@ enum Scenario {
     /// A steady load at R jobs/s for --minutes M (1 % failing once, 1 % delayed), printing each
     /// minute's throughput, the worker's RSS and Redis's `used_memory`.
     Soak,
+    /// Store N jobs (89 % pending, 10 % failed, 1 % scheduled; kept under --prefix for another
+    /// run), serve the dashboard and time 20 loads of every page and API call.
+    Dashboard,
 }
 
 /// Which storage to run on.

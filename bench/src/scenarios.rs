@@ -124,6 +124,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
                 .with("jobs_per_s", 0)
                 .with("seconds", args.seconds)
         }
+        Scenario::Dashboard => crate::dashboard::run(args, &storage, backend).await?,
         Scenario::Stats => {
             let s = storage.stats(QUEUE).await?;
             Report::new("stats", backend, s.enqueued + s.scheduled + s.processing)

@@ -41,6 +41,7 @@
 //! - [`Client`] stores jobs; [`Worker`] performs them; both talk to a [`Storage`]
 //!   ([`MemoryStorage`], or the Redis backend with the `redis` feature).
 //! - [`filter::Filter`] hooks into creation, performance and state changes.
+//! - [`monitor`]: what operators see and do: queues, jobs by state, history, servers, pauses.
 //! - [`recurring`]: jobs enqueued on a cron schedule.
 //! - [`registry`]: what a worker binary knows about; read it for jobs defined in library crates.
 #![warn(missing_docs, unreachable_pub)]
@@ -55,9 +56,11 @@ mod client;
 mod continuation;
 mod error;
 pub mod filter;
+
 mod group_commit;
 pub mod headers;
 mod job;
+pub mod monitor;
 mod permanent;
 pub mod recurring;
 pub mod registry;

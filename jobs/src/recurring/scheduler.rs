@@ -8,7 +8,8 @@
 //! Before enqueueing, it runs its worker's filters' `on_create` hooks on the job, as a client
 //! does for the jobs it stores. A rejected job is not stored: the tick is skipped (logged) and
 //! the schedule advances past it all the same, so a filter that keeps rejecting does not make
-//! the scheduler retry the tick in a loop.
+//! the scheduler retry the tick in a loop. The due ticks of a paused recurring job pass the
+//! same way.
 
 use super::misfire::{plan, MISFIRE_GRACE};
 use super::schedule::Schedule;
@@ -105,7 +106,9 @@ pub(crate) async fn run(
                     earliest = Some(earliest.map_or(next, |e: u64| e.min(next)));
                     continue;
                 };
-                let ticks = if p.fire.is_empty() || admitted(&filters, entry) {
+                let ticks = if p.fire.is_empty()
+                    || (admitted(&filters, entry) && !paused(&*storage, entry).await)
+                {
                     p.fire.clone()
                 } else {
                     Vec::new()
@@ -164,6 +167,26 @@ pub(crate) async fn run(
                 () = tokio::time::sleep(sleep) => {}
                 () = stop.cancelled() => return,
             }
+        }
+    }
+}
+
+/// Whether recurring job `entry` is paused (asked only when a tick is due): its due ticks then
+/// pass without a job and the schedule goes on. A failed read counts as not paused.
+async fn paused(storage: &dyn Storage, entry: &RecurringEntry) -> bool {
+    match storage.paused_recurring().await {
+        Ok(ids) if ids.contains(&entry.id) => {
+            tracing::info!(
+                target: "jobs::recurring",
+                recurring = %entry.id,
+                "a paused recurring job's due tick is skipped"
+            );
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(recurring = %entry.id, error = %e, "reading paused recurring jobs failed");
+            false
         }
     }
 }

@@ -10,6 +10,7 @@ mod flow;
 mod inspect;
 mod leases;
 mod limits;
+mod monitor;
 mod queue;
 mod recurring;
 
@@ -75,6 +76,10 @@ struct Inner {
     limits: limits::Limits,
     /// Batches by id.
     batches: flow::Batches,
+    /// Server reports by name, with their expiry (ms).
+    reports: HashMap<String, (crate::monitor::ServerReport, u64)>,
+    /// Ids of paused recurring jobs.
+    paused_recurring: std::collections::BTreeSet<String>,
 }
 
 impl MemoryStorage {
@@ -205,7 +210,7 @@ impl Delivery for MemoryStorage {
                         continue;
                     };
                     queue.maintain(now);
-                    while out.len() < req.max {
+                    while out.len() < req.max && !queue.paused {
                         let Some(seq) = queue.pending.pop_front() else {
                             break;
                         };

@@ -74,6 +74,11 @@ impl InFlightJobs {
         self.key(id).and_then(|key| self.jobs.remove(&key))
     }
 
+    /// Whether no job is held.
+    pub(super) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
     /// Every held job with its id.
     pub(super) fn iter(&self) -> impl Iterator<Item = (JobId, &InFlight)> + '_ {
         self.jobs

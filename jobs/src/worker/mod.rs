@@ -5,7 +5,8 @@
 //! concurrency takes jobs from it and performs them one at a time (panics caught); completions
 //! are coalesced into batched storage calls by the acker; the lease keeper renews every
 //! in-flight lease in one call; the cancel watcher asks the storage for cancel requests of
-//! in-flight jobs; the heartbeat registers the process.
+//! in-flight jobs; the heartbeat registers the process; the history recorder snapshots the
+//! queues' counters each busy minute.
 
 mod ack_queue;
 mod acker;
@@ -14,6 +15,7 @@ mod cancel_watcher;
 mod execute;
 mod fetch_backoff;
 mod heartbeat;
+mod history;
 mod in_flight;
 mod lease_keeper;
 mod limits;
@@ -124,6 +126,8 @@ struct Shared {
     in_flight: Mutex<InFlightJobs>,
     /// Set once the shutdown grace period ran out: unfinished attempts are handed back, not failed.
     hard_stop: AtomicBool,
+    /// Set by every fetch that leased jobs, cleared by the history recorder.
+    fetched: AtomicBool,
 }
 
 impl Shared {
@@ -151,6 +155,7 @@ impl Worker {
                 in_flight: Mutex::new(InFlightJobs::new(&config.queues)),
                 config,
                 hard_stop: AtomicBool::new(false),
+                fetched: AtomicBool::new(false),
             }),
         }
     }
@@ -176,7 +181,13 @@ impl Worker {
         let acker = tokio::spawn(acker::run(shared.clone(), ack_rx));
         let background = CancellationToken::new();
         let keeper = tokio::spawn(lease_keeper::run(shared.clone(), background.clone()));
-        let heart = tokio::spawn(heartbeat::run(shared.clone(), background.clone()));
+        let started_at_ms = crate::storage::now_ms();
+        let heart = tokio::spawn(heartbeat::run(
+            shared.clone(),
+            background.clone(),
+            started_at_ms,
+        ));
+        let history = tokio::spawn(history::run(shared.clone(), background.clone()));
         let watcher = tokio::spawn(cancel_watcher::run(shared.clone(), background.clone()));
         let scheduler = shared.config.recurring.enabled.then(|| {
             tokio::spawn(crate::recurring::scheduler::run(
@@ -276,6 +287,7 @@ impl Worker {
         }
         let _ = keeper.await;
         let _ = heart.await;
+        let _ = history.await;
         let _ = watcher.await;
         #[cfg(feature = "metrics")]
         let _ = sampler.await;
@@ -349,6 +361,9 @@ async fn fetch_loop(
                 // A stream that drained the queue: let the next batch gather. (Counted before
                 // concurrency limits put some back: those do not mean the queue is empty.)
                 linger = jobs.len() >= BUSY_FETCH && jobs.len() < capacity - buffered;
+                if !jobs.is_empty() {
+                    shared.fetched.store(true, Ordering::Relaxed);
+                }
                 let jobs = limits::admit(&shared, jobs, &ack_tx).await;
                 let found = !jobs.is_empty();
                 let jobs: Vec<Prefetched> = {

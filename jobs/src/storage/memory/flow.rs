@@ -63,6 +63,29 @@ impl Batches {
     }
 }
 
+impl RecordFlow {
+    /// What a job's page shows of its flow data: its kept return value, the continuations
+    /// waiting on it, its batch.
+    pub(super) fn detail(&self) -> (Option<String>, Vec<(JobId, Finish)>, Option<JobId>) {
+        (
+            self.result.clone(),
+            self.children.clone(),
+            self.batch.clone(),
+        )
+    }
+}
+
+impl Batches {
+    /// The batches stored on `queue`: id, progress, continuation.
+    pub(super) fn of_queue(&self, queue: &str) -> Vec<(JobId, BatchProgress, Option<JobId>)> {
+        self.0
+            .iter()
+            .filter(|(id, _)| id.queue() == queue)
+            .map(|(id, b)| (id.clone(), b.progress, b.then.clone()))
+            .collect()
+    }
+}
+
 fn flow_of(rec: &mut Record) -> &mut RecordFlow {
     rec.flow.get_or_insert_with(Box::default)
 }

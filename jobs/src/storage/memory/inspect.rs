@@ -4,9 +4,15 @@
 use super::{info, MemoryStorage, Record};
 use crate::error::Result;
 use crate::job::JobId;
+use crate::monitor::{
+    BatchPage, Count, JobDetail, JobPage, JobQuery, QueueSummary, Resolution, ServerReport,
+    Snapshot,
+};
 use crate::state::JobState;
 use crate::storage::{now_ms, Cancellation, JobInfo, Monitoring, QueueStats};
 use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[async_trait]
 impl Monitoring for MemoryStorage {
@@ -138,5 +144,64 @@ impl Monitoring for MemoryStorage {
             }
             _ => Ok(Cancellation::Finished),
         }
+    }
+
+    async fn queue_names(&self) -> Result<Vec<String>> {
+        Ok(self.queue_names_now())
+    }
+
+    async fn queue_summary(&self, queue: &str) -> Result<QueueSummary> {
+        Ok(self.queue_summary_now(queue))
+    }
+
+    async fn count(&self, queue: &str, state: JobState) -> Result<Count> {
+        Ok(self.count_now(queue, state))
+    }
+
+    async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage> {
+        self.list_jobs_now(queue, query)
+    }
+
+    async fn job_detail(&self, id: &JobId) -> Result<Option<JobDetail>> {
+        Ok(self.job_detail_now(id))
+    }
+
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<()> {
+        self.set_queue_paused_now(queue, paused);
+        Ok(())
+    }
+
+    async fn set_recurring_paused(&self, id: &str, paused: bool) -> Result<bool> {
+        Ok(self.set_recurring_paused_now(id, paused))
+    }
+
+    async fn paused_recurring(&self) -> Result<Vec<String>> {
+        Ok(self.paused_recurring_now())
+    }
+
+    async fn report_server(&self, report: &ServerReport, ttl: Duration) -> Result<()> {
+        self.report_server_now(report, ttl);
+        Ok(())
+    }
+
+    async fn server_reports(&self) -> Result<Vec<ServerReport>> {
+        Ok(self.server_reports_now())
+    }
+
+    async fn record_history(&self, queues: &[Arc<str>], now_ms: u64) -> Result<()> {
+        self.record_history_now(queues, now_ms);
+        Ok(())
+    }
+
+    async fn history_snapshots(
+        &self,
+        queue: &str,
+        resolution: Resolution,
+    ) -> Result<Vec<Snapshot>> {
+        Ok(self.history_snapshots_now(queue, resolution))
+    }
+
+    async fn batches(&self, queue: &str, cursor: Option<&str>, limit: usize) -> Result<BatchPage> {
+        self.batches_now(queue, cursor, limit)
     }
 }

@@ -64,4 +64,9 @@ impl LeaseIndex {
                 .retain(|Reverse((deadline, seq))| live(*deadline, *seq));
         }
     }
+
+    /// Every entry, (deadline, seq), live or not, in no order.
+    pub(super) fn entries(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.heap.iter().map(|Reverse(entry)| *entry)
+    }
 }

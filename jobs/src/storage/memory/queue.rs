@@ -32,6 +32,10 @@ pub(super) struct Queue {
     pub(super) failed_total: u64,
     /// Unique keys: key -> (seq, claim expiry ms).
     pub(super) unique: HashMap<String, (u64, u64)>,
+    /// Whether fetches skip this queue.
+    pub(super) paused: bool,
+    /// History snapshots by (resolution, ring slot).
+    pub(super) history: HashMap<(crate::monitor::Resolution, u64), crate::monitor::Snapshot>,
 }
 
 pub(super) struct Record {

@@ -5,10 +5,16 @@ use super::{seq, unsigned, PostgresStorage};
 use crate::error::{Error, Result};
 use crate::headers::Headers;
 use crate::job::JobId;
+use crate::monitor::{
+    BatchPage, Count, JobDetail, JobPage, JobQuery, QueueSummary, Resolution, ServerReport,
+    Snapshot,
+};
 use crate::state::{JobState, StateChange};
 use crate::storage::{Cancellation, Monitoring};
 use crate::storage::{JobInfo, QueueStats};
 use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The stored state codes (see `migrations/0001_tables.sql`).
 fn state(code: i16) -> JobState {
@@ -58,7 +64,7 @@ pub(super) fn decode_headers(id: &JobId, stored: Option<&str>) -> Result<Headers
     })
 }
 
-type JobRow = (
+pub(super) type JobRow = (
     String,
     String,
     i16,
@@ -84,7 +90,7 @@ type FailedRow = (
 );
 
 impl PostgresStorage {
-    fn info(&self, id: JobId, row: JobRow) -> Result<JobInfo> {
+    pub(super) fn info(&self, id: JobId, row: JobRow) -> Result<JobInfo> {
         let (name, args, code, attempts, crashes, orphaned, history, claimed_at, headers) = row;
         let mut history = decode_history(&id, &history)?;
         let headers = decode_headers(&id, headers.as_deref())?;
@@ -196,5 +202,69 @@ impl Monitoring for PostgresStorage {
 
     async fn cancel(&self, id: &JobId) -> Result<Cancellation> {
         self.remove(id, true).await
+    }
+
+    async fn requeue_many(&self, ids: &[JobId]) -> Result<Vec<bool>> {
+        self.requeue_many_now(ids).await
+    }
+
+    async fn delete_many(&self, ids: &[JobId]) -> Result<Vec<bool>> {
+        self.delete_many_now(ids).await
+    }
+
+    async fn queue_names(&self) -> Result<Vec<String>> {
+        self.queue_names_now().await
+    }
+
+    async fn queue_summary(&self, queue: &str) -> Result<QueueSummary> {
+        self.queue_summary_now(queue).await
+    }
+
+    async fn count(&self, queue: &str, state: JobState) -> Result<Count> {
+        self.count_now(queue, state).await
+    }
+
+    async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage> {
+        self.list_jobs_now(queue, query).await
+    }
+
+    async fn job_detail(&self, id: &JobId) -> Result<Option<JobDetail>> {
+        self.job_detail_now(id).await
+    }
+
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<()> {
+        self.set_queue_paused_now(queue, paused).await
+    }
+
+    async fn set_recurring_paused(&self, id: &str, paused: bool) -> Result<bool> {
+        self.set_recurring_paused_now(id, paused).await
+    }
+
+    async fn paused_recurring(&self) -> Result<Vec<String>> {
+        self.paused_recurring_now().await
+    }
+
+    async fn report_server(&self, report: &ServerReport, ttl: Duration) -> Result<()> {
+        self.report_server_now(report, ttl).await
+    }
+
+    async fn server_reports(&self) -> Result<Vec<ServerReport>> {
+        self.server_reports_now().await
+    }
+
+    async fn record_history(&self, queues: &[Arc<str>], now_ms: u64) -> Result<()> {
+        self.record_history_now(queues, now_ms).await
+    }
+
+    async fn history_snapshots(
+        &self,
+        queue: &str,
+        resolution: Resolution,
+    ) -> Result<Vec<Snapshot>> {
+        self.history_snapshots_now(queue, resolution).await
+    }
+
+    async fn batches(&self, queue: &str, cursor: Option<&str>, limit: usize) -> Result<BatchPage> {
+        self.batches_now(queue, cursor, limit).await
     }
 }

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("migrations/0005_no_vacuum_truncate.sql"),
     ),
     (6, "headers", include_str!("migrations/0006_headers.sql")),
+    (
+        7,
+        "monitoring",
+        include_str!("migrations/0007_monitoring.sql"),
+    ),
 ];
 
 /// The schema version this code needs.

@@ -35,6 +35,7 @@ mod flow;
 mod inspect;
 mod leases;
 mod migrate;
+mod monitor;
 mod names;
 mod pooler;
 mod recurring;

@@ -96,6 +96,8 @@ impl Statements {
                                  next_run, last_run, revision";
         Statements {
             enqueue: format!("SELECT {s}.enqueue($1, $2, $3, $4, $5, $6, $7)"),
+            // Paused queues are left out of the claim (a lookup by the primary key of `paused`
+            // per queue), in the same statement, so no fetch takes a job of a paused queue.
             fetch: format!(
                 // Arguments and headers over the worker's payload limit ($7) are not sent:
                 // their length is, and the worker fails the job instead of allocating for it.
@@ -106,7 +108,10 @@ impl Statements {
                  CASE WHEN octet_length(o_args) + coalesce(octet_length(o_headers), 0) > $7 \
                    THEN (octet_length(o_args) + coalesce(octet_length(o_headers), 0))::bigint \
                  END, o_headers, o_ready_at \
-                 FROM {s}.fetch($1, $2, $3, $4, $5, $6)"
+                 FROM {s}.fetch(ARRAY(SELECT u.q FROM \
+                 unnest($1::text[]) WITH ORDINALITY AS u(q, o) WHERE NOT EXISTS \
+                 (SELECT 1 FROM {s}.paused p WHERE p.queue = u.q) ORDER BY u.o), \
+                 $2, $3, $4, $5, $6)"
             ),
             complete: format!(
                 "SELECT * FROM {s}.complete($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"

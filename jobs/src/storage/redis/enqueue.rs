@@ -19,6 +19,7 @@ impl RedisStorage {
         let mut ids: Vec<Option<JobId>> = vec![None; jobs.len()];
         // One script call per queue: all or none within a queue (queues are different slots).
         for (queue, positions) in by_queue(&jobs, |j| &j.queue) {
+            self.register_queue(&queue).await?;
             if positions.iter().any(|&i| jobs[i].unique.is_some()) {
                 let stored = self.enqueue_unique(&queue, &jobs, &positions, now).await?;
                 for (id, &i) in stored.into_iter().zip(&positions) {

@@ -189,6 +189,7 @@ impl RedisStorage {
         on: Finish,
     ) -> Result<Option<JobId>> {
         self.check(&child)?;
+        self.register_queue(&child.queue).await?;
         let pk = self.keys(parent.queue());
         let ck = self.keys(&child.queue);
         let seq = self.reserve_seqs(&child.queue, &ck, 1).await?;
@@ -395,6 +396,10 @@ impl RedisStorage {
                 .as_ref()
                 .map_or_else(|| Arc::from("default"), |t| t.queue.clone()),
         };
+        self.register_queue(&queue).await?;
+        if let Some(t) = &then {
+            self.register_queue(&t.queue).await?;
+        }
         if jobs.iter().any(|j| j.queue != queue) {
             return Err(Error::config(
                 "the jobs of a batch must all be on one queue (a batch is stored atomically, \

@@ -68,6 +68,9 @@ pub(crate) struct QueueKeys {
     /// The concurrency-slot sets of this queue by their latest grant (sorted set of key names),
     /// so that sets whose holders all ended are found and dropped (`scripts/limits_sweep.lua`).
     pub(crate) limit_keys: String,
+    /// History snapshots of the lifetime counters, in ring slots `m<slot>` (minutes) and
+    /// `h<slot>` (hours): `bucket_ms|succeeded|failed` (hash; see `monitor.rs`).
+    pub(crate) history: String,
 }
 
 impl QueueKeys {
@@ -103,6 +106,7 @@ impl QueueKeys {
             batches: key("batches"),
             batches_done: key("batches_done"),
             limit_keys: key("limit_keys"),
+            history: key("history"),
         }
     }
 
@@ -147,6 +151,7 @@ impl QueueKeys {
             self.batches.clone(),
             self.batches_done.clone(),
             self.limit_keys.clone(),
+            self.history.clone(),
         ]
     }
 }
@@ -161,6 +166,24 @@ pub(crate) fn servers(prefix: &str) -> String {
 /// script touches it.
 pub(crate) fn recurring_index(prefix: &str) -> String {
     format!("{{{prefix}}}:recurring")
+}
+
+/// The registry of queues (set of names): every queue jobs were enqueued on, paused or given
+/// a recurring job, for listings. It spans queues, so it is its own slot and no script touches
+/// it.
+pub(crate) fn queues(prefix: &str) -> String {
+    format!("{{{prefix}}}:queues")
+}
+
+/// The latest report of worker `name` (a JSON string that expires with its heartbeat), in the
+/// slot of the servers registry.
+pub(crate) fn server_report(prefix: &str, name: &str) -> String {
+    format!("{{{prefix}}}:server:{name}")
+}
+
+/// The ids of the paused recurring jobs (set), in the slot of the recurring index.
+pub(crate) fn recurring_paused(prefix: &str) -> String {
+    format!("{{{prefix}}}:recurring_paused")
 }
 
 #[cfg(test)]

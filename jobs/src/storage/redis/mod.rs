@@ -48,6 +48,7 @@ mod flow;
 mod inspect;
 mod keys;
 mod leases;
+mod monitor;
 pub(crate) mod record;
 mod recurring;
 pub(crate) mod replies;
@@ -122,6 +123,8 @@ struct Inner {
     queue_keys: Mutex<HashMap<String, Arc<QueueKeys>>>,
     /// Sequence numbers reserved for this storage's enqueues, per queue: `[next, end)`.
     seq_blocks: Mutex<HashMap<Arc<str>, (u64, u64)>>,
+    /// The queues this storage added to the registry of queues (see `monitor.rs`).
+    registered: Mutex<foldhash::HashSet<Arc<str>>>,
     /// Where Redis is, without credentials, for error messages.
     display_url: String,
     /// The lease rounds running on tasks of their own (see `lease_round_detached`). Closed from
@@ -219,6 +222,7 @@ impl RedisStorage {
                 limits_swept: Mutex::new(HashMap::new()),
                 queue_keys: Mutex::new(HashMap::new()),
                 seq_blocks: Mutex::new(HashMap::new()),
+                registered: Mutex::new(foldhash::HashSet::default()),
                 display_url,
                 rounds: {
                     let rounds = TaskTracker::new();
@@ -243,6 +247,12 @@ impl RedisStorage {
     /// The key of the registry of worker processes.
     pub fn servers_key(&self) -> String {
         keys::servers(&self.inner.prefix)
+    }
+
+    /// The key of the registry of queues (a set of names, for listings; see
+    /// [`Monitoring::queue_names`](crate::storage::Monitoring::queue_names)).
+    pub fn queues_key(&self) -> String {
+        keys::queues(&self.inner.prefix)
     }
 
     /// Checks that Redis answers.

@@ -142,6 +142,7 @@ impl RedisStorage {
     ) -> Result<RecurringEntry> {
         super::check_name(&entry.name)?;
         self.inner.payload.check_recurring(&entry)?;
+        self.register_queue(&entry.queue).await?;
         let given_next = entry.next_run_ms;
         for _ in 0..PUT_ATTEMPTS {
             let old_queue = self.recurring_queue(&entry.id).await?;

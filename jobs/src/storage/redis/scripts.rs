@@ -46,6 +46,10 @@ pub(crate) struct Scripts {
     pub(crate) acquire_limits: Script,
     pub(crate) limits_sweep: Script,
     pub(crate) enqueue_batch: Script,
+    // --- monitoring ---
+    pub(crate) monitor_list: Script,
+    pub(crate) history_record: Script,
+    pub(crate) queue_resume: Script,
 }
 
 impl Scripts {
@@ -69,6 +73,9 @@ impl Scripts {
             acquire_limits: Script::new(flow_script!("scripts/acquire_limits.lua")),
             limits_sweep: Script::new(flow_script!("scripts/limits_sweep.lua")),
             enqueue_batch: Script::new(script!("scripts/enqueue_batch.lua")),
+            monitor_list: Script::new(script!("scripts/monitor_list.lua")),
+            history_record: Script::new(script!("scripts/history_record.lua")),
+            queue_resume: Script::new(script!("scripts/queue_resume.lua")),
         }
     }
 }

@@ -120,7 +120,9 @@ if #expired > 0 then
 end
 
 local out = {now, -1, 0}
-local ids = redis.call('LPOP', KEYS[1], ARGV[1])
+-- A paused queue (see `monitor.rs`) is maintained but leases nothing.
+local paused = redis.call('HEXISTS', KEYS[7], 'paused') == 1
+local ids = not paused and redis.call('LPOP', KEYS[1], ARGV[1])
 if ids then
   local recs = hmget(KEYS[2], ids)
   -- One fencing token per fetch: a job fetched again later always gets a newer one, which is all
@@ -162,7 +164,7 @@ if ids then
 end
 
 -- Wake another waiting worker while work remains; clear a stale signal otherwise.
-if redis.call('LLEN', KEYS[1]) > 0 then
+if not paused and redis.call('LLEN', KEYS[1]) > 0 then
   wake(KEYS[8])
 else
   redis.call('DEL', KEYS[8])
