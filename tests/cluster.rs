@@ -8,7 +8,8 @@
 //! them, so a watchdog shell kills them (and removes their directory) once the test process is
 //! gone.
 
-use crate::{free_port, unique_prefix};
+use crate::unique_prefix;
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -28,6 +29,17 @@ pub struct TestCluster {
 struct Node {
     port: u16,
     child: Option<Child>,
+}
+
+/// `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free local port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("a bound address").port())
+        .collect()
 }
 
 /// Whether `redis-server` and `redis-cli` are on `PATH`.
@@ -140,8 +152,9 @@ impl TestCluster {
     fn spawn() -> TestCluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut nodes = Vec::new();
+        let ports = free_ports(12);
         for i in 0..6 {
-            let (port, bus) = (free_port(), free_port());
+            let (port, bus) = (ports[2 * i], ports[2 * i + 1]);
             let child = spawn_node(port, bus, &dir.path().join(format!("node-{i}")));
             nodes.push(Node {
                 port,
@@ -342,6 +355,59 @@ impl TestCluster {
         if let Some(mut child) = node.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the node on `port`: a stopped replica reads nothing,
+    /// so its primary's writes pile up unreplicated.
+    ///
+    /// # Panics
+    ///
+    /// When no live node of this cluster listens there.
+    pub fn signal(&self, port: u16, signal: &str) {
+        let pid = self
+            .nodes
+            .iter()
+            .find(|n| n.port == port)
+            .and_then(|n| n.child.as_ref())
+            .expect("a live node of this cluster")
+            .id();
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
+    /// The port of a replica of the primary on `port`, as the primary lists them.
+    pub fn replica_of(&self, port: u16) -> Option<u16> {
+        let info = cli(port, &["INFO", "replication"])?;
+        let line = field(&info, "slave0")?;
+        line.split(',')
+            .find_map(|kv| kv.strip_prefix("port="))
+            .and_then(|p| p.parse().ok())
+    }
+
+    /// Waits until the node on `port` is a primary and sees the cluster as `ok` (a replica
+    /// promoted by a failover).
+    ///
+    /// # Panics
+    ///
+    /// When that does not happen within `limit`.
+    pub fn wait_primary(&self, port: u16, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ok = cli(port, &["CLUSTER", "INFO"])
+                .is_some_and(|info| field(&info, "cluster_state") == Some("ok"));
+            if ok && self.is_primary(port) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the node on port {port} did not become a primary within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

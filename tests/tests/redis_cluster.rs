@@ -41,8 +41,12 @@ async fn an_idle_fetch_wakes_on_an_enqueue_to_any_primary() {
             let (storage, queues) = (storage.clone(), queues.clone());
             tokio::spawn(async move {
                 let started = Instant::now();
-                let req =
-                    FetchRequest::new(&queues, 10, Duration::from_secs(30), Duration::from_secs(20));
+                let req = FetchRequest::new(
+                    &queues,
+                    10,
+                    Duration::from_secs(30),
+                    Duration::from_secs(20),
+                );
                 let jobs = storage.fetch(req).await.unwrap();
                 (jobs, started.elapsed())
             })

@@ -479,18 +479,23 @@ impl RedisStorage {
     /// Maps a Redis error to a storage error that says what was being done and where.
     fn err(&self, what: &'static str) -> impl Fn(RedisError) -> Error + '_ {
         move |e| {
-            let loading = e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading);
+            use redis::ServerErrorKind::{BusyLoading, ClusterDown, TryAgain};
+            let loading = e.kind() == redis::ErrorKind::Server(BusyLoading);
             let unreachable = e.is_connection_refusal() || e.is_io_error() || e.is_timeout();
+            // A cluster without a primary for some slot (until a replica takes over).
+            let failing_over = matches!(e.kind(), redis::ErrorKind::Server(ClusterDown | TryAgain));
             let problem = if unreachable {
                 "Redis is unreachable"
             } else if loading {
                 "Redis is loading its data"
+            } else if failing_over {
+                "the Redis Cluster has no primary for the slot (failing over?)"
             } else {
                 "Redis failed"
             };
             let err = Error::storage(format!("{what}: {problem} at {}", self.inner.display_url))
                 .with_source(e);
-            if unreachable || loading {
+            if unreachable || loading || failing_over {
                 err.unreachable()
             } else {
                 err
