@@ -54,17 +54,16 @@ fn tools_available() -> bool {
     })
 }
 
-/// `None` after printing why when the tools are missing and `JOBS_REQUIRE_REDIS` is not `1`.
+/// Whether a cluster can be started; `false` after printing why when the tools are missing and
+/// `JOBS_REQUIRE_REDIS` is not `1`.
 fn available(test: &str) -> bool {
     if tools_available() {
         return true;
     }
-    let why = format!("test `{test}`: no `redis-server` and `redis-cli` on PATH for a cluster");
-    assert!(
-        std::env::var("JOBS_REQUIRE_REDIS").as_deref() != Ok("1"),
-        "{why}, and JOBS_REQUIRE_REDIS=1"
+    crate::skip_unless_required(
+        "JOBS_REQUIRE_REDIS",
+        &format!("test `{test}`: no `redis-server` and `redis-cli` on PATH for a cluster"),
     );
-    eprintln!("SKIPPED {why}");
     false
 }
 
