@@ -1,7 +1,9 @@
 //! One test, every storage backend: `on_every_backend!(test_a, test_b)` runs each
-//! `async fn test_a(kind: Kind)` on `MemoryStorage`, on a private Redis and on a schema of its
-//! own in the local PostgreSQL. The suite is the contract a backend fulfils.
+//! `async fn test_a(kind: Kind)` on `MemoryStorage`, on a private Redis, on a local Redis
+//! Cluster of 3 primaries and 3 replicas (one per test process, a prefix per test) and on a
+//! schema of its own in the local PostgreSQL. The suite is the contract a backend fulfils.
 
+use crate::cluster::TestCluster;
 use crate::postgres::TestPostgres;
 use crate::TestRedis;
 use jobs::storage::Retention;
@@ -15,6 +17,8 @@ pub enum Kind {
     Memory,
     /// `RedisStorage` on the test's own `redis-server`.
     Redis,
+    /// `RedisStorage` on the test process's local Redis Cluster.
+    RedisCluster,
     /// `PostgresStorage` on a schema of the test's own.
     Postgres,
 }
@@ -26,6 +30,7 @@ impl Kind {
             Kind::Memory => 0,
             Kind::Redis => 1,
             Kind::Postgres => 2,
+            Kind::RedisCluster => 3,
         }
     }
 }
@@ -99,6 +104,30 @@ pub fn backend_with_payload_limit(
                 _postgres: None,
             })
         }
+        Kind::RedisCluster => {
+            let cluster = TestCluster::shared(test)?;
+            let storage = cluster
+                .storage_builder(test, retention)
+                .max_payload(max_payload)
+                .build()
+                .expect("valid cluster URLs");
+            let (urls, prefix) = (cluster.urls(), storage.prefix().to_owned());
+            Some(Backend {
+                storage: Arc::new(storage),
+                another: Box::new(move || {
+                    Arc::new(
+                        jobs::RedisStorage::cluster_builder(&urls)
+                            .prefix(&prefix)
+                            .retention(retention)
+                            .max_payload(max_payload)
+                            .build()
+                            .expect("valid cluster URLs"),
+                    )
+                }),
+                _redis: None,
+                _postgres: None,
+            })
+        }
         Kind::Postgres => {
             let postgres = TestPostgres::start(test)?;
             let open = {
@@ -118,7 +147,7 @@ pub fn backend_with_payload_limit(
 }
 
 /// Declares, for each named `async fn(Kind)`, a test on each backend (modules `memory`,
-/// `redis` and `postgres`).
+/// `redis`, `redis_cluster` and `postgres`).
 #[macro_export]
 macro_rules! on_every_backend {
     ($($test:ident),* $(,)?) => {
@@ -135,6 +164,14 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     super::$test($crate::backends::Kind::Redis).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::backends::Kind::RedisCluster).await;
                 }
             )*
         }

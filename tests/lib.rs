@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod backends;
+pub mod cluster;
 pub mod downtime;
 pub mod fault_proxy;
 pub mod jobs_for_tests;

@@ -281,6 +281,7 @@ async fn continuation_runs_with_the_parent_result(kind: Kind) {
         Kind::Memory => 3,
         Kind::Redis => 5,
         Kind::Postgres => 7,
+        Kind::RedisCluster => 9,
     };
     let client = Client::from_shared(b.storage.clone());
     let parent = jobs::enqueue!(&client, produce(run)).await.unwrap();
@@ -354,6 +355,7 @@ async fn concurrency_limit_holds_across_workers(kind: Kind) {
         Kind::Memory => 1,
         Kind::Redis => 2,
         Kind::Postgres => 4,
+        Kind::RedisCluster => 6,
     };
     let client = Client::from_shared(b.storage.clone());
     let total = 12;

@@ -20,6 +20,7 @@ mod in_flight;
 mod lease_keeper;
 mod limits;
 mod prefetch;
+mod queue_order;
 mod slot;
 
 pub use builder::WorkerBuilder;
@@ -80,6 +81,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) registry: &'static Registry,
     pub(crate) queues: Vec<Arc<str>>,
+    /// The order each fetch takes `queues` in.
+    pub(crate) order: queue_order::QueueOrder,
     pub(crate) concurrency: usize,
     pub(crate) state: StateMap,
     pub(crate) filters: Filters,
@@ -224,7 +227,7 @@ impl Worker {
             prefetch.clone(),
             ack_tx.clone(),
         ));
-        tracing::info!(worker = %shared.config.name, queues = ?shared.config.queues, "worker started");
+        tracing::info!(worker = %shared.config.name, queues = ?shared.config.queues, order = ?shared.config.order, "worker started");
 
         signal.await;
         tracing::info!(worker = %shared.config.name, "worker shutting down");
@@ -350,7 +353,8 @@ async fn fetch_loop(
         } else {
             Duration::ZERO
         };
-        let req = FetchRequest::new(&config.queues, capacity - buffered, config.lease, wait);
+        let queues = config.order.draw(&config.queues);
+        let req = FetchRequest::new(&queues, capacity - buffered, config.lease, wait);
         let fetched = tokio::select! {
             r = config.storage.fetch(req) => r,
             () = stop.cancelled() => break,

@@ -31,16 +31,20 @@ impl RedisStorage {
         if groups.is_empty() {
             return Ok(Vec::new());
         }
-        // One round trip: an `HMGET` per queue, pipelined (each touches one queue's slot).
-        let mut pipe = redis::pipe();
-        for (queue, positions) in &groups {
-            pipe.cmd("HMGET").arg(&self.keys(queue).cancels);
-            for &i in positions {
-                pipe.arg(ids[i].seq());
-            }
-        }
+        // One round trip: an `HMGET` per queue, pipelined (on a cluster, one per slot at once).
+        let cmds = groups
+            .iter()
+            .map(|(queue, positions)| {
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(&self.keys(queue).cancels);
+                for &i in positions {
+                    cmd.arg(ids[i].seq());
+                }
+                cmd
+            })
+            .collect();
         let replies: Vec<Vec<Option<String>>> = self
-            .idempotent("checking for cancel requests", &mut pipe)
+            .idempotent_each("checking for cancel requests", cmds)
             .await?;
         let mut requested = vec![false; ids.len()];
         for ((_, positions), reply) in groups.iter().zip(replies) {

@@ -68,10 +68,7 @@ impl RedisStorage {
                     .arg(reason)
                     .arg(c.result.as_deref().unwrap_or(""));
             }
-            let res = inv
-                .invoke(&mut self.conn())
-                .await
-                .map_err(self.err("acknowledging jobs"))?;
+            let res = self.invoke_acknowledged(&inv, "acknowledging jobs").await?;
             let res = replies::completions(res, plain.len() + other.len())?;
             for (&i, ok) in plain.iter().chain(&other).zip(res.applied) {
                 applied[i] = ok;

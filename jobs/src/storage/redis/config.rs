@@ -22,23 +22,47 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RedisStorageBuilder {
-    pub(super) url: String,
+    pub(super) target: Target,
     pub(super) prefix: String,
     pub(super) retention: Retention,
     pub(super) maintenance_batch: usize,
     pub(super) response_timeout: Duration,
     pub(super) payload: PayloadLimit,
+    pub(super) replicas_ack: u32,
+    pub(super) replicas_ack_timeout: Duration,
 }
 
+/// Where the storage connects.
+#[derive(Debug, Clone)]
+pub(super) enum Target {
+    /// One Redis (a primary, or a proxy in front of one).
+    Node(String),
+    /// A Redis Cluster, from the URLs of some of its nodes.
+    Cluster(Vec<String>),
+}
+
+/// The durable acknowledgement (`replicas_ack`): writes that acknowledge a job (enqueues, completions) wait until
+/// this many replicas confirm them (`WAIT`), for at most `timeout`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplicasAck {
+    pub(crate) replicas: u32,
+    pub(crate) timeout: Duration,
+}
+
+/// How long a durable acknowledgement waits for its replicas unless told otherwise.
+const REPLICAS_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl RedisStorageBuilder {
-    pub(super) fn new(url: &str) -> Self {
+    pub(super) fn new(target: Target) -> Self {
         RedisStorageBuilder {
-            url: url.to_owned(),
+            target,
             prefix: "jobs".to_owned(),
             retention: Retention::default(),
             maintenance_batch: 1_000,
             response_timeout: Duration::from_secs(30),
             payload: PayloadLimit::default(),
+            replicas_ack: 0,
+            replicas_ack_timeout: REPLICAS_ACK_TIMEOUT,
         }
     }
 
@@ -90,12 +114,51 @@ impl RedisStorageBuilder {
         self
     }
 
+    /// Durable acknowledgements: an enqueue (of any kind: single, bulk, scheduled, unique, batch,
+    /// continuation, recurring tick) and a job's completion return only once `replicas` replicas
+    /// of the primary that holds the queue confirmed the write (`WAIT`), so a failover that
+    /// promotes one of them loses no acknowledged job. Default: off (0), the acknowledgement
+    /// comes when the primary applied the write, and a failover may lose the writes of the last
+    /// moments before it (Redis replicates asynchronously).
+    ///
+    /// It costs a wait for the replicas on every such write (a round trip from the primary to
+    /// its replicas, usually well under a millisecond on one network; see BENCHMARKS.md). When
+    /// fewer replicas confirm within [`replicas_ack_timeout`](Self::replicas_ack_timeout), the
+    /// call fails with an error saying so: the write was applied on the primary but may not
+    /// survive a failover (an enqueue retried after that error may store the job twice).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// let storage = jobs::RedisStorage::cluster_builder(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .replicas_ack(1)
+    ///     .connect()
+    ///     .await?;
+    /// # drop(storage); Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn replicas_ack(mut self, replicas: u32) -> Self {
+        self.replicas_ack = replicas;
+        self
+    }
+
+    /// How long a durable acknowledgement ([`replicas_ack`](Self::replicas_ack)) waits for its
+    /// replicas before the call fails. Default: 5 s.
+    #[must_use]
+    pub fn replicas_ack_timeout(mut self, timeout: Duration) -> Self {
+        self.replicas_ack_timeout = timeout;
+        self
+    }
+
     /// Builds the storage without contacting Redis: it connects on first use and reconnects
     /// after a connection is lost. Must be called within a Tokio runtime.
     ///
     /// # Errors
     ///
-    /// When the URL is not a valid Redis URL or the prefix contains `{` or `}`.
+    /// When a URL is not a valid Redis URL, a cluster is given no node, or the prefix contains
+    /// `{` or `}`.
     pub fn build(self) -> Result<RedisStorage> {
         if self.prefix.contains(['{', '}']) {
             return Err(Error::config(format!(

@@ -78,10 +78,16 @@ impl RedisStorage {
             // The counter never goes below a number handed out, unless Redis lost its data
             // (flushed, or restarted without persistence): checked below.
             pipe.cmd("GET").arg(&*k.seq);
-            let counter: Option<u64> = self
-                .transaction_last_reply(&pipe)
-                .await
-                .map_err(self.err("enqueueing jobs"))?;
+            let counter: Option<u64> = match self.inner.replicas_ack {
+                Some(ack) => {
+                    self.transaction_acknowledged(ack, &pipe, "enqueueing jobs")
+                        .await?
+                }
+                None => self
+                    .transaction_last_reply(&pipe)
+                    .await
+                    .map_err(self.err("enqueueing jobs"))?,
+            };
             let last = seq(order.len() - 1);
             if counter.unwrap_or(0) < last {
                 self.counter_went_back(&queue, &k, last).await?;

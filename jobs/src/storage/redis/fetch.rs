@@ -9,7 +9,7 @@ use super::scripts::ScriptCall;
 use super::{lua_millis, replies, RedisStorage, MAINTENANCE_EVERY};
 use crate::error::{Error, Result};
 use crate::storage::{Delivery, FetchRequest, FetchedJob, Lease};
-use redis::{AsyncConnectionConfig, Value};
+use redis::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -115,8 +115,9 @@ impl RedisStorage {
         }
     }
 
-    /// One pass over the queues in order, leasing up to `max` jobs in all. A queue that fails
-    /// after others leased jobs ends the pass with those jobs (the next fetch tries it again).
+    /// One pass over the queues in order, leasing up to `max` jobs in all. A queue that fails is
+    /// passed over (the next fetch tries it again); the pass fails when it leased nothing and a
+    /// queue failed.
     async fn lease_round(
         &self,
         queues: &[Arc<str>],
@@ -129,6 +130,7 @@ impl RedisStorage {
             next_in: None,
             skipped_maintenance: false,
         };
+        let mut failed = None;
         for queue in queues {
             if round.jobs.len() >= max {
                 break;
@@ -146,14 +148,19 @@ impl RedisStorage {
                         round.next_in = Some(round.next_in.map_or(wait, |n| n.min(wait)));
                     }
                 }
-                Err(e) if round.jobs.is_empty() => return Err(e),
                 Err(e) => {
-                    tracing::warn!(error = %e, queue = %queue, "fetching from a queue failed; going on with the jobs leased so far");
-                    break;
+                    // The other queues may be fine (on a cluster, a queue whose primary fails
+                    // over is unreachable while the others are not): go on with them.
+                    tracing::warn!(error = %e, queue = %queue, "fetching from a queue failed; going on with the other queues");
+                    failed.get_or_insert(e);
                 }
             }
         }
-        Ok(round)
+        match failed {
+            // Nothing leased: the failure is the fetch's (the worker backs off and retries).
+            Some(e) if round.jobs.is_empty() => Err(e),
+            _ => Ok(round),
+        }
     }
 
     /// Whether a fetch on `queue` should promote due jobs and reap expired leases: at most every
@@ -177,48 +184,6 @@ impl RedisStorage {
                 true
             }
         }
-    }
-
-    /// Blocks until one of `queues` is signalled or `timeout` passes, on a dedicated connection.
-    async fn wait(&self, queues: &[Arc<str>], timeout: Duration) -> Result<()> {
-        let pooled = self
-            .inner
-            .waiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(None);
-                self.inner
-                    .client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .map_err(self.err("waiting for jobs"))?
-            }
-        };
-        let mut cmd = redis::cmd("BLPOP");
-        for q in queues {
-            cmd.arg(&self.keys(q).wake);
-        }
-        // Whole milliseconds, at least one (0 would block forever).
-        let secs = timeout.as_millis().max(1) as f64 / 1000.0;
-        cmd.arg(format!("{secs:.3}"));
-        // If this future is dropped here the connection is dropped with it (never reused with a
-        // reply outstanding); a signal it consumed is re-created by the next fetch.
-        let _: Value = cmd
-            .query_async(&mut conn)
-            .await
-            .map_err(self.err("waiting for jobs"))?;
-        self.inner
-            .waiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(conn);
-        Ok(())
     }
 
     async fn fetch_queue(

@@ -72,10 +72,9 @@ impl RedisStorage {
                 .arg(key)
                 .arg(window);
         }
-        let seqs: Vec<u64> = inv
-            .invoke(&mut self.conn())
-            .await
-            .map_err(self.err("enqueueing unique jobs"))?;
+        let seqs: Vec<u64> = self
+            .invoke_acknowledged(&inv, "enqueueing unique jobs")
+            .await?;
         Ok(seqs
             .into_iter()
             .map(|seq| JobId::new(queue.clone(), seq))
@@ -206,10 +205,9 @@ impl RedisStorage {
             .arg(&*child.queue)
             .arg(seq)
             .arg(on.code());
-        let reply: Vec<String> = inv
-            .invoke(&mut self.conn())
-            .await
-            .map_err(self.err("adding a continuation"))?;
+        let reply: Vec<String> = self
+            .invoke_acknowledged(&inv, "adding a continuation")
+            .await?;
         let decision = match reply.first().map_or("", String::as_str) {
             "" => None,
             // The parent is unknown (never stored, or trimmed): nothing is stored.
@@ -262,10 +260,9 @@ impl RedisStorage {
             .arg(reason)
             .arg(run)
             .arg(result);
-        let stored: i64 = inv
-            .invoke(&mut self.conn())
-            .await
-            .map_err(self.err("adding a continuation"))?;
+        let stored: i64 = self
+            .invoke_acknowledged(&inv, "adding a continuation")
+            .await?;
         if stored != 1 {
             return Err(Error::storage(format!(
                 "adding a continuation: job number {seq} of queue `{}` is taken already (was \
@@ -433,10 +430,8 @@ impl RedisStorage {
         for job in &jobs {
             inv.arg(record::encode(now, &job.name, &job.args, &job.headers));
         }
-        let (batch, first, fired): (u64, u64, i64) = inv
-            .invoke(&mut self.conn())
-            .await
-            .map_err(self.err("enqueueing a batch"))?;
+        let (batch, first, fired): (u64, u64, i64) =
+            self.invoke_acknowledged(&inv, "enqueueing a batch").await?;
         // Step 2: the continuation.
         if let (Some(t), Some(id)) = (&then, &then_id) {
             self.store_continuation(t, id.seq(), "waiting for a batch", None)

@@ -22,29 +22,40 @@
 //!
 //! # Connections
 //!
-//! Requests share one connection (redis-rs's connection manager, which pipelines concurrent
-//! requests and reconnects). It notices that Redis closed the connection only when a request
-//! fails on it, so requests safe to send twice go once more after such a failure
-//! (`connections.rs`). Enqueue transactions have one of their own, which the caller writes and
-//! reads without a task in between (`direct.rs`), and a fetch that waits for jobs blocks on one
-//! from a pool (below).
+//! Requests share one connection: on one Redis, redis-rs's connection manager, which pipelines
+//! concurrent requests and reconnects; on a Redis Cluster, redis-rs's cluster connection, which
+//! routes each request to the primary of its slot (`cluster.rs`). The connection manager
+//! notices that Redis closed the connection only when a request fails on it, so requests safe
+//! to send twice go once more after such a failure (`connections.rs`). On one Redis, enqueue
+//! transactions have a connection of their own, which the caller writes and reads without a
+//! task in between (`direct.rs`), and a fetch that waits for jobs blocks on one from a pool
+//! (below).
 //!
 //! # Waiting
 //!
 //! An idle fetch blocks with `BLPOP` on the queues' wake keys (on a dedicated connection, so the
 //! shared connection is never blocked) until an enqueue signals, or until the next scheduled job
-//! or lease deadline is due, or the wait runs out. Dropping a fetch while it waits loses nothing:
+//! or lease deadline is due, or the wait runs out; on a cluster, with one `BLPOP` per slot, each
+//! on the primary of its slot (`idle_wait.rs`). Dropping a fetch while it waits loses nothing:
 //! jobs leased by a script whose reply was lost come back when their lease expires.
+//!
+//! # Durability
+//!
+//! With `replicas_ack(n)`, enqueues and completions wait for `WAIT n` before they return
+//! (`durable.rs`).
 
 mod cancellation;
+mod cluster;
 mod complete;
 mod config;
 mod connections;
 #[cfg(unix)]
 mod direct;
+mod durable;
 mod enqueue;
 mod fetch;
 mod flow;
+mod idle_wait;
 mod inspect;
 mod keys;
 mod leases;
@@ -63,10 +74,12 @@ use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::storage::Delivery;
 use async_trait::async_trait;
+use config::{ReplicasAck, Target};
+use connections::{Link, NodeLink};
 #[cfg(unix)]
 use direct::DirectConnection;
 use keys::QueueKeys;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use scripts::{ScriptCall, Scripts};
 use std::collections::HashMap;
@@ -101,20 +114,16 @@ pub struct RedisStorage {
 }
 
 struct Inner {
-    client: redis::Client,
-    conn: ConnectionManager,
-    /// The enqueue transaction's own connection, read without a task in between (`None` for
-    /// TLS, which goes through `conn`; Unix only).
-    #[cfg(unix)]
-    direct: Option<DirectConnection>,
-    /// Connections for blocking waits, so a `BLPOP` never holds up the shared connection.
-    waiters: Mutex<Vec<MultiplexedConnection>>,
+    /// One Redis or a cluster, and the connections to it.
+    link: Link,
     scripts: Scripts,
     prefix: String,
     retention: Retention,
     maintenance_batch: usize,
     /// The payload limit of enqueues and fetches.
     payload: PayloadLimit,
+    /// Writes that acknowledge jobs wait for this many replicas (see `durable.rs`).
+    replicas_ack: Option<ReplicasAck>,
     /// When each queue was last maintained (due jobs promoted, expired leases reaped) by a fetch.
     maintained: Mutex<HashMap<Arc<str>, std::time::Instant>>,
     /// When this storage last swept each queue's concurrency-slot sets (see `flow.rs`).
@@ -150,6 +159,40 @@ const MAINTENANCE_EVERY: Duration = Duration::from_millis(20);
 /// How many job numbers a storage reserves at a time for its enqueues.
 const SEQ_BLOCK: u64 = 1_024;
 
+/// The connections to the one Redis at `url`.
+fn node_link(url: &str, display_url: &str, b: &RedisStorageBuilder) -> Result<NodeLink> {
+    if url.contains(',') {
+        return Err(Error::config(format!(
+            "`{display_url}` is several URLs: for a Redis Cluster use \
+             `RedisStorage::cluster_builder` with one URL per node"
+        )));
+    }
+    let client = redis::Client::open(url).map_err(|e| {
+        Error::config(format!("`{display_url}` is not a valid Redis URL")).with_source(e)
+    })?;
+    // One connection attempt per reconnect, no retries with sleeps in between: a worker
+    // waiting on a reconnect that sleeps would take a job only when the sleep ends (up to
+    // 0.4 s after Redis is back, measured); each caller retries on its own terms instead
+    // (the fetch loop probes every 25 ms, see `worker/fetch_backoff.rs`).
+    let config = ConnectionManagerConfig::new()
+        .set_number_of_retries(0)
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(b.response_timeout));
+    let conn = ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|e| {
+        Error::config(format!(
+            "cannot set up a connection to Redis at {display_url}"
+        ))
+        .with_source(e)
+    })?;
+    Ok(NodeLink {
+        #[cfg(unix)]
+        direct: DirectConnection::new(client.get_connection_info(), b.response_timeout),
+        client,
+        conn,
+        waiters: Mutex::new(Vec::new()),
+    })
+}
+
 /// The URL without a password.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -171,9 +214,39 @@ fn lua_millis(d: Duration) -> u64 {
 
 impl RedisStorage {
     /// A builder for a storage at `url` (e.g. `redis://127.0.0.1:6379`, `rediss://` for TLS
-    /// when redis-rs is built with a TLS feature).
+    /// when redis-rs is built with a TLS feature). For a Redis Cluster, see
+    /// [`cluster_builder`](Self::cluster_builder).
     pub fn builder(url: &str) -> RedisStorageBuilder {
-        RedisStorageBuilder::new(url)
+        RedisStorageBuilder::new(Target::Node(url.to_owned()))
+    }
+
+    /// A builder for a storage on a Redis Cluster, from the URLs of some of its nodes (any
+    /// nodes: the storage learns the others from them). Queues spread over the cluster's
+    /// primaries by the hash tags of their keys; see the README's Redis Cluster section.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// let storage = jobs::RedisStorage::cluster_builder([
+    ///     "redis://127.0.0.1:7000",
+    ///     "redis://127.0.0.1:7001",
+    ///     "redis://127.0.0.1:7002",
+    /// ])
+    /// .prefix("myapp")
+    /// .connect()
+    /// .await?;
+    /// # drop(storage); Ok(()) }
+    /// ```
+    pub fn cluster_builder<I, S>(nodes: I) -> RedisStorageBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        RedisStorageBuilder::new(Target::Cluster(
+            nodes.into_iter().map(|n| n.as_ref().to_owned()).collect(),
+        ))
     }
 
     /// Connects to `url` with the default prefix (`jobs`) and retention, checking that Redis
@@ -186,38 +259,57 @@ impl RedisStorage {
         RedisStorage::builder(url).connect().await
     }
 
+    /// Connects to the Redis Cluster that `nodes` belong to, with the default prefix and
+    /// retention, checking that every primary answers.
+    ///
+    /// # Errors
+    ///
+    /// When a URL is invalid, or the cluster cannot be reached.
+    pub async fn connect_cluster<I, S>(nodes: I) -> Result<RedisStorage>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        RedisStorage::cluster_builder(nodes).connect().await
+    }
+
     fn from_builder(b: RedisStorageBuilder) -> Result<RedisStorage> {
-        let display_url = redact(&b.url);
-        let client = redis::Client::open(b.url.as_str()).map_err(|e| {
-            Error::config(format!("`{display_url}` is not a valid Redis URL")).with_source(e)
-        })?;
-        // One connection attempt per reconnect, no retries with sleeps in between: a worker
-        // waiting on a reconnect that sleeps would take a job only when the sleep ends (up to
-        // 0.4 s after Redis is back, measured); each caller retries on its own terms instead
-        // (the fetch loop probes every 25 ms, see `worker/fetch_backoff.rs`).
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(b.response_timeout));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|e| {
-                Error::config(format!(
-                    "cannot set up a connection to Redis at {display_url}"
-                ))
-                .with_source(e)
-            })?;
+        let (link, display_url) = match &b.target {
+            Target::Node(url) => {
+                let display_url = redact(url);
+                (
+                    Link::Node(Box::new(node_link(url, &display_url, &b)?)),
+                    display_url,
+                )
+            }
+            Target::Cluster(nodes) => {
+                let display_url = nodes
+                    .iter()
+                    .map(|n| redact(n))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                if nodes.is_empty() {
+                    return Err(Error::config(
+                        "a Redis Cluster storage needs the URL of at least one node",
+                    ));
+                }
+                let link = cluster::ClusterLink::new(nodes, b.response_timeout)
+                    .map_err(|e| cluster::config_error(&display_url, e))?;
+                (Link::Cluster(Arc::new(link)), display_url)
+            }
+        };
         Ok(RedisStorage {
             inner: Arc::new(Inner {
-                #[cfg(unix)]
-                direct: DirectConnection::new(client.get_connection_info(), b.response_timeout),
-                client,
-                conn,
-                waiters: Mutex::new(Vec::new()),
+                link,
                 scripts: Scripts::new(),
                 prefix: b.prefix,
                 retention: b.retention,
                 maintenance_batch: b.maintenance_batch,
                 payload: b.payload,
+                replicas_ack: (b.replicas_ack > 0).then_some(ReplicasAck {
+                    replicas: b.replicas_ack,
+                    timeout: b.replicas_ack_timeout,
+                }),
                 maintained: Mutex::new(HashMap::new()),
                 limits_swept: Mutex::new(HashMap::new()),
                 queue_keys: Mutex::new(HashMap::new()),
@@ -397,18 +489,23 @@ impl RedisStorage {
     /// Maps a Redis error to a storage error that says what was being done and where.
     fn err(&self, what: &'static str) -> impl Fn(RedisError) -> Error + '_ {
         move |e| {
-            let loading = e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading);
+            use redis::ServerErrorKind::{BusyLoading, ClusterDown, TryAgain};
+            let loading = e.kind() == redis::ErrorKind::Server(BusyLoading);
             let unreachable = e.is_connection_refusal() || e.is_io_error() || e.is_timeout();
+            // A cluster without a primary for some slot (until a replica takes over).
+            let failing_over = matches!(e.kind(), redis::ErrorKind::Server(ClusterDown | TryAgain));
             let problem = if unreachable {
                 "Redis is unreachable"
             } else if loading {
                 "Redis is loading its data"
+            } else if failing_over {
+                "the Redis Cluster has no primary for the slot (failing over?)"
             } else {
                 "Redis failed"
             };
             let err = Error::storage(format!("{what}: {problem} at {}", self.inner.display_url))
                 .with_source(e);
-            if unreachable || loading {
+            if unreachable || loading || failing_over {
                 err.unreachable()
             } else {
                 err

@@ -211,18 +211,21 @@ impl RedisStorage {
         let Some(queue) = self.recurring_queue(id).await? else {
             return Ok(false);
         };
-        // Entry first, index second: a removal that stops half-way leaves an index entry that
-        // points at nothing, which listing ignores.
-        let (removed, _): (i64, i64) = redis::pipe()
-            .cmd("HDEL")
+        // Entry first, index second (two commands: the index has a slot of its own): a removal
+        // that stops half-way leaves an index entry that points at nothing, which listing
+        // ignores.
+        let removed: i64 = redis::cmd("HDEL")
             .arg(&self.keys(&queue).recurring)
-            .arg(id)
-            .cmd("HDEL")
-            .arg(self.recurring_index_key())
             .arg(id)
             .query_async(&mut self.conn())
             .await
             .map_err(self.err("removing a recurring job"))?;
+        let _: i64 = self
+            .idempotent(
+                "removing a recurring job",
+                redis::cmd("HDEL").arg(self.recurring_index_key()).arg(id),
+            )
+            .await?;
         Ok(removed == 1)
     }
 
@@ -239,12 +242,16 @@ impl RedisStorage {
         let mut queues: Vec<Arc<str>> = index.values().map(|q| Arc::from(q.as_str())).collect();
         queues.sort();
         queues.dedup();
-        let mut pipe = redis::pipe();
-        for q in &queues {
-            pipe.cmd("HGETALL").arg(&self.keys(q).recurring);
-        }
+        let cmds = queues
+            .iter()
+            .map(|q| {
+                let mut cmd = redis::cmd("HGETALL");
+                cmd.arg(&self.keys(q).recurring);
+                cmd
+            })
+            .collect();
         let hashes: Vec<HashMap<String, String>> =
-            self.idempotent("listing recurring jobs", &mut pipe).await?;
+            self.idempotent_each("listing recurring jobs", cmds).await?;
         let mut out = BTreeMap::new();
         for (queue, hash) in queues.iter().zip(hashes) {
             for (id, rec) in hash {
@@ -285,10 +292,9 @@ impl RedisStorage {
         for r in records {
             inv.arg(*r);
         }
-        let first: i64 = inv
-            .invoke(&mut self.conn())
-            .await
-            .map_err(self.err("enqueueing a recurring job"))?;
+        let first: i64 = self
+            .invoke_acknowledged(&inv, "enqueueing a recurring job")
+            .await?;
         let Ok(first) = u64::try_from(first) else {
             return Ok(None);
         };

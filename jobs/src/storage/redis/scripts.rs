@@ -4,7 +4,7 @@
 use redis::aio::ConnectionLike;
 use redis::{
     Arg, Cmd, ErrorKind, FromRedisValue, RedisResult, RedisWrite, Script, ServerErrorKind,
-    ToRedisArgs,
+    ToRedisArgs, Value,
 };
 use std::borrow::Cow;
 
@@ -118,11 +118,8 @@ impl<'a> ScriptCall<'a> {
         self
     }
 
-    /// Runs the script and converts its reply.
-    pub(crate) async fn invoke<T: FromRedisValue>(
-        &self,
-        conn: &mut impl ConnectionLike,
-    ) -> RedisResult<T> {
+    /// The `EVALSHA` command of this call.
+    fn command(&self) -> Cmd {
         let (mut count, mut bytes) = (3 + self.keys.len(), 64);
         for arg in self.args.args_iter() {
             count += 1;
@@ -143,6 +140,15 @@ impl<'a> ScriptCall<'a> {
                 cmd.arg(bytes);
             }
         }
+        cmd
+    }
+
+    /// Runs the script and converts its reply.
+    pub(crate) async fn invoke<T: FromRedisValue>(
+        &self,
+        conn: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
+        let cmd = self.command();
         match cmd.query_async(conn).await {
             Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 self.script.load_async(conn).await?;
@@ -150,5 +156,29 @@ impl<'a> ScriptCall<'a> {
             }
             result => result,
         }
+    }
+
+    /// Runs the script followed by `then` on the same connection, in one pipeline (`then` runs
+    /// whatever the script answered), and returns both replies: the script's converted, `then`'s
+    /// as it came. On a cluster the pipeline goes to the primary of the script's keys.
+    pub(crate) async fn invoke_then<T: FromRedisValue>(
+        &self,
+        conn: &mut impl ConnectionLike,
+        then: &Cmd,
+    ) -> RedisResult<(T, Value)> {
+        let mut pipe = redis::pipe();
+        pipe.add_command(self.command())
+            .add_command(then.clone())
+            .ignore_errors();
+        let mut replies: Vec<Value> = pipe.query_async(&mut *conn).await?;
+        let no_script = matches!(replies.first(), Some(Value::ServerError(e))
+            if e.kind() == Some(ServerErrorKind::NoScript));
+        if no_script {
+            self.script.load_async(&mut *conn).await?;
+            replies = pipe.query_async(&mut *conn).await?;
+        }
+        let then_reply = replies.pop().unwrap_or(Value::Nil);
+        let reply = replies.pop().unwrap_or(Value::Nil).extract_error()?;
+        Ok((T::from_redis_value(reply)?, then_reply))
     }
 }
