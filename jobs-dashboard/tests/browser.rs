@@ -87,6 +87,23 @@ async fn until_text(c: &fantoccini::Client, css: &str, text: &str) {
     }
 }
 
+/// Clicks `e` and waits until the page it was on has been replaced by the next one (up to
+/// 20 s), so what the test looks for next is found on the new page, never on the old one.
+async fn click_through(c: &fantoccini::Client, e: fantoccini::elements::Element) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    e.click().await.unwrap();
+    let give_up = Instant::now() + Duration::from_secs(20);
+    // A replaced document's elements are stale: asking for one's tag name fails.
+    while old.tag_name().await.is_ok() {
+        assert!(
+            Instant::now() < give_up,
+            "the click did not lead to a new page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.wait().for_element(Locator::Css("body")).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_finds_retries_pauses_and_triggers() {
     let required = std::env::var("JOBS_REQUIRE_BROWSER").as_deref() == Ok("1");
@@ -219,12 +236,11 @@ async fn an_operator_finds_retries_pauses_and_triggers() {
     c.goto(&format!("{site}/jobs?state=failed")).await.unwrap();
     let search = c.find(Locator::Css("input[name=search]")).await.unwrap();
     search.send_keys("ada@").await.unwrap();
-    c.find(Locator::Css("form.filters button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(
+        &c,
+        c.find(Locator::Css("form.filters button")).await.unwrap(),
+    )
+    .await;
     let link = c
         .wait()
         .for_element(Locator::LinkText(&ada.to_string()))
@@ -233,7 +249,7 @@ async fn an_operator_finds_retries_pauses_and_triggers() {
     let rows = c.find_all(Locator::Css("#jobs tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 1, "only the job with that argument");
     shoot(&c, "failed-search").await;
-    link.click().await.unwrap();
+    click_through(&c, link).await;
     let error = c
         .wait()
         .for_element(Locator::Css("#last-error"))
@@ -251,12 +267,13 @@ async fn an_operator_finds_retries_pauses_and_triggers() {
     shoot(&c, "job").await;
 
     // Retry it and watch it succeed.
-    c.find(Locator::XPath("//button[text()='Retry']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_through(
+        &c,
+        c.find(Locator::XPath("//button[text()='Retry']"))
+            .await
+            .unwrap(),
+    )
+    .await;
     let notice = c.wait().for_element(Locator::Css(".notice")).await.unwrap();
     assert!(notice.text().await.unwrap().contains("Requeued"));
     until_text(&c, "h1 .badge", "succeeded").await;
@@ -264,14 +281,15 @@ async fn an_operator_finds_retries_pauses_and_triggers() {
 
     // Pause the queue, then resume it.
     c.goto(&format!("{site}/queues")).await.unwrap();
-    c.find(Locator::XPath(
-        "//tr[@data-queue='mail']//button[text()='Pause']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click_through(
+        &c,
+        c.find(Locator::XPath(
+            "//tr[@data-queue='mail']//button[text()='Pause']",
+        ))
+        .await
+        .unwrap(),
+    )
+    .await;
     c.wait().for_element(Locator::Css(".notice")).await.unwrap();
     let badge = c
         .find(Locator::Css("tr[data-queue=mail] .badge"))
@@ -286,14 +304,15 @@ async fn an_operator_finds_retries_pauses_and_triggers() {
             .paused
     );
     shoot(&c, "queues-paused").await;
-    c.find(Locator::XPath(
-        "//tr[@data-queue='mail']//button[text()='Resume']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click_through(
+        &c,
+        c.find(Locator::XPath(
+            "//tr[@data-queue='mail']//button[text()='Resume']",
+        ))
+        .await
+        .unwrap(),
+    )
+    .await;
     c.wait().for_element(Locator::Css(".notice")).await.unwrap();
     assert!(
         !Monitor::new(storage.clone())
@@ -305,14 +324,15 @@ async fn an_operator_finds_retries_pauses_and_triggers() {
 
     // Trigger the recurring job.
     c.goto(&format!("{site}/recurring")).await.unwrap();
-    c.find(Locator::XPath(
-        "//tr[@data-recurring='nightly']//button[text()='Trigger now']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click_through(
+        &c,
+        c.find(Locator::XPath(
+            "//tr[@data-recurring='nightly']//button[text()='Trigger now']",
+        ))
+        .await
+        .unwrap(),
+    )
+    .await;
     let notice = c.wait().for_element(Locator::Css(".notice")).await.unwrap();
     assert!(notice.text().await.unwrap().contains("Enqueued reports:"));
     assert_eq!(
