@@ -24,6 +24,9 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// How many backends there are: [`Kind::index`] is below it.
+    pub const COUNT: u64 = 4;
+
     /// A small number per backend, for tests that keep their numbers apart.
     pub fn index(self) -> u64 {
         match self {

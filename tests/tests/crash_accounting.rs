@@ -58,7 +58,7 @@ async fn info(storage: &dyn Storage, id: &JobId) -> JobInfo {
 
 /// Distinct job numbers per backend: the start counts are per process.
 fn base(kind: Kind, test: u64) -> u64 {
-    (test * 3 + kind.index()) * 1_000
+    (test * Kind::COUNT + kind.index()) * 1_000
 }
 
 async fn a_dead_workers_held_jobs_are_charged_nothing_and_running_ones_a_crash(kind: Kind) {
