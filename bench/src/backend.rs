@@ -3,6 +3,36 @@
 use crate::{Args, Backend};
 use std::sync::Arc;
 
+/// Refuses options that do not fit together, before anything is connected.
+pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
+    if args.backend != Backend::Redis {
+        let name = match args.backend {
+            Backend::Postgres => "postgres",
+            _ => "memory",
+        };
+        if args.cluster {
+            anyhow::bail!("--cluster is for a Redis Cluster: it needs --backend redis, not {name}");
+        }
+        if args.replicas_ack.is_some() {
+            anyhow::bail!(
+                "--replicas-ack is Redis's durable acknowledgement: it needs --backend redis, \
+                 not {name}"
+            );
+        }
+    }
+    if args.backend == Backend::Redis && !args.cluster && args.redis_url.contains(',') {
+        anyhow::bail!(
+            "--redis-url `{}` lists several nodes: add --cluster to connect to a Redis Cluster \
+             (one Redis takes one URL)",
+            args.redis_url
+        );
+    }
+    if args.queues == Some(0) {
+        anyhow::bail!("--queues must be at least 1");
+    }
+    Ok(())
+}
+
 /// The storage of this run, and its name for the report.
 pub(crate) async fn open(
     args: &Args,
@@ -11,11 +41,23 @@ pub(crate) async fn open(
     match args.backend {
         Backend::Memory => Ok((Arc::new(jobs::MemoryStorage::new()), "memory")),
         Backend::Redis => {
-            let storage = jobs::RedisStorage::builder(&args.redis_url)
+            let (builder, name) = if args.cluster {
+                let nodes: Vec<&str> = args
+                    .redis_url
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                (jobs::RedisStorage::cluster_builder(nodes), "redis-cluster")
+            } else {
+                (jobs::RedisStorage::builder(&args.redis_url), "redis")
+            };
+            let storage = builder
                 .prefix(prefix)
+                .replicas_ack(args.replicas_ack.unwrap_or(0))
                 .connect()
                 .await?;
-            Ok((Arc::new(storage), "redis"))
+            Ok((Arc::new(storage), name))
         }
         Backend::Postgres => {
             let storage = jobs::PostgresStorage::builder(&args.postgres_url)

@@ -2,10 +2,16 @@
 //!
 //! ```text
 //! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|postgres|memory]
-//!     [--redis-url URL] [--postgres-url URL]
-//!     [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
+//!     [--redis-url URL[,URL...]] [--cluster] [--replicas-ack N] [--postgres-url URL]
+//!     [--queues K] [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
 //!     [--job-us U] [--lease-ms L] [--threads T] [--minutes M] [--seconds S] [--metrics]
 //! ```
+//!
+//! `--cluster` connects to the Redis Cluster that the `--redis-url` nodes (comma-separated)
+//! belong to; `--replicas-ack N` turns on Redis's durable acknowledgement (`WAIT N` on every
+//! enqueue and completion). With `--queues K`, `enqueue`, `enqueue-bulk`, `e2e`, `drain` and
+//! `latency` spread jobs round-robin over the queues `bench0..benchK-1`, and `work` and `stats`
+//! cover all K (`stats` prints their sums); without it every job goes to `bench`.
 //!
 //! `--metrics` needs a build with `--features metrics`: it installs a Prometheus recorder
 //! (`metrics-exporter-prometheus`, histograms with buckets) before the run, as a production
@@ -69,9 +75,20 @@ struct Args {
     /// The storage backend.
     #[arg(long, value_enum, default_value = "redis")]
     backend: Backend,
-    /// The Redis server.
+    /// The Redis server; with `--cluster`, a comma-separated list of cluster nodes.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// Connect to a Redis Cluster from the `--redis-url` nodes.
+    #[arg(long)]
+    cluster: bool,
+    /// Durable acknowledgement on Redis: enqueues and completions wait until N replicas have
+    /// the write (`WAIT`). Default: off.
+    #[arg(long, value_name = "N")]
+    replicas_ack: Option<u32>,
+    /// Spread jobs round-robin over the queues `bench0..benchK-1` (default: the one queue
+    /// `bench`).
+    #[arg(long, value_name = "K")]
+    queues: Option<usize>,
     /// The PostgreSQL server (with `--backend postgres`).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,

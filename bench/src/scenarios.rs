@@ -7,8 +7,50 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The queue every benchmark job goes to.
+/// The queue every benchmark job goes to without `--queues`.
 const QUEUE: &str = "bench";
+
+/// The queues of a run: `bench`, or `bench0..benchK-1` with `--queues K`.
+#[derive(Clone)]
+struct Queues(Arc<[Arc<str>]>);
+
+impl Queues {
+    fn of(args: &Args) -> Queues {
+        Queues(match args.queues {
+            None => vec![Arc::from(QUEUE)].into(),
+            Some(k) => (0..k).map(|i| Arc::from(format!("{QUEUE}{i}"))).collect(),
+        })
+    }
+
+    /// Whether jobs go to their own queue (`bench`), not to one chosen here.
+    fn is_default(&self) -> bool {
+        self.0.len() == 1 && &*self.0[0] == QUEUE
+    }
+
+    /// The queue of the `n`th job: round-robin.
+    fn nth(&self, n: u64) -> &Arc<str> {
+        #[allow(clippy::cast_possible_truncation)]
+        &self.0[(n % self.0.len() as u64) as usize]
+    }
+
+    /// The sum of the queues' counters.
+    async fn stats(
+        &self,
+        storage: &Arc<dyn Storage>,
+    ) -> Result<jobs::storage::QueueStats, jobs::Error> {
+        let mut sum = jobs::storage::QueueStats::default();
+        for queue in self.0.iter() {
+            let s = storage.stats(queue).await?;
+            sum.enqueued += s.enqueued;
+            sum.scheduled += s.scheduled;
+            sum.processing += s.processing;
+            sum.failed += s.failed;
+            sum.succeeded_total += s.succeeded_total;
+            sum.failed_total += s.failed_total;
+        }
+        Ok(sum)
+    }
+}
 
 /// Jobs performed in this process.
 static DONE: AtomicU64 = AtomicU64::new(0);
@@ -47,13 +89,15 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
         .prefix
         .clone()
         .unwrap_or_else(|| format!("bench-{:08x}", rand_suffix()));
+    backend::check(args)?;
     let (storage, backend) = backend::open(args, &prefix).await?;
+    let queues = Queues::of(args);
     JOB_US.store(args.job_us, Ordering::Relaxed);
     let report = |name: &str| Report::new(name, backend, args.jobs);
     let line = match args.scenario {
         Scenario::Enqueue => {
             let client = Client::from_shared(storage.clone());
-            let elapsed = produce(&client, args.jobs, args.producers).await?;
+            let elapsed = produce(&client, &queues, args.jobs, args.producers).await?;
             report("enqueue")
                 .rate(args.jobs, elapsed)
                 .with("producers", args.producers)
@@ -61,7 +105,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
         Scenario::EnqueueBulk => {
             let client = Client::from_shared(storage.clone());
             let start = Instant::now();
-            prefill(&client, args.jobs, args.batch, args.producers).await?;
+            prefill(&client, &queues, args.jobs, args.batch, args.producers).await?;
             report("enqueue-bulk")
                 .rate(args.jobs, start.elapsed())
                 .with("batch", args.batch)
@@ -69,11 +113,11 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
         }
         Scenario::Drain => {
             let client = Client::from_shared(storage.clone());
-            prefill(&client, args.jobs, args.batch, args.producers).await?;
+            prefill(&client, &queues, args.jobs, args.batch, args.producers).await?;
             let start = Instant::now();
-            let worker = worker(args, &storage)?;
+            let worker = worker(args, &storage, &queues)?;
             worker
-                .run_until(completed(storage.clone(), args.jobs))
+                .run_until(completed(storage.clone(), queues.clone(), args.jobs))
                 .await?;
             report("drain")
                 .rate(args.jobs, start.elapsed())
@@ -81,10 +125,14 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
         }
         Scenario::E2e => {
             let client = Client::from_shared(storage.clone());
-            let worker = worker(args, &storage)?;
+            let worker = worker(args, &storage, &queues)?;
             let start = Instant::now();
-            let running = tokio::spawn(worker.run_until(completed(storage.clone(), args.jobs)));
-            let produced = produce(&client, args.jobs, args.producers).await?;
+            let running = tokio::spawn(worker.run_until(completed(
+                storage.clone(),
+                queues.clone(),
+                args.jobs,
+            )));
+            let produced = produce(&client, &queues, args.jobs, args.producers).await?;
             running.await??;
             report("e2e")
                 .rate(args.jobs, start.elapsed())
@@ -94,16 +142,17 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
                 // the run.
                 .with("produced_s", format!("{:.3}", produced.as_secs_f64()))
         }
-        Scenario::Latency => latency(args, &storage, report("latency")).await?,
+        Scenario::Latency => latency(args, &storage, &queues, report("latency")).await?,
         Scenario::Work => {
             let start = Instant::now();
-            let worker = worker(args, &storage)?;
+            let worker = worker(args, &storage, &queues)?;
             let probe = storage.clone();
+            let probed = queues.clone();
             worker
                 .run_until(async move {
                     loop {
                         tokio::time::sleep(Duration::from_millis(100)).await;
-                        if let Ok(s) = probe.stats(QUEUE).await {
+                        if let Ok(s) = probed.stats(&probe).await {
                             if s.enqueued + s.scheduled + s.processing == 0 {
                                 return;
                             }
@@ -116,7 +165,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
         }
         Scenario::Soak => crate::soak::run(args, &storage, backend).await?,
         Scenario::Idle => {
-            let worker = worker(args, &storage)?;
+            let worker = worker(args, &storage, &queues)?;
             worker
                 .run_until(tokio::time::sleep(Duration::from_secs(args.seconds)))
                 .await?;
@@ -126,7 +175,7 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
         }
         Scenario::Dashboard => crate::dashboard::run(args, &storage, backend).await?,
         Scenario::Stats => {
-            let s = storage.stats(QUEUE).await?;
+            let s = queues.stats(&storage).await?;
             Report::new("stats", backend, s.enqueued + s.scheduled + s.processing)
                 .with("jobs_per_s", 0)
                 .with("enqueued", s.enqueued)
@@ -135,6 +184,15 @@ pub(crate) async fn run(args: &Args) -> anyhow::Result<String> {
                 .with("succeeded", s.succeeded_total)
                 .with("failed", s.failed_total)
         }
+    };
+    let line = if args.queues.is_some() {
+        line.with("queues", queues.0.len())
+    } else {
+        line
+    };
+    let line = match args.replicas_ack {
+        Some(n) => line.with("replicas_ack", n),
+        None => line,
     };
     backend::clean_up(args, &storage).await?;
     Ok(line.with("prefix", prefix).finish())
@@ -147,9 +205,9 @@ fn rand_suffix() -> u32 {
     nanos ^ std::process::id().rotate_left(16)
 }
 
-fn worker(args: &Args, storage: &Arc<dyn Storage>) -> anyhow::Result<Worker> {
+fn worker(args: &Args, storage: &Arc<dyn Storage>, queues: &Queues) -> anyhow::Result<Worker> {
     Ok(Worker::builder_shared(storage.clone())
-        .queues([QUEUE])
+        .queues(queues.0.iter().map(|q| q.to_string()))
         .concurrency(args.concurrency)
         .fetch_batch(args.batch)
         .lease(Duration::from_millis(args.lease_ms))
@@ -158,29 +216,43 @@ fn worker(args: &Args, storage: &Arc<dyn Storage>) -> anyhow::Result<Worker> {
 }
 
 /// Completes once this process performed `jobs` jobs and the storage counted them all.
-async fn completed(storage: Arc<dyn Storage>, jobs: u64) {
+async fn completed(storage: Arc<dyn Storage>, queues: Queues, jobs: u64) {
     while DONE.load(Ordering::Relaxed) < jobs {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     loop {
-        match storage.stats(QUEUE).await {
+        match queues.stats(&storage).await {
             Ok(s) if s.succeeded_total >= jobs => return,
             _ => tokio::time::sleep(Duration::from_millis(1)).await,
         }
     }
 }
 
-/// `jobs` jobs via `enqueue!` from `producers` tasks, each awaiting its own call.
-async fn produce(client: &Client, jobs: u64, producers: usize) -> anyhow::Result<Duration> {
+/// `jobs` jobs via `enqueue!` from `producers` tasks, each awaiting its own call; with several
+/// queues, job `n` (counted over all producers) goes to queue `n mod K`.
+async fn produce(
+    client: &Client,
+    queues: &Queues,
+    jobs: u64,
+    producers: usize,
+) -> anyhow::Result<Duration> {
     let producers = producers.max(1) as u64;
     let start = Instant::now();
     let mut tasks = Vec::new();
     for p in 0..producers {
         let client = client.clone();
+        let queues = queues.clone();
         let share = jobs / producers + u64::from(p < jobs % producers);
         tasks.push(tokio::spawn(async move {
-            for i in 0..share {
-                enqueue!(&client, noop(i)).await?;
+            if queues.is_default() {
+                for i in 0..share {
+                    enqueue!(&client, noop(i)).await?;
+                }
+            } else {
+                for i in 0..share {
+                    let queue = queues.nth(p + i * producers).clone();
+                    client.enqueue_on(queue, jobs::job!(noop(i))).await?;
+                }
             }
             Ok::<_, jobs::Error>(())
         }));
@@ -191,21 +263,41 @@ async fn produce(client: &Client, jobs: u64, producers: usize) -> anyhow::Result
     Ok(start.elapsed())
 }
 
-/// `jobs` jobs via the bulk API in batches of `batch`, from `producers` tasks.
-async fn prefill(client: &Client, jobs: u64, batch: usize, producers: usize) -> anyhow::Result<()> {
+/// `jobs` jobs via the bulk API in batches of `batch`, from `producers` tasks; with several
+/// queues, each batch is split round-robin over them (one bulk call per queue).
+async fn prefill(
+    client: &Client,
+    queues: &Queues,
+    jobs: u64,
+    batch: usize,
+    producers: usize,
+) -> anyhow::Result<()> {
     let producers = producers.max(1) as u64;
     let batch = batch.max(1) as u64;
     let mut tasks = Vec::new();
     for p in 0..producers {
         let client = client.clone();
+        let queues = queues.clone();
         let share = jobs / producers + u64::from(p < jobs % producers);
         tasks.push(tokio::spawn(async move {
             let mut sent = 0;
             while sent < share {
                 let n = batch.min(share - sent);
-                client
-                    .enqueue_many((sent..sent + n).map(|i| jobs::job!(noop(i))))
-                    .await?;
+                if queues.is_default() {
+                    client
+                        .enqueue_many((sent..sent + n).map(|i| jobs::job!(noop(i))))
+                        .await?;
+                } else {
+                    let k = queues.0.len() as u64;
+                    for (q, queue) in queues.0.iter().enumerate() {
+                        let q = q as u64;
+                        let mine = (sent..sent + n).filter(|i| i % k == q);
+                        let jobs: Vec<_> = mine.map(|i| jobs::job!(noop(i))).collect();
+                        if !jobs.is_empty() {
+                            client.enqueue_many_on(queue.clone(), jobs).await?;
+                        }
+                    }
+                }
                 sent += n;
             }
             Ok::<_, jobs::Error>(())
@@ -220,24 +312,30 @@ async fn prefill(client: &Client, jobs: u64, batch: usize, producers: usize) -> 
 async fn latency(
     args: &Args,
     storage: &Arc<dyn Storage>,
+    queues: &Queues,
     report: Report,
 ) -> anyhow::Result<Report> {
     RECORD_LATENCY.store(1, Ordering::Relaxed);
     let client = Client::from_shared(storage.clone());
-    let worker = worker(args, storage)?;
-    let running = tokio::spawn(worker.run_until(completed(storage.clone(), args.jobs)));
+    let worker = worker(args, storage, queues)?;
+    let running =
+        tokio::spawn(worker.run_until(completed(storage.clone(), queues.clone(), args.jobs)));
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate.max(1) as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     // How long each enqueue took to return (its commit), to tell what bounds the latency.
     let calls: Arc<Mutex<Vec<u64>>> = Arc::default();
-    for _ in 0..args.jobs {
+    for n in 0..args.jobs {
         tick.tick().await;
         let client = client.clone();
         let calls = calls.clone();
+        let queue = (!queues.is_default()).then(|| queues.nth(n).clone());
         // Each enqueue on its own task, so a slow one does not delay the next send.
         tokio::spawn(async move {
             let sent = now_us();
-            let done = enqueue!(&client, noop(sent)).await;
+            let done = match queue {
+                Some(queue) => client.enqueue_on(queue, jobs::job!(noop(sent))).await,
+                None => enqueue!(&client, noop(sent)).await,
+            };
             let took = now_us().saturating_sub(sent);
             calls
                 .lock()

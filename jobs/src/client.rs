@@ -137,6 +137,31 @@ impl Client {
         self.store_one(prepared)
     }
 
+    /// Stores one job on `queue` instead of the one its `#[background_job]` names, and returns
+    /// its id once it is stored. Workers find the job by its name, whichever queue it is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// #[jobs::background_job(queue = "mail")]
+    /// async fn send(to: u64) {}
+    ///
+    /// let client = jobs::Client::new(jobs::MemoryStorage::new());
+    /// let id = client.enqueue_on("mail-eu", jobs::job!(send(7))).await?;
+    /// assert_eq!(id.queue(), "mail-eu");
+    /// # Ok(()) }
+    /// ```
+    pub fn enqueue_on<J: Job>(
+        &self,
+        queue: impl Into<Arc<str>>,
+        job: J,
+    ) -> impl Future<Output = Result<JobId>> + Send + 'static {
+        let prepared = self.prepare_on(Some(queue.into()), &job, None);
+        self.store_one(prepared)
+    }
+
     /// Stores one job to run not before `at`.
     pub fn schedule_at<J: Job>(
         &self,
@@ -188,6 +213,25 @@ impl Client {
         let new_jobs = jobs
             .into_iter()
             .map(|job| self.prepare(&job, None))
+            .collect::<Result<Vec<_>>>()?;
+        self.store(new_jobs).await
+    }
+
+    /// Like [`enqueue_many`](Self::enqueue_many), every job on `queue` instead of the one its
+    /// `#[background_job]` names.
+    ///
+    /// # Errors
+    ///
+    /// As [`enqueue_many`](Self::enqueue_many).
+    pub async fn enqueue_many_on<J: Job>(
+        &self,
+        queue: impl Into<Arc<str>>,
+        jobs: impl IntoIterator<Item = J>,
+    ) -> Result<Vec<JobId>> {
+        let queue = queue.into();
+        let new_jobs = jobs
+            .into_iter()
+            .map(|job| self.prepare_on(Some(queue.clone()), &job, None))
             .collect::<Result<Vec<_>>>()?;
         self.store(new_jobs).await
     }
@@ -301,6 +345,17 @@ impl Client {
     }
 
     pub(crate) fn prepare<J: Job>(&self, job: &J, run_at_ms: Option<u64>) -> Result<NewJob> {
+        self.prepare_on(None, job, run_at_ms)
+    }
+
+    /// Like [`prepare`](Self::prepare), on `queue` instead of the job's own when given.
+    fn prepare_on<J: Job>(
+        &self,
+        queue: Option<Arc<str>>,
+        job: &J,
+        run_at_ms: Option<u64>,
+    ) -> Result<NewJob> {
+        let queue = queue.unwrap_or_else(|| queue_name(J::QUEUE));
         let args = serde_json::to_string(job).map_err(|e| {
             Error::serialization(format!(
                 "the arguments of job `{}` do not serialize",
@@ -308,17 +363,17 @@ impl Client {
             ))
             .with_source(e)
         })?;
-        self.run_create_filters(J::NAME, J::QUEUE, &args)?;
-        let headers = self.headers_for(J::NAME, J::QUEUE, &args);
+        self.run_create_filters(J::NAME, &queue, &args)?;
+        let headers = self.headers_for(J::NAME, &queue, &args);
         if J::UNIQUE {
             let key = crate::unique::identical_key(J::NAME, &args);
-            let mut new_job = NewJob::new(queue_name(J::QUEUE), J::NAME, args);
+            let mut new_job = NewJob::new(queue, J::NAME, args);
             new_job.run_at_ms = run_at_ms;
             new_job.unique = Some(crate::storage::UniqueKey::new(key, J::UNIQUE_FOR));
             new_job.headers = headers;
             return Ok(new_job);
         }
-        let mut new_job = NewJob::new(queue_name(J::QUEUE), J::NAME, args);
+        let mut new_job = NewJob::new(queue, J::NAME, args);
         new_job.run_at_ms = run_at_ms;
         new_job.headers = headers;
         Ok(new_job)
