@@ -140,6 +140,12 @@ impl Client {
     /// Stores one job on `queue` instead of the one its `#[background_job]` names, and returns
     /// its id once it is stored. Workers find the job by its name, whichever queue it is on.
     ///
+    /// # Errors
+    ///
+    /// A configuration error, before anything is stored, when `queue` is empty or has spaces,
+    /// `:`, `{` or `}` (the rule `#[background_job(queue = ...)]` checks at compile time); as
+    /// [`Client::enqueue`] otherwise.
+    ///
     /// # Examples
     ///
     /// ```
@@ -222,7 +228,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`enqueue_many`](Self::enqueue_many).
+    /// As [`enqueue_many`](Self::enqueue_many), and the queue-name error of [`enqueue_on`](Self::enqueue_on).
     pub async fn enqueue_many_on<J: Job>(
         &self,
         queue: impl Into<Arc<str>>,
@@ -355,7 +361,13 @@ impl Client {
         job: &J,
         run_at_ms: Option<u64>,
     ) -> Result<NewJob> {
-        let queue = queue.unwrap_or_else(|| queue_name(J::QUEUE));
+        let queue = match queue {
+            Some(queue) => {
+                crate::queue_name::check(&queue, "enqueue_on")?;
+                queue
+            }
+            None => queue_name(J::QUEUE),
+        };
         let args = serde_json::to_string(job).map_err(|e| {
             Error::serialization(format!(
                 "the arguments of job `{}` do not serialize",

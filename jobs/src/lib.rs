@@ -62,6 +62,7 @@ pub mod headers;
 mod job;
 pub mod monitor;
 mod permanent;
+mod queue_name;
 pub mod recurring;
 pub mod registry;
 mod retry;

@@ -287,7 +287,7 @@ impl WorkerBuilder {
     /// # Errors
     ///
     /// When two job functions share a name (both are named in the message), a job on one of the
-    /// worker's queues takes `#[state]` that was not registered, no queue is given, a queue is
+    /// worker's queues takes `#[state]` that was not registered, no queue is given, a queue name is empty or has spaces, `:`, `{` or `}`, a queue is
     /// given twice or with weight 0, concurrency or batch size is 0, `max_crashes` is 0, or the
     /// lease is shorter than 100 ms.
     pub fn build(self) -> Result<Worker> {
@@ -296,6 +296,9 @@ impl WorkerBuilder {
             return Err(Error::config(
                 "the worker has no queues: pass at least one to `queues`",
             ));
+        }
+        for queue in &self.queues {
+            crate::queue_name::check(queue, "the worker's queues")?;
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(twice) = self.queues.iter().find(|q| !seen.insert(&***q)) {
