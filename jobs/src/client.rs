@@ -164,7 +164,9 @@ impl Client {
         queue: impl Into<Arc<str>>,
         job: J,
     ) -> impl Future<Output = Result<JobId>> + Send + 'static {
-        let prepared = self.prepare_on(Some(queue.into()), &job, None);
+        let queue = queue.into();
+        let prepared = crate::queue_name::check(&queue, "enqueue_on")
+            .and_then(|()| self.prepare_on(Some(queue), &job, None));
         self.store_one(prepared)
     }
 
@@ -235,6 +237,7 @@ impl Client {
         jobs: impl IntoIterator<Item = J>,
     ) -> Result<Vec<JobId>> {
         let queue = queue.into();
+        crate::queue_name::check(&queue, "enqueue_many_on")?;
         let new_jobs = jobs
             .into_iter()
             .map(|job| self.prepare_on(Some(queue.clone()), &job, None))
@@ -361,13 +364,7 @@ impl Client {
         job: &J,
         run_at_ms: Option<u64>,
     ) -> Result<NewJob> {
-        let queue = match queue {
-            Some(queue) => {
-                crate::queue_name::check(&queue, "enqueue_on")?;
-                queue
-            }
-            None => queue_name(J::QUEUE),
-        };
+        let queue = queue.unwrap_or_else(|| queue_name(J::QUEUE));
         let args = serde_json::to_string(job).map_err(|e| {
             Error::serialization(format!(
                 "the arguments of job `{}` do not serialize",

@@ -22,7 +22,8 @@ async fn enqueue_on_refuses_a_bad_queue_name_and_stores_nothing() {
         let many = client
             .enqueue_many_on(queue, [jobs::job!(noop(2)), jobs::job!(noop(3))])
             .await;
-        assert!(many.expect_err(queue).is_config(), "{queue:?}");
+        let e = many.expect_err(queue);
+        assert!(e.is_config(), "{queue:?}: {e}");
     }
     for queue in BAD {
         let stats = client.stats(queue).await.expect("stats");

@@ -287,8 +287,8 @@ impl WorkerBuilder {
     /// # Errors
     ///
     /// When two job functions share a name (both are named in the message), a job on one of the
-    /// worker's queues takes `#[state]` that was not registered, no queue is given, a queue name is empty or has spaces, `:`, `{` or `}`, a queue is
-    /// given twice or with weight 0, concurrency or batch size is 0, `max_crashes` is 0, or the
+    /// worker's queues takes `#[state]` that was not registered, no queue is given, a queue name
+    /// is empty or has spaces, `:`, `{` or `}`, a queue is given twice or with weight 0, concurrency or batch size is 0, `max_crashes` is 0, or the
     /// lease is shorter than 100 ms.
     pub fn build(self) -> Result<Worker> {
         let registry = Registry::global()?;
