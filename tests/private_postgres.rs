@@ -17,6 +17,8 @@ pub struct PrivatePostgres {
     port: u16,
     /// Run its commands as the `postgres` user (the tests run as root).
     as_postgres: bool,
+    /// Server settings beyond the defaults, as `-c name=value` options.
+    settings: String,
 }
 
 /// The directory holding `initdb` and `pg_ctl`, if PostgreSQL's server binaries are installed.
@@ -60,6 +62,16 @@ impl PrivatePostgres {
     /// When the binaries are missing and `JOBS_REQUIRE_POSTGRES=1`, or the server does not
     /// start.
     pub fn start(test: &str) -> Option<PrivatePostgres> {
+        Self::start_with(test, &[])
+    }
+
+    /// As [`start`](Self::start), with server settings (`("name", "value")`, as `-c` options
+    /// kept across restarts), e.g. `shared_preload_libraries` for `pg_stat_statements`.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with(test: &str, settings: &[(&str, &str)]) -> Option<PrivatePostgres> {
         let Some(bin) = bin_dir() else {
             let why = format!("test `{test}`: no PostgreSQL server binaries (initdb, pg_ctl)");
             crate::skip_unless_required("JOBS_REQUIRE_POSTGRES", &why);
@@ -75,6 +87,10 @@ impl PrivatePostgres {
             bin,
             port: free_port(),
             as_postgres,
+            settings: settings
+                .iter()
+                .map(|(name, value)| format!(" -c {name}={value}"))
+                .collect(),
         };
         if as_postgres {
             pg.checked(Command::new("chown").arg("postgres").arg(pg.dir.path()));
@@ -117,9 +133,10 @@ impl PrivatePostgres {
     /// When it does not start.
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.settings
         );
         self.checked(
             self.command("pg_ctl")

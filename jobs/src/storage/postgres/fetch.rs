@@ -15,9 +15,19 @@ use std::time::Duration;
 /// most this often.
 const MAINTENANCE_EVERY_MS: u64 = 250;
 
-/// An idle fetch queries again at least this often (the fallback when a NOTIFY is missed, and
-/// the pass that reaps the leases of dead workers): one query a second per idle worker.
+/// An idle fetch queries again this often while another worker's session holds leases on its
+/// queues: the pass that reaps them the moment that worker dies (a job back without a NOTIFY),
+/// and the poll of a worker without a session (no LISTEN: `.listen(false)`, a transaction
+/// pooler, or the session being re-opened).
 const POLL: Duration = Duration::from_secs(1);
+
+/// An idle fetch with a live session, when no other session holds a lease on its queues, queries
+/// again this often: nothing can become ready there without a NOTIFY (enqueues, releases,
+/// requeues and resumes send one) or a due time (scheduled jobs, retries and lease deadlines
+/// wake the fetch when they fall due), so this is only a safety net. An idle worker in a quiet
+/// system then sends about 0.6 statements a second in all (this poll, its heartbeat and report
+/// every 10 s, its recurring scheduler every 5 s), against 1.4 with the one-second poll.
+const QUIET_POLL: Duration = Duration::from_secs(5);
 
 /// How long a worker's first fetch waits for its session to hold its lock.
 const SESSION_START: Duration = Duration::from_secs(2);
@@ -94,6 +104,7 @@ impl PostgresStorage {
                 .await
                 .doing("fetching jobs", self.schema_name())?;
             let mut next_event = None;
+            let mut others_hold_leases = true;
             let mut out = Vec::with_capacity(rows.len());
             let mut refused = Vec::new();
             for row in rows {
@@ -102,7 +113,10 @@ impl PostgresStorage {
                 );
                 let (over, headers, ready_at) = (row.9, row.10, row.11);
                 let (Some(id), Some(queue), Some(name)) = (id, queue, name) else {
+                    // The row saying when the next event is due, and (schema version 8 on)
+                    // whether another session holds leases here.
                     next_event = token.map(unsigned);
+                    others_hold_leases = crashes != Some(0);
                     continue;
                 };
                 let queue = req
@@ -167,7 +181,12 @@ impl PostgresStorage {
             if now >= give_up_at {
                 return Ok(Vec::new());
             }
-            let mut wake_at = give_up_at.min(now + POLL);
+            let poll = if others_hold_leases || self.inner.session.owner() == 0 {
+                POLL
+            } else {
+                QUIET_POLL
+            };
+            let mut wake_at = give_up_at.min(now + poll);
             if let Some(t) = next_event {
                 let in_ms = t.saturating_sub(now_ms());
                 wake_at = wake_at.min(now + Duration::from_millis(in_ms));

@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "monitoring",
         include_str!("migrations/0007_monitoring.sql"),
     ),
+    (
+        8,
+        "idle poll",
+        include_str!("migrations/0008_idle_poll.sql"),
+    ),
 ];
 
 /// The schema version this code needs.
