@@ -14,7 +14,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use std::future::IntoFuture;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tracing::Instrument;
@@ -230,6 +230,104 @@ async fn attempts_are_counted_by_outcome_and_timed() {
     );
     // One queue wait per attempt: 4 + 2 + 1 + 1 + 1.
     assert_eq!(count("jobs_queue_wait_seconds", q), 9.0, "{text}");
+}
+
+/// Runs of `outlives_its_lease` so far.
+static OUTLIVING_RUNS: AtomicU32 = AtomicU32::new(0);
+
+/// Its first run blocks the only thread of its worker's runtime past the lease, so the lease
+/// keeper cannot renew it: another worker takes the job over, and the first run's completion
+/// is refused.
+#[jobs::background_job(queue = "tm-lost", retries = 0)]
+async fn outlives_its_lease(n: u64) {
+    let _ = n;
+    if OUTLIVING_RUNS.fetch_add(1, Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1_200));
+    }
+}
+
+#[test]
+fn an_attempt_whose_lease_was_lost_is_counted_as_lease_lost() {
+    let handle = recorder();
+    let storage = jobs::MemoryStorage::new();
+    let client = Client::new(storage.clone());
+    let multi = tokio::runtime::Runtime::new().unwrap();
+    let id = multi
+        .block_on(jobs::enqueue!(&client, outlives_its_lease(1)).into_future())
+        .unwrap();
+    let first = Worker::builder(storage.clone())
+        .queues(["tm-lost"])
+        .lease(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let (stop_first, first_stopped) = tokio::sync::oneshot::channel::<()>();
+    let first = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(first.run_until(async {
+                let _ = first_stopped.await;
+            }))
+    });
+    let lost = |text: &str| {
+        sample(
+            text,
+            &format!(
+                r#"jobs_attempts_total{{queue="tm-lost",job="{}",outcome="lease_lost"}}"#,
+                <outlives_its_lease as jobs::Job>::NAME
+            ),
+        )
+    };
+    let second = Worker::builder(storage.clone())
+        .queues(["tm-lost"])
+        .build()
+        .unwrap();
+    let probe = client.clone();
+    multi.block_on(async {
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                OUTLIVING_RUNS.load(Ordering::SeqCst) >= 1
+            })
+            .await,
+            "the first worker started the job"
+        );
+        second
+            .run_until(async {
+                assert!(
+                    until_state(&**probe.storage(), &id, JobState::Succeeded).await,
+                    "the second worker ran the job once its lease ran out"
+                );
+                // The first run ends and its completion is refused.
+                assert!(
+                    eventually(Duration::from_secs(10), || async {
+                        lost(&handle.render()) == Some(1.0)
+                    })
+                    .await,
+                    "{}",
+                    handle.render()
+                );
+            })
+            .await
+            .unwrap();
+    });
+    let _ = stop_first.send(());
+    first.join().unwrap().unwrap();
+    let text = handle.render();
+    assert_eq!(OUTLIVING_RUNS.load(Ordering::SeqCst), 2);
+    assert_eq!(lost(&text), Some(1.0), "{text}");
+    let succeeded = sample(
+        &text,
+        &format!(
+            r#"jobs_attempts_total{{queue="tm-lost",job="{}",outcome="succeeded"}}"#,
+            <outlives_its_lease as jobs::Job>::NAME
+        ),
+    );
+    assert_eq!(
+        succeeded,
+        Some(1.0),
+        "only the second run counts as succeeded: {text}"
+    );
 }
 
 /// Set once the test has read the gauges: `held` jobs wait until then.
