@@ -1,6 +1,7 @@
 //! OpenTelemetry trace propagation (feature `opentelemetry`): a job enqueued inside a span (an
-//! HTTP request's, say) carries the W3C trace context in its headers, and the worker's span of
-//! each attempt is linked to it (or, with `TraceRelation::Child`, made its child). Spans go to
+//! HTTP request's, say) gets a creation span there (`create <job>`) whose W3C trace context it
+//! carries in its headers, and the worker's span of each attempt is linked to it (or, with
+//! `TraceRelation::Child`, made its child). Spans go to
 //! an in-memory exporter here; the example prints the trace ids of enqueue and perform.
 //!
 //! ```text
@@ -85,7 +86,15 @@ async fn main() -> anyhow::Result<()> {
     let spans = exporter.get_finished_spans()?;
 
     for (id, order, relation) in [(&linked, "1", "link"), (&child, "2", "child")] {
-        let enqueue = find(&spans, "request", ("order", order)).expect("the request span");
+        let request = find(&spans, "request", ("order", order)).expect("the request span");
+        // The job's creation span, a child of the request: the context its headers carry.
+        let enqueue = spans
+            .iter()
+            .find(|s| {
+                s.name == "create send_receipt"
+                    && s.parent_span_id == request.span_context.span_id()
+            })
+            .expect("the enqueue (create) span");
         let perform = find(
             &spans,
             "perform send_receipt",
@@ -94,10 +103,12 @@ async fn main() -> anyhow::Result<()> {
         .expect("the perform span");
         let (e, p) = (&enqueue.span_context, &perform.span_context);
         println!(
-            "{relation}: enqueue trace {} span {}",
+            "{relation}: enqueue trace {} span {} (create send_receipt, in request span {})",
             e.trace_id(),
-            e.span_id()
+            e.span_id(),
+            request.span_context.span_id()
         );
+        anyhow::ensure!(e.trace_id() == request.span_context.trace_id());
         println!(
             "{relation}: perform trace {} span {}",
             p.trace_id(),

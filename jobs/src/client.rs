@@ -392,7 +392,7 @@ impl Client {
     /// the `opentelemetry` feature), then what the filters' `set_headers` add.
     fn headers_for(&self, name: &str, queue: &str, args: &str) -> Headers {
         let mut headers = Headers::new();
-        crate::telemetry::inject(&mut headers);
+        crate::telemetry::inject(&mut headers, queue, name);
         if !self.inner.filters.is_empty() {
             let creating = CreatingJob { name, queue, args };
             self.inner.filters.set_headers(&creating, &mut headers);

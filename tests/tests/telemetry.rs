@@ -103,6 +103,15 @@ fn request(tag: &str) -> SpanData {
         .expect("the request span was exported")
 }
 
+/// The creation span of the job enqueued inside the `request` span tagged `tag`: its child.
+fn created(tag: &str) -> SpanData {
+    let request = request(tag).span_context.span_id();
+    spans()
+        .into_iter()
+        .find(|s| s.name.starts_with("create ") && s.parent_span_id == request)
+        .expect("the job's creation span was exported, a child of the request span")
+}
+
 // --- metrics ---
 
 #[jobs::background_job(queue = "tm-outcomes")]
@@ -455,7 +464,27 @@ async fn perform_spans_link_to_the_enqueue_span_on_every_attempt(kind: Kind) {
     let headers = client.job(&id).await.unwrap().unwrap().headers;
     assert!(headers.get("traceparent").is_some(), "{headers:?}");
     perform(&b.storage, TraceRelation::Link, std::slice::from_ref(&id)).await;
-    let enqueue = request(&tag);
+    let enqueue = created(&tag);
+    assert_eq!(
+        enqueue.name,
+        format!("create {}", <traced as jobs::Job>::NAME)
+    );
+    assert_eq!(enqueue.span_kind, opentelemetry::trace::SpanKind::Producer);
+    assert_eq!(
+        enqueue.span_context.trace_id(),
+        request(&tag).span_context.trace_id()
+    );
+    for (key, value) in [
+        ("messaging.system", "jobs"),
+        ("messaging.operation.type", "create"),
+        ("messaging.destination.name", "tt"),
+    ] {
+        assert_eq!(
+            attr(&enqueue, key).map(Value::as_str).as_deref(),
+            Some(value),
+            "{enqueue:#?}"
+        );
+    }
     let attempts = performs(&id);
     assert_eq!(attempts.len(), 2, "{attempts:#?}");
     for (n, span) in attempts.iter().enumerate() {
@@ -501,7 +530,7 @@ async fn a_child_perform_span_is_in_the_enqueue_trace(kind: Kind) {
     let client = Client::from_shared(b.storage.clone());
     let id = in_request(&tag, || jobs::enqueue!(&client, traced_once(tag.clone()))).await;
     perform(&b.storage, TraceRelation::Child, std::slice::from_ref(&id)).await;
-    let enqueue = request(&tag);
+    let enqueue = created(&tag);
     let attempts = performs(&id);
     assert_eq!(attempts.len(), 1, "{attempts:#?}");
     let span = &attempts[0];
@@ -564,9 +593,9 @@ async fn continuations_carry_their_own_context_and_recurring_ticks_none(kind: Ki
     };
     assert_eq!(
         links(&parent),
-        [request(&parent_tag).span_context.span_id()]
+        [created(&parent_tag).span_context.span_id()]
     );
-    assert_eq!(links(&child), [request(&child_tag).span_context.span_id()]);
+    assert_eq!(links(&child), [created(&child_tag).span_context.span_id()]);
     let tick_span = &performs(&tick)[0];
     assert!(tick_span.links.is_empty(), "{tick_span:#?}");
     assert_eq!(

@@ -30,11 +30,13 @@
 //! # Trace propagation
 //!
 //! With the `opentelemetry` feature, a job enqueued inside a span (a `tracing` span with a
-//! `tracing-opentelemetry` layer, or else the current OpenTelemetry context) carries the W3C
-//! trace context (`traceparent`, `tracestate`) in its [headers](crate::Headers). Each attempt
-//! runs in a span named `perform <job>` that is **linked** to it (the default: a job runs
-//! later, often long after the request ended) or made its **child**
-//! (`TraceRelation::Child` with `WorkerBuilder::trace_relation`).
+//! `tracing-opentelemetry` layer, or else the current OpenTelemetry context) gets a span of its
+//! own there, `create <job>` (kind producer, `messaging.operation.type` `create`, as the
+//! messaging conventions give each message of a batch its own creation context), and carries
+//! that span's W3C trace context (`traceparent`, `tracestate`) in its
+//! [headers](crate::Headers). Each attempt runs in a span named `perform <job>` that is
+//! **linked** to it (the default: a job runs later, often long after the request ended) or
+//! made its **child** (`TraceRelation::Child` with `WorkerBuilder::trace_relation`).
 //! Every attempt of the job, retries included, refers to the context stored at enqueue; a
 //! continuation or batch carries the context it was created in; a tick of a recurring job
 //! carries none, so its attempts are new roots. The span's attributes follow the OpenTelemetry
@@ -54,7 +56,7 @@ pub(crate) use trace::{inject, relate};
 
 /// Without the `opentelemetry` feature there is no trace context to store.
 #[cfg(not(feature = "opentelemetry"))]
-pub(crate) fn inject(_headers: &mut crate::Headers) {}
+pub(crate) fn inject(_headers: &mut crate::Headers, _queue: &str, _job: &str) {}
 
 /// Counts jobs stored by a client (nothing without the `metrics` feature).
 #[cfg(not(feature = "metrics"))]

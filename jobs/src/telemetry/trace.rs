@@ -51,14 +51,33 @@ impl Extractor for Extract<'_> {
     }
 }
 
-/// Stores the trace context of the current span (or else the current OpenTelemetry context)
-/// in `headers`, when there is one.
-pub(crate) fn inject(headers: &mut Headers) {
+/// When there is a current span (or else a current OpenTelemetry context): records the
+/// creation of job `job` on `queue` as a span of its own under it, and stores that span's trace
+/// context in `headers` (the current one's, when the creation span is filtered out).
+pub(crate) fn inject(headers: &mut Headers, queue: &str, job: &str) {
     let mut cx = tracing::Span::current().context();
     if !cx.span().span_context().is_valid() {
         cx = opentelemetry::Context::current();
         if !cx.span().span_context().is_valid() {
             return;
+        }
+    }
+    let create = tracing::info_span!(
+        "jobs.create",
+        otel.name = %format_args!("create {job}"),
+        otel.kind = "producer",
+        messaging.system = "jobs",
+        messaging.operation.type = "create",
+        messaging.operation.name = "enqueue",
+        messaging.destination.name = %queue,
+        jobs.job = %job,
+    );
+    if !create.is_disabled() {
+        // Fails only without an OpenTelemetry layer; then the span has no context either.
+        let _ = create.set_parent(cx.clone());
+        let own = create.context();
+        if own.span().span_context().is_valid() {
+            cx = own;
         }
     }
     TraceContextPropagator::new().inject_context(&cx, &mut Inject(headers));
