@@ -166,7 +166,7 @@ impl Client {
     ) -> impl Future<Output = Result<JobId>> + Send + 'static {
         let queue = queue.into();
         let prepared = crate::queue_name::check(&queue, "enqueue_on")
-            .and_then(|()| self.prepare_on(Some(queue), &job, None));
+            .and_then(|()| self.prepare_on(Some(queue), &job, None, Traced::Yes));
         self.store_one(prepared)
     }
 
@@ -240,7 +240,7 @@ impl Client {
         crate::queue_name::check(&queue, "enqueue_many_on")?;
         let new_jobs = jobs
             .into_iter()
-            .map(|job| self.prepare_on(Some(queue.clone()), &job, None))
+            .map(|job| self.prepare_on(Some(queue.clone()), &job, None, Traced::Yes))
             .collect::<Result<Vec<_>>>()?;
         self.store(new_jobs).await
     }
@@ -354,7 +354,13 @@ impl Client {
     }
 
     pub(crate) fn prepare<J: Job>(&self, job: &J, run_at_ms: Option<u64>) -> Result<NewJob> {
-        self.prepare_on(None, job, run_at_ms)
+        self.prepare_on(None, job, run_at_ms, Traced::Yes)
+    }
+
+    /// Like [`prepare`](Self::prepare), for the job a recurring entry enqueues at every tick:
+    /// its headers are the filters' alone, with no trace context (each tick is a new root).
+    pub(crate) fn prepare_recurring<J: Job>(&self, job: &J) -> Result<NewJob> {
+        self.prepare_on(None, job, None, Traced::No)
     }
 
     /// Like [`prepare`](Self::prepare), on `queue` instead of the job's own when given.
@@ -363,6 +369,7 @@ impl Client {
         queue: Option<Arc<str>>,
         job: &J,
         run_at_ms: Option<u64>,
+        traced: Traced,
     ) -> Result<NewJob> {
         let queue = queue.unwrap_or_else(|| queue_name(J::QUEUE));
         let args = serde_json::to_string(job).map_err(|e| {
@@ -373,7 +380,7 @@ impl Client {
             .with_source(e)
         })?;
         self.run_create_filters(J::NAME, &queue, &args)?;
-        let headers = self.headers_for(J::NAME, &queue, &args);
+        let headers = self.headers_for(J::NAME, &queue, &args, traced);
         if J::UNIQUE {
             let key = crate::unique::identical_key(J::NAME, &args);
             let mut new_job = NewJob::new(queue, J::NAME, args);
@@ -389,10 +396,12 @@ impl Client {
     }
 
     /// The headers of a job about to be stored: the trace context of the current span (with
-    /// the `opentelemetry` feature), then what the filters' `set_headers` add.
-    fn headers_for(&self, name: &str, queue: &str, args: &str) -> Headers {
+    /// the `opentelemetry` feature, when `traced`), then what the filters' `set_headers` add.
+    fn headers_for(&self, name: &str, queue: &str, args: &str, traced: Traced) -> Headers {
         let mut headers = Headers::new();
-        crate::telemetry::inject(&mut headers, queue, name);
+        if traced == Traced::Yes {
+            crate::telemetry::inject(&mut headers, queue, name);
+        }
         if !self.inner.filters.is_empty() {
             let creating = CreatingJob { name, queue, args };
             self.inner.filters.set_headers(&creating, &mut headers);
@@ -473,6 +482,13 @@ impl std::fmt::Debug for Client {
 }
 
 /// The shared name of a job type's queue: one allocation per queue and thread, not one per job.
+/// Whether a job about to be stored gets the current trace context.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Traced {
+    Yes,
+    No,
+}
+
 fn queue_name(queue: &'static str) -> Arc<str> {
     thread_local! {
         static NAMES: std::cell::RefCell<Vec<(&'static str, Arc<str>)>> =

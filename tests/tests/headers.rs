@@ -6,7 +6,7 @@
 //! pending job.
 
 use jobs::filter::{CreatingJob, Filter};
-use jobs::storage::{now_ms, Outcome, Retention};
+use jobs::storage::{now_ms, Outcome, RecurringFire, Retention};
 use jobs::{Client, Headers, JobContext, JobState, RetryBackoff, Worker};
 use jobs_tests::backends::{backend, backend_with_payload_limit, Kind};
 use jobs_tests::suite::{done, fetch, fetch_when_due, queues, LEASE};
@@ -20,6 +20,7 @@ jobs_tests::on_every_backend!(
     the_job_and_worker_filters_read_headers_across_retries,
     headers_over_their_bound_or_the_payload_limit_are_refused,
     fetched_jobs_say_when_they_became_ready,
+    recurring_jobs_carry_their_headers_to_every_tick,
 );
 
 #[jobs::background_job(queue = "hd")]
@@ -291,4 +292,79 @@ async fn fetched_jobs_say_when_they_became_ready(kind: Kind) {
         near(scheduled.ready_at_ms, at, at + 1_000),
         "{scheduled:?} due {at}"
     );
+}
+
+async fn recurring_jobs_carry_their_headers_to_every_tick(kind: Kind) {
+    let Some(b) = backend(kind, "hd-recurring", Retention::default()) else {
+        return;
+    };
+    let client = Client::builder_shared(b.storage.clone())
+        .filter(Tenant("acme"))
+        .build();
+    let id = format!("hd-rec-{kind:?}");
+    // Registered inside a span: the ticks still carry no trace context (each is a new root).
+    let span = tracing::info_span!("registering");
+    let entry = {
+        let _entered = span.enter();
+        client
+            .recurring(&id, "0 0 3 1 1 *", jobs::job!(tagged(1)))
+            .header("own", "x")
+            .header("tenant", "mine")
+            .register()
+    }
+    .await
+    .unwrap();
+    let expected: Headers = [("tenant", "mine"), ("seen-queue", "hd"), ("own", "x")]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        entry.headers, expected,
+        "the caller's header wins over the filter's"
+    );
+    let listed = client.recurring_jobs().await.unwrap();
+    let listed = listed.iter().find(|e| e.id == id).expect("listed");
+    assert_eq!(listed.headers, expected);
+
+    let triggered = client.trigger_recurring(&id).await.unwrap();
+    let next = listed.next_run_ms.expect("a next run");
+    let fired = b
+        .storage
+        .fire_recurring(&RecurringFire::new(
+            listed,
+            vec![next, next + 1],
+            Some(next + 2),
+        ))
+        .await
+        .unwrap()
+        .expect("the entry was unchanged");
+    assert_eq!(fired.len(), 2);
+    for job in std::iter::once(&triggered).chain(&fired) {
+        let info = client.job(job).await.unwrap().expect("stored");
+        assert_eq!(info.headers, expected, "{job}");
+        assert!(info.headers.get("traceparent").is_none());
+    }
+
+    // Registered again without its own headers: the filter's alone from then on.
+    let again = client
+        .recurring(&id, "0 0 3 1 1 *", jobs::job!(tagged(1)))
+        .register()
+        .await
+        .unwrap();
+    assert_eq!(again.headers.get("tenant"), Some("acme"));
+    assert_eq!(again.headers.get("own"), None);
+    let tick = client.trigger_recurring(&id).await.unwrap();
+    let info = client.job(&tick).await.unwrap().unwrap();
+    assert_eq!(info.headers, again.headers);
+
+    // Headers over their bound are refused at registration, and nothing changes.
+    let err = client
+        .recurring(&id, "0 0 3 1 1 *", jobs::job!(tagged(1)))
+        .header("big", "x".repeat(9 * 1024))
+        .register()
+        .await
+        .unwrap_err();
+    assert!(err.is_too_large(), "{err:?}");
+    let listed = client.recurring_jobs().await.unwrap();
+    let listed = listed.iter().find(|e| e.id == id).unwrap();
+    assert_eq!(listed.headers, again.headers);
 }

@@ -561,15 +561,21 @@ async fn continuations_carry_their_own_context_and_recurring_ticks_none(kind: Ki
     })
     .await;
     let recurring_id = format!("tick-{kind:?}");
-    client
-        .recurring(
-            &recurring_id,
-            "0 0 3 1 1 *",
-            jobs::job!(traced_once(recurring_id.clone())),
-        )
-        .register()
-        .await
-        .unwrap();
+    // Registered inside a span: its ticks carry no context all the same.
+    let registering = tracing::info_span!("request", tag = "register");
+    let entry = {
+        let _entered = registering.enter();
+        client
+            .recurring(
+                &recurring_id,
+                "0 0 3 1 1 *",
+                jobs::job!(traced_once(recurring_id.clone())),
+            )
+            .register()
+    }
+    .await
+    .unwrap();
+    assert!(entry.headers.is_empty(), "{:?}", entry.headers);
     // Triggered inside a span: a tick carries no context all the same.
     let tick = client
         .trigger_recurring(&recurring_id)

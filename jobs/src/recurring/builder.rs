@@ -37,6 +37,35 @@ impl std::fmt::Debug for RecurringBuilder {
 }
 
 impl RecurringBuilder {
+    /// Adds a header to every job this recurring job enqueues (see [`Headers`](crate::Headers)),
+    /// beside those the client's filters set at registration; this one wins over theirs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// #[jobs::background_job]
+    /// async fn digest(team: u64) {}
+    ///
+    /// let client = jobs::Client::new(jobs::MemoryStorage::new());
+    /// client
+    ///     .recurring("digest-7", "0 8 * * MON", jobs::job!(digest(7)))
+    ///     .header("tenant", "acme")
+    ///     .register()
+    ///     .await?;
+    /// let tick = client.trigger_recurring("digest-7").await?;
+    /// let info = client.job(&tick).await?.unwrap();
+    /// assert_eq!(info.headers.get("tenant"), Some("acme"));
+    /// # Ok(()) }
+    /// ```
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        if let Ok(job) = &mut self.job {
+            job.headers.insert(key, value);
+        }
+        self
+    }
+
     /// The IANA time zone the cron expression is read in, e.g. `Europe/Berlin`. Default: `UTC`.
     pub fn time_zone(mut self, tz: impl Into<String>) -> Self {
         self.time_zone = tz.into();
@@ -125,6 +154,7 @@ impl RecurringBuilder {
             Some(next),
         );
         entry.misfire_grace = self.misfire_grace;
+        entry.headers = job.headers;
         self.client.storage().register_recurring(entry).await
     }
 }
@@ -179,7 +209,7 @@ impl Client {
             misfire: Misfire::default(),
             misfire_grace: None,
             queue: None,
-            job: self.prepare(&job, None),
+            job: self.prepare_recurring(&job),
         }
     }
 

@@ -8,6 +8,7 @@
 //! one storage.
 
 use crate::error::{Error, Kind, Result};
+use crate::headers::Headers;
 use crate::storage::{NewJob, RecurringEntry};
 
 /// The default payload limit: 512 KiB.
@@ -35,12 +36,16 @@ impl PayloadLimit {
     ///
     /// A [too large](Error::is_too_large) error naming the job and both sizes.
     pub(crate) fn check(self, job: &NewJob) -> Result<()> {
-        job.headers.check(&job.name)?;
-        let headers = job.headers.stored_len();
+        self.check_with_headers(&job.name, &job.args, &job.headers)
+    }
+
+    fn check_with_headers(self, name: &str, args: &str, job_headers: &Headers) -> Result<()> {
+        job_headers.check(name)?;
+        let headers = job_headers.stored_len();
         if headers == 0 {
-            return self.check_parts(&job.name, job.args.len());
+            return self.check_parts(name, args.len());
         }
-        let payload = job.args.len() + headers;
+        let payload = args.len() + headers;
         if payload <= self.0 {
             return Ok(());
         }
@@ -49,9 +54,9 @@ impl PayloadLimit {
             format!(
                 "job `{}` has {} of arguments and headers ({} + {}), over the limit of {}: \
                  nothing was stored ({RAISE})",
-                job.name,
+                name,
                 size(payload as u64),
-                size(job.args.len() as u64),
+                size(args.len() as u64),
                 size(headers as u64),
                 size(self.0 as u64)
             ),
@@ -64,7 +69,7 @@ impl PayloadLimit {
     ///
     /// As [`check`](Self::check).
     pub(crate) fn check_recurring(self, entry: &RecurringEntry) -> Result<()> {
-        self.check_parts(&entry.name, entry.args.len())
+        self.check_with_headers(&entry.name, &entry.args, &entry.headers)
     }
 
     fn check_parts(self, name: &str, payload: usize) -> Result<()> {

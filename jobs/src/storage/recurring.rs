@@ -2,6 +2,7 @@
 //! the compare-and-set request that enqueues their ticks exactly once.
 
 use crate::error::Result;
+use crate::headers::Headers;
 use crate::job::JobId;
 use crate::recurring::Misfire;
 use async_trait::async_trait;
@@ -29,6 +30,9 @@ pub struct RecurringEntry {
     pub name: String,
     /// The job's JSON arguments.
     pub args: String,
+    /// The headers every job it enqueues carries (set at registration by the caller and the
+    /// client's filters; never a trace context: each tick starts a trace of its own).
+    pub headers: Headers,
     /// The next tick, in milliseconds since the Unix epoch; `None` when the schedule has no
     /// further tick.
     pub next_run_ms: Option<u64>,
@@ -62,6 +66,7 @@ impl RecurringEntry {
             queue: queue.into(),
             name: name.into(),
             args,
+            headers: Headers::new(),
             next_run_ms,
             last_run_ms: None,
             revision: 0,

@@ -19,10 +19,9 @@ impl MemoryStorage {
         queue.seq += 1;
         let seq = queue.seq;
         let name = queue.intern(&entry.name);
-        queue.jobs.insert(
-            seq,
-            Record::new(name, entry.args.clone(), JobState::Enqueued, None, now, 0),
-        );
+        let record = Record::new(name, entry.args.clone(), JobState::Enqueued, None, now, 0)
+            .with_headers(entry.headers.clone());
+        queue.jobs.insert(seq, record);
         queue.pending.push_back(seq);
         JobId::new(entry.queue.clone(), seq)
     }

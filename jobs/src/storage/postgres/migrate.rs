@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "idle poll",
         include_str!("migrations/0008_idle_poll.sql"),
     ),
+    (
+        9,
+        "recurring headers",
+        include_str!("migrations/0009_recurring_headers.sql"),
+    ),
 ];
 
 /// The schema version this code needs.

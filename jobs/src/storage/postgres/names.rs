@@ -93,7 +93,7 @@ impl Statements {
     pub(crate) fn new(names: &Names) -> Statements {
         let s = &names.quoted;
         let recurring_columns = "id, cron, time_zone, misfire, misfire_grace, queue, name, args, \
-                                 next_run, last_run, revision";
+                                 next_run, last_run, revision, headers";
         Statements {
             enqueue: format!("SELECT {s}.enqueue($1, $2, $3, $4, $5, $6, $7)"),
             // Paused queues are left out of the claim (a lookup by the primary key of `paused`
@@ -165,11 +165,11 @@ impl Statements {
             ),
             register_recurring: format!(
                 "INSERT INTO {s}.recurring AS r ({recurring_columns}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 1) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 1, $10) \
                  ON CONFLICT (id) DO UPDATE SET cron = EXCLUDED.cron, \
                    time_zone = EXCLUDED.time_zone, misfire = EXCLUDED.misfire, \
                    misfire_grace = EXCLUDED.misfire_grace, queue = EXCLUDED.queue, \
-                   name = EXCLUDED.name, args = EXCLUDED.args, \
+                   name = EXCLUDED.name, args = EXCLUDED.args, headers = EXCLUDED.headers, \
                    next_run = CASE WHEN r.cron = EXCLUDED.cron \
                      AND r.time_zone = EXCLUDED.time_zone THEN r.next_run \
                      ELSE EXCLUDED.next_run END, \
@@ -182,16 +182,19 @@ impl Statements {
                 "WITH e AS (UPDATE {s}.recurring SET next_run = $5, \
                    last_run = coalesce($6, last_run) \
                    WHERE id = $1 AND revision = $2 AND next_run = $3 AND queue = $4 \
-                   RETURNING queue, name, args) \
+                   RETURNING queue, name, args, headers) \
                  SELECT {s}.enqueue(array_fill(e.queue, ARRAY[$7::int]), \
                    array_fill(e.name, ARRAY[$7::int]), array_fill(e.args, ARRAY[$7::int]), \
-                   array_fill(0::bigint, ARRAY[$7::int]), NULL, NULL) FROM e"
+                   array_fill(0::bigint, ARRAY[$7::int]), NULL, NULL, \
+                   CASE WHEN e.headers IS NOT NULL \
+                     THEN array_fill(e.headers, ARRAY[$7::int]) END) FROM e"
             ),
             trigger_recurring: format!(
                 "WITH e AS (UPDATE {s}.recurring SET last_run = {s}.now_ms() WHERE id = $1 \
-                   RETURNING queue, name, args) \
+                   RETURNING queue, name, args, headers) \
                  SELECT e.queue, {s}.enqueue(ARRAY[e.queue], ARRAY[e.name], ARRAY[e.args], \
-                   ARRAY[0::bigint], NULL, NULL) FROM e"
+                   ARRAY[0::bigint], NULL, NULL, \
+                   CASE WHEN e.headers IS NOT NULL THEN ARRAY[e.headers] END) FROM e"
             ),
         }
     }

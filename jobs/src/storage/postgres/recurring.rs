@@ -24,10 +24,17 @@ type Row = (
     Option<i64>,
     Option<i64>,
     i64,
+    Option<String>,
 );
 
 fn entry(row: Row) -> Result<RecurringEntry> {
-    let (id, cron, time_zone, misfire, grace, queue, name, args, next, last, revision) = row;
+    let (id, cron, time_zone, misfire, grace, queue, name, args, next, last, revision, headers) =
+        row;
+    let headers = crate::Headers::from_json(headers.as_deref().unwrap_or("")).ok_or_else(|| {
+        Error::serialization(format!(
+            "the stored headers of the recurring job `{id}` do not decode"
+        ))
+    })?;
     let misfire = Misfire::from_name(&misfire).ok_or_else(|| {
         Error::serialization(format!(
             "the recurring job `{id}` has a misfire policy `{misfire}` this version does not know"
@@ -46,6 +53,7 @@ fn entry(row: Row) -> Result<RecurringEntry> {
     e.last_run_ms = last.map(unsigned);
     e.misfire_grace = grace.map(|g| Duration::from_millis(unsigned(g)));
     e.revision = unsigned(revision);
+    e.headers = headers;
     Ok(e)
 }
 
@@ -67,6 +75,7 @@ impl PostgresStorage {
                 .bind(&e.name)
                 .bind(&e.args)
                 .bind(e.next_run_ms.map(signed))
+                .bind(super::flow::stored_headers(&e.headers))
                 .fetch_one(pool)
         })
         .await

@@ -66,9 +66,6 @@ pub(crate) fn encode<'a>(
     }
 }
 
-/// No headers, for records of jobs that have none (ticks of recurring jobs).
-pub(crate) static NO_HEADERS: Headers = Headers::new();
-
 impl ToRedisArgs for NewRecord<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let mut at = itoa::Buffer::new();
@@ -211,6 +208,9 @@ pub(crate) fn decode_history(h: &[u8]) -> Vec<StateChange> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No headers.
+    static NO_HEADERS: Headers = Headers::new();
 
     #[test]
     fn headers_round_trip_and_old_records_read_without() {

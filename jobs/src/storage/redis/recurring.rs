@@ -38,6 +38,9 @@ struct Meta {
     grace_ms: Option<u64>,
     name: String,
     args: String,
+    /// The headers of its jobs, in their stored form; absent when there are none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    headers: String,
 }
 
 fn opt(v: Option<u64>) -> String {
@@ -56,6 +59,7 @@ fn encode(e: &RecurringEntry) -> Result<String> {
         }),
         name: e.name.clone(),
         args: e.args.clone(),
+        headers: e.headers.to_json(),
     })
     .map_err(|err| Error::serialization("encoding a recurring job").with_source(err))?;
     Ok(format!(
@@ -93,6 +97,7 @@ fn decode(id: &str, queue: &Arc<str>, rec: &str) -> Option<RecurringEntry> {
     };
     e.misfire_grace = meta.grace_ms.map(std::time::Duration::from_millis);
     e.revision = revision;
+    e.headers = crate::Headers::from_json(&meta.headers)?;
     Some(e)
 }
 
@@ -318,8 +323,7 @@ impl RedisStorage {
             return Ok(None);
         }
         let now = now_ms();
-        let record =
-            super::record::encode(now, &entry.name, &entry.args, &super::record::NO_HEADERS);
+        let record = super::record::encode(now, &entry.name, &entry.args, &entry.headers);
         let records = vec![record; fire.ticks.len()];
         let cas = Cas {
             revision: fire.revision,
@@ -339,8 +343,7 @@ impl RedisStorage {
                 return Ok(None);
             };
             let now = now_ms();
-            let record =
-                super::record::encode(now, &entry.name, &entry.args, &super::record::NO_HEADERS);
+            let record = super::record::encode(now, &entry.name, &entry.args, &entry.headers);
             let fired = self
                 .fire_script(
                     &queue,
