@@ -29,8 +29,13 @@ pub(crate) async fn run(
     let failed = total / 10;
     let scheduled = total / 100;
     let pending = total - failed - scheduled;
-    let have = m.queue("bulk").await?.pending.value;
-    if have < pending * 9 / 10 {
+    let have = m.queue("bulk").await?.pending;
+    // A count "at least" its cap (PostgreSQL caps counts, and without statistics it cannot
+    // estimate beyond) says only that more jobs than the cap are there: taken as a filled store
+    // (a run reusing its `--prefix`), rather than filling another million on top.
+    let filled = have.kind == jobs::monitor::CountKind::AtLeast || have.value >= pending * 9 / 10;
+    let have = have.value;
+    if !filled {
         let started = Instant::now();
         fill(storage, pending, failed, scheduled).await?;
         eprintln!(

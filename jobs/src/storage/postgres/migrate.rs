@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "recurring headers",
         include_str!("migrations/0009_recurring_headers.sql"),
     ),
+    (10, "no jit", include_str!("migrations/0010_no_jit.sql")),
 ];
 
 /// The schema version this code needs.
