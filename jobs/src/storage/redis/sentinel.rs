@@ -1,0 +1,359 @@
+//! Redis Sentinel: the storage asks the sentinels where the master of a name is (redis-rs
+//! `sentinel`), connects to it, and asks again after a connection to it fails.
+//!
+//! redis-rs's `SentinelClient` asks the sentinels in turn (`SENTINEL MASTERS`), skips a master
+//! they flag as down, and connects to the one they name to check with `ROLE` that it is a
+//! master: an old master that comes back after a failover is a replica, and is never used.
+//!
+//! Every request goes to that master over one multiplexed connection (as the connection manager
+//! does on one Redis), and each idle fetch blocks on a connection of its own to it (pooled, like
+//! on one Redis). A request that fails because the connection is gone (the master died, or was
+//! demoted: Sentinel closes the clients of a master it turns into a replica) or because the node
+//! answers `READONLY` (a demoted master) makes the link forget the master; the next request asks
+//! the sentinels again. While a failover is under way they name no master that is up, so
+//! requests fail as unreachable until the replica is promoted, and callers retry on their own
+//! terms (the worker probes every 25 ms), as after any loss of Redis.
+//!
+//! The enqueue connection of one Redis (`direct.rs`) is not used: enqueue transactions go
+//! through the shared connection.
+
+use super::config::{RedisStorageBuilder, Target};
+use super::RedisStorage;
+use crate::error::{Error, Result};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, RedisResult, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long connecting to the master may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The master of a name, found through the sentinels, and the connections to it.
+pub(super) struct SentinelLink {
+    /// Asks the sentinels; one question at a time (it caches its connections to them).
+    sentinel: tokio::sync::Mutex<SentinelClient>,
+    /// The master found last, until a connection to it fails.
+    current: Mutex<Option<Master>>,
+    /// Numbers the masters found, so a failure on an old one does not forget a newer one.
+    found: AtomicU64,
+    /// The database selected on the master.
+    db: i64,
+    response_timeout: Duration,
+    /// Blocking connections not in use, each with the number of the master it goes to.
+    waiters: Mutex<Vec<(u64, MultiplexedConnection)>>,
+}
+
+#[derive(Clone)]
+struct Master {
+    /// Which master this is (see `found`).
+    number: u64,
+    client: redis::Client,
+    conn: MultiplexedConnection,
+}
+
+impl RedisStorage {
+    /// A builder for a storage on the Redis master that the Sentinel deployment at `sentinels`
+    /// monitors under the name `master`. The storage asks the sentinels where the master is,
+    /// connects to it, and asks again after a connection fails, so it follows a failover; every
+    /// option of the builder applies ([`replicas_ack`](RedisStorageBuilder::replicas_ack)
+    /// makes acknowledged enqueues survive one). See the README's Redis Sentinel section.
+    ///
+    /// A sentinel URL carries that sentinel's own password, if it has one
+    /// (`redis://:secret@10.0.0.1:26379`). `master` is the name alone (`mymaster`) or, to log in
+    /// to the master (and select a database), a URL whose host is the name:
+    /// `redis://app:password@mymaster/2` (ACL user `app`, database 2).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs::Error> {
+    /// let storage = jobs::RedisStorage::sentinel_builder(
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+    ///     "redis://app:secret@mymaster",
+    /// )
+    /// .prefix("myapp")
+    /// .replicas_ack(1)
+    /// .connect()
+    /// .await?;
+    /// # drop(storage); Ok(()) }
+    /// ```
+    pub fn sentinel_builder<I, S>(sentinels: I, master: &str) -> RedisStorageBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        RedisStorageBuilder::new(Target::Sentinel {
+            sentinels: sentinels
+                .into_iter()
+                .map(|s| s.as_ref().to_owned())
+                .collect(),
+            master: master.to_owned(),
+        })
+    }
+}
+
+/// How the storage names a Sentinel deployment in messages (without credentials).
+pub(super) fn display(sentinels: &[String], master: &str) -> String {
+    let sentinels = sentinels
+        .iter()
+        .map(|s| super::redact(s))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        "the Sentinel master `{}` (sentinels {sentinels})",
+        master_name(master)
+    )
+}
+
+/// The master's name: `master` itself, or the host of a `redis://…@name/db` URL.
+fn master_name(master: &str) -> &str {
+    let Some((_, rest)) = master.split_once("://") else {
+        return master;
+    };
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+impl SentinelLink {
+    /// The link to the master `master` (a name, or a URL whose host is the name) of the
+    /// sentinels at `sentinels`; asks them on first use.
+    pub(super) fn new(sentinels: &[String], master: &str, b: &RedisStorageBuilder) -> Result<Self> {
+        let display = display(sentinels, master);
+        if sentinels.is_empty() {
+            return Err(Error::config(
+                "a Redis Sentinel storage needs the URL of at least one sentinel",
+            ));
+        }
+        let (name, login, tls) = if master.contains("://") {
+            let info = redis::IntoConnectionInfo::into_connection_info(master).map_err(|e| {
+                Error::config(format!(
+                    "`{}` is not a valid URL of a Sentinel master (`redis://user:password@name/db`)",
+                    super::redact(master)
+                ))
+                .with_source(e)
+            })?;
+            let (name, tls) = match info.addr() {
+                ConnectionAddr::Tcp(host, _) => (host.clone(), None),
+                ConnectionAddr::TcpTls { host, .. } => (host.clone(), Some(redis::TlsMode::Secure)),
+                _ => {
+                    return Err(Error::config(format!(
+                        "`{}`: a Sentinel master is named by the host of a `redis://` URL",
+                        super::redact(master)
+                    )))
+                }
+            };
+            if master_name(master).contains(':') {
+                return Err(Error::config(format!(
+                    "`{}`: a Sentinel master URL names the master, not its address: leave \
+                     out the port",
+                    super::redact(master)
+                )));
+            }
+            (name, info.redis_settings().clone(), tls)
+        } else {
+            (master.to_owned(), redis::RedisConnectionInfo::default(), None)
+        };
+        let db = login.db();
+        let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(login);
+        if let Some(tls) = tls {
+            node = node.set_tls_mode(tls);
+        }
+        let client = SentinelClient::build(
+            sentinels.to_vec(),
+            name,
+            Some(node),
+            SentinelServerType::Master,
+        )
+        .map_err(|e| {
+            Error::config(format!("cannot set up a connection to {display}")).with_source(e)
+        })?;
+        Ok(SentinelLink {
+            sentinel: tokio::sync::Mutex::new(client),
+            current: Mutex::new(None),
+            found: AtomicU64::new(0),
+            db,
+            response_timeout: b.response_timeout,
+            waiters: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database selected on the master.
+    pub(super) fn db(&self) -> i64 {
+        self.db
+    }
+
+    fn current(&self) -> Option<Master> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The master, asking the sentinels first when none is known.
+    async fn master(&self) -> RedisResult<Master> {
+        if let Some(master) = self.current() {
+            return Ok(master);
+        }
+        let mut sentinel = self.sentinel.lock().await;
+        // Another request may have found it while this one waited.
+        if let Some(master) = self.current() {
+            return Ok(master);
+        }
+        let client = sentinel.async_get_client().await?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(self.response_timeout));
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let master = Master {
+            number: self.found.fetch_add(1, Ordering::Relaxed) + 1,
+            client,
+            conn,
+        };
+        tracing::debug!(master = ?master.client.get_connection_info().addr(), "found the Sentinel master");
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(master.clone());
+        Ok(master)
+    }
+
+    /// Forgets master `number` after `e` showed it is gone or no longer a master.
+    fn forget_on(&self, number: u64, e: &redis::RedisError) {
+        if !lost(e) {
+            return;
+        }
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_some_and(|m| m.number == number) {
+            tracing::debug!(error = %e, "lost the Sentinel master; asking the sentinels again");
+            *current = None;
+        }
+    }
+
+    /// Sends `cmd` to the master.
+    pub(super) async fn request(&self, cmd: &Cmd) -> RedisResult<Value> {
+        let mut master = self.master().await?;
+        let reply = master.conn.req_packed_command(cmd).await;
+        match &reply {
+            Err(e) => self.forget_on(master.number, e),
+            Ok(Value::ServerError(e)) if e.code() == "READONLY" => {
+                self.forget_on(master.number, &e.clone().into());
+            }
+            Ok(_) => {}
+        }
+        reply
+    }
+
+    /// Sends `count` commands of `pipeline` from `offset` to the master.
+    pub(super) async fn request_pipeline(
+        &self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let mut master = self.master().await?;
+        let replies = master
+            .conn
+            .req_packed_commands(pipeline, offset, count)
+            .await;
+        match &replies {
+            Err(e) => self.forget_on(master.number, e),
+            // A pipeline that ignores errors hands them back as values.
+            Ok(values) => {
+                let readonly = values.iter().find_map(|v| match v {
+                    Value::ServerError(e) if e.code() == "READONLY" => Some(e.clone()),
+                    _ => None,
+                });
+                if let Some(e) = readonly {
+                    self.forget_on(master.number, &e.into());
+                }
+            }
+        }
+        replies
+    }
+
+    /// Sends `cmd`, a blocking command, to the master on a connection of its own (pooled).
+    pub(super) async fn blocking(&self, cmd: &Cmd) -> RedisResult<()> {
+        let master = self.master().await?;
+        let pooled = {
+            let mut waiters = self
+                .waiters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Connections to an earlier master go.
+            waiters.retain(|(number, _)| *number == master.number);
+            waiters.pop().map(|(_, conn)| conn)
+        };
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(None);
+                let made = master
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await;
+                made.inspect_err(|e| self.forget_on(master.number, e))?
+            }
+        };
+        // Dropped while it waits, the connection is dropped with it (never reused with a reply
+        // outstanding).
+        match cmd.query_async::<Value>(&mut conn).await {
+            Ok(_) => {
+                self.waiters
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((master.number, conn));
+                Ok(())
+            }
+            Err(e) => {
+                self.forget_on(master.number, &e);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Whether `e` shows that the master is gone, or is no longer a master.
+fn lost(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+        || e.code() == Some("READONLY")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_names_are_read_from_names_and_urls() {
+        assert_eq!(master_name("mymaster"), "mymaster");
+        assert_eq!(master_name("redis://mymaster"), "mymaster");
+        assert_eq!(master_name("redis://app:secret@mymaster/2"), "mymaster");
+        assert_eq!(master_name("rediss://:secret@my-master"), "my-master");
+    }
+
+    #[test]
+    fn messages_name_the_master_and_hide_passwords() {
+        let shown = display(
+            &["redis://:pw@127.0.0.1:26379".to_owned()],
+            "redis://app:secret@mymaster/2",
+        );
+        assert_eq!(
+            shown,
+            "the Sentinel master `mymaster` (sentinels redis://***@127.0.0.1:26379)"
+        );
+        assert!(!shown.contains("secret"));
+    }
+}
