@@ -135,8 +135,10 @@ impl TestSentinel {
         let Some(master) = self.master() else {
             return false;
         };
-        let synced = cli(master, &["INFO", "replication"])
-            .is_some_and(|info| field(&info, "role") == Some("master") && field(&info, "slave0").is_some_and(|s| s.contains("state=online")));
+        let synced = cli(master, &["INFO", "replication"]).is_some_and(|info| {
+            field(&info, "role") == Some("master")
+                && field(&info, "slave0").is_some_and(|s| s.contains("state=online"))
+        });
         let live: Vec<u16> = self.live_sentinels().collect();
         synced
             && live.iter().all(|&port| {
@@ -184,10 +186,7 @@ impl TestSentinel {
     /// The port of the master as the first live sentinel that answers names it.
     pub fn master(&self) -> Option<u16> {
         self.live_sentinels().find_map(|port| {
-            let reply = cli(
-                port,
-                &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
-            )?;
+            let reply = cli(port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME])?;
             reply.lines().nth(1)?.trim().parse().ok()
         })
     }

@@ -36,8 +36,16 @@ async fn work(n: u64) {
 }
 
 fn jobs(from: u64, count: u64) -> Vec<NewJob> {
+    padded_jobs(from, count, "")
+}
+
+/// Jobs whose arguments carry `padding` (ignored by the job).
+fn padded_jobs(from: u64, count: u64, padding: &str) -> Vec<NewJob> {
     (from..from + count)
-        .map(|n| NewJob::new(QUEUE, "sentinel.work", format!("{{\"n\":{n}}}")))
+        .map(|n| {
+            let args = format!("{{\"n\":{n},\"pad\":\"{padding}\"}}");
+            NewJob::new(QUEUE, "sentinel.work", args)
+        })
         .collect()
 }
 
@@ -170,7 +178,9 @@ struct Outcome {
 /// `replicas_ack`: once the replica is promoted it has no replica of its own, so completions
 /// that waited for one would all fail) while two producers keep enqueueing with
 /// `replicas_ack`, then SIGKILLs the master mid-drain. With `replica_behind`, the replica is
-/// stopped for 1.5 s first (and resumed right after the kill). Waits until the worker performs
+/// stopped for 1.5 s first (and resumed right after the kill) while the producers enqueue
+/// large jobs as fast as they can: more than the socket buffers between master and replica
+/// hold, so some never reach it. Waits until the worker performs
 /// jobs again and the queue is drained, checks that every acknowledged job the promoted replica
 /// has ended Succeeded, and counts the acknowledged jobs it does not have.
 async fn drain_through_failover(
@@ -198,18 +208,24 @@ async fn drain_through_failover(
     let stop_producing = Arc::new(AtomicBool::new(false));
     let producers: Vec<_> = (0..2u64)
         .map(|p| {
-            let (storage, acked, stop) =
-                (enqueuer.clone(), acked.clone(), stop_producing.clone());
+            let (storage, acked, stop) = (enqueuer.clone(), acked.clone(), stop_producing.clone());
             tokio::spawn(async move {
                 let mut n = 1_000_000 * (p + 1);
-                // About 1,000 jobs a second each: enough to have some in flight at the kill,
-                // few enough for the drain to stay short.
+                let padding = if replica_behind {
+                    "x".repeat(8_000)
+                } else {
+                    String::new()
+                };
                 while !stop.load(Ordering::Relaxed) {
-                    if let Ok(ids) = storage.enqueue(jobs(n, 20)).await {
+                    if let Ok(ids) = storage.enqueue(padded_jobs(n, 20, &padding)).await {
                         acked.lock().unwrap().extend(ids);
                     }
                     n += 20;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // Else about 1,000 jobs a second each: some in flight at the kill, few
+                    // enough for the drain to stay short.
+                    if !replica_behind {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
                 }
             })
         })
@@ -284,7 +300,10 @@ async fn with_replicas_ack_a_worker_drains_through_a_failover_and_no_acknowledge
         return;
     };
     assert!(outcome.acknowledged >= 2_000);
-    assert_eq!(outcome.lost, 0, "acknowledged enqueues lost in the failover");
+    assert_eq!(
+        outcome.lost, 0,
+        "acknowledged enqueues lost in the failover"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,7 +322,10 @@ async fn with_replicas_ack_nothing_acknowledged_is_lost_when_the_replica_fell_be
         return;
     };
     assert!(outcome.acknowledged >= 2_000);
-    assert_eq!(outcome.lost, 0, "acknowledged enqueues lost in the failover");
+    assert_eq!(
+        outcome.lost, 0,
+        "acknowledged enqueues lost in the failover"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,5 +335,8 @@ async fn without_replicas_ack_a_failover_loses_what_the_replica_never_read() {
     let Some(outcome) = drain_through_failover("sentinel-async-behind", 0, true).await else {
         return;
     };
-    assert!(outcome.lost > 0, "the stopped replica missed acknowledged enqueues");
+    assert!(
+        outcome.lost > 0,
+        "the stopped replica missed acknowledged enqueues"
+    );
 }

@@ -9,9 +9,9 @@
 //!   without the enqueue connection.
 
 use super::cluster::ClusterLink;
-use super::sentinel::SentinelLink;
 #[cfg(unix)]
 use super::direct::DirectConnection;
+use super::sentinel::SentinelLink;
 use super::RedisStorage;
 use crate::error::Result;
 use futures::FutureExt;

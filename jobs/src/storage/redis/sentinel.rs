@@ -154,7 +154,11 @@ impl SentinelLink {
             }
             (name, info.redis_settings().clone(), tls)
         } else {
-            (master.to_owned(), redis::RedisConnectionInfo::default(), None)
+            (
+                master.to_owned(),
+                redis::RedisConnectionInfo::default(),
+                None,
+            )
         };
         let db = login.db();
         let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(login);
