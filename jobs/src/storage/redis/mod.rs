@@ -24,7 +24,9 @@
 //!
 //! Requests share one connection: on one Redis, redis-rs's connection manager, which pipelines
 //! concurrent requests and reconnects; on a Redis Cluster, redis-rs's cluster connection, which
-//! routes each request to the primary of its slot (`cluster.rs`). The connection manager
+//! routes each request to the primary of its slot (`cluster.rs`); behind Sentinel, one
+//! multiplexed connection to the master the sentinels name, asked again after a connection to
+//! it fails (`sentinel.rs`). The connection manager
 //! notices that Redis closed the connection only when a request fails on it, so requests safe
 //! to send twice go once more after such a failure (`connections.rs`). On one Redis, enqueue
 //! transactions have a connection of their own, which the caller writes and reads without a
