@@ -29,6 +29,19 @@ struct Process {
 }
 
 impl Process {
+    /// Panics when the process is gone: a `redis-server` exits when it cannot bind its port
+    /// (another process took it between `free_ports` and the start), and whatever answers
+    /// there is not ours.
+    fn assert_alive(&mut self) {
+        let exited = self.child.as_mut().map(|c| c.try_wait());
+        assert!(
+            matches!(exited, Some(Ok(None))),
+            "the redis-server on port {} exited right after it started ({exited:?}): was the \
+             port taken?",
+            self.port
+        );
+    }
+
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -85,6 +98,7 @@ impl TestSentinel {
                 child: Some(child),
             });
             wait_ready(&Listen::Port(port).url());
+            nodes.last_mut().expect("a node").assert_alive();
         }
         let (master, replica) = (ports[0], ports[1]);
         cli(replica, &["REPLICAOF", "127.0.0.1", &master.to_string()])
@@ -101,13 +115,14 @@ impl TestSentinel {
                 )),
             })
             .collect();
-        let deployment = TestSentinel {
+        let mut deployment = TestSentinel {
             nodes,
             sentinels,
             dir,
         };
-        for s in &deployment.sentinels {
+        for s in &mut deployment.sentinels {
             wait_ready(&format!("redis://127.0.0.1:{}/", s.port));
+            s.assert_alive();
         }
         deployment.wait_healthy(Duration::from_secs(30));
         Some(deployment)
@@ -209,9 +224,50 @@ impl TestSentinel {
             .stop();
     }
 
-    /// Kills every sentinel.
-    pub fn kill_sentinels(&mut self) {
-        self.sentinels.iter_mut().for_each(Process::stop);
+    /// Starts the killed data node on `port` again, empty, as a replica of the node on
+    /// `master` (as an old master comes back after a failover), and waits until it is in sync.
+    ///
+    /// # Panics
+    ///
+    /// When no data node of this deployment listens there, or it does not start or sync within
+    /// 30 s.
+    pub fn restart_as_replica(&mut self, port: u16, master: u16) {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.port == port)
+            .expect("a data node of this deployment");
+        self.nodes[i].stop();
+        let dir = self.dir.path().join(format!("node-{i}"));
+        self.nodes[i].child = Some(spawn_server(&Listen::Port(port), &dir, false));
+        wait_ready(&Listen::Port(port).url());
+        self.nodes[i].assert_alive();
+        cli(port, &["REPLICAOF", "127.0.0.1", &master.to_string()])
+            .expect("the node follows the master");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cli(port, &["INFO", "replication"])
+            .is_some_and(|info| field(&info, "master_link_status") == Some("up"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the node on port {port} did not sync with {master} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Asks a sentinel for a failover while the master is up (`SENTINEL FAILOVER`): the
+    /// replica is promoted and the old master demoted to its replica.
+    ///
+    /// # Panics
+    ///
+    /// When no sentinel accepts.
+    pub fn switch_over(&self) {
+        let accepted = self.live_sentinels().any(|port| {
+            cli(port, &["SENTINEL", "FAILOVER", MASTER_NAME])
+                .is_some_and(|reply| reply.trim() == "OK")
+        });
+        assert!(accepted, "a sentinel started a failover");
     }
 
     /// Sends `signal` (`STOP`, `CONT`) to the data node on `port`: a stopped replica reads
@@ -257,6 +313,28 @@ impl TestSentinel {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The last `lines` lines of each process's log, for a failure message.
+    pub fn logs(&self, lines: usize) -> String {
+        let mut out = String::new();
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        names.sort();
+        for dir in names {
+            for log in ["redis.log", "sentinel.log"] {
+                if let Ok(text) = std::fs::read_to_string(dir.join(log)) {
+                    let all: Vec<&str> = text.lines().collect();
+                    out.push_str(&format!("--- {}\n", dir.join(log).display()));
+                    for line in &all[all.len().saturating_sub(lines)..] {
+                        out.push_str(line);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// `redis-cli` on the node at `port`, its output (`None` when it fails).

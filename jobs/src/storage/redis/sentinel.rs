@@ -12,7 +12,10 @@
 //! answers `READONLY` (a demoted master) makes the link forget the master; the next request asks
 //! the sentinels again. While a failover is under way they name no master that is up, so
 //! requests fail as unreachable until the replica is promoted, and callers retry on their own
-//! terms (the worker probes every 25 ms), as after any loss of Redis.
+//! terms (the worker probes every 25 ms), as after any loss of Redis. A master that the
+//! sentinels replaced while it is still up (a `SENTINEL FAILOVER`) keeps its clients until they
+//! demote it, seconds later: so while requests flow, the link also asks the sentinels every
+//! second which master they name, and leaves one they no longer name.
 //!
 //! The enqueue connection of one Redis (`direct.rs`) is not used: enqueue transactions go
 //! through the shared connection.
@@ -24,11 +27,14 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, RedisResult, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// How long connecting to the master may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// While requests flow, how often the link asks the sentinels whether the master it uses is
+/// still the one they name (see `check_if_due`).
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The master of a name, found through the sentinels, and the connections to it.
 pub(super) struct SentinelLink {
@@ -43,6 +49,8 @@ pub(super) struct SentinelLink {
     response_timeout: Duration,
     /// Blocking connections not in use, each with the number of the master it goes to.
     waiters: Mutex<Vec<(u64, MultiplexedConnection)>>,
+    /// When the sentinels were last asked whether the master is still theirs.
+    checked: Mutex<Instant>,
 }
 
 #[derive(Clone)]
@@ -181,6 +189,7 @@ impl SentinelLink {
             db,
             response_timeout: b.response_timeout,
             waiters: Mutex::new(Vec::new()),
+            checked: Mutex::new(Instant::now()),
         })
     }
 
@@ -197,8 +206,9 @@ impl SentinelLink {
     }
 
     /// The master, asking the sentinels first when none is known.
-    async fn master(&self) -> RedisResult<Master> {
+    async fn master(self: &Arc<Self>) -> RedisResult<Master> {
         if let Some(master) = self.current() {
+            self.check_if_due(&master);
             return Ok(master);
         }
         let mut sentinel = self.sentinel.lock().await;
@@ -223,26 +233,65 @@ impl SentinelLink {
             .current
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(master.clone());
+        *self
+            .checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
         Ok(master)
+    }
+
+    /// At most every `CHECK_EVERY`, asks the sentinels in the background which master they
+    /// name, and forgets `master` when it is another. A master that is still up does not drop
+    /// its clients when the sentinels promote a replica in its place (a `SENTINEL FAILOVER`, or
+    /// a partition that left it on the other side): only when they demote it, up to seconds
+    /// later. Until then it would go on taking writes that the new master never sees.
+    fn check_if_due(self: &Arc<Self>, master: &Master) {
+        {
+            let mut checked = self
+                .checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if checked.elapsed() < CHECK_EVERY {
+                return;
+            }
+            *checked = Instant::now();
+        }
+        let (link, number) = (self.clone(), master.number);
+        let addr = master.client.get_connection_info().addr().to_string();
+        tokio::spawn(async move {
+            let named = link.sentinel.lock().await.async_get_client().await;
+            // No answer, or no master up (a failover under way): requests tell.
+            if let Ok(client) = named {
+                let now = client.get_connection_info().addr().to_string();
+                if now != addr {
+                    link.forget(number, &format!("the sentinels now name {now}"));
+                }
+            }
+        });
     }
 
     /// Forgets master `number` after `e` showed it is gone or no longer a master.
     fn forget_on(&self, number: u64, e: &redis::RedisError) {
-        if !lost(e) {
-            return;
+        if lost(e) {
+            self.forget(number, e);
         }
+    }
+
+    /// Forgets master `number` (unless a newer one was found since), for `why`: the next
+    /// request asks the sentinels again.
+    fn forget(&self, number: u64, why: &dyn std::fmt::Display) {
         let mut current = self
             .current
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if current.as_ref().is_some_and(|m| m.number == number) {
-            tracing::debug!(error = %e, "lost the Sentinel master; asking the sentinels again");
+            tracing::debug!(reason = %why, "left the Sentinel master; asking the sentinels again");
             *current = None;
         }
     }
 
     /// Sends `cmd` to the master.
-    pub(super) async fn request(&self, cmd: &Cmd) -> RedisResult<Value> {
+    pub(super) async fn request(self: &Arc<Self>, cmd: &Cmd) -> RedisResult<Value> {
         let mut master = self.master().await?;
         let reply = master.conn.req_packed_command(cmd).await;
         match &reply {
@@ -257,7 +306,7 @@ impl SentinelLink {
 
     /// Sends `count` commands of `pipeline` from `offset` to the master.
     pub(super) async fn request_pipeline(
-        &self,
+        self: &Arc<Self>,
         pipeline: &Pipeline,
         offset: usize,
         count: usize,
@@ -284,7 +333,7 @@ impl SentinelLink {
     }
 
     /// Sends `cmd`, a blocking command, to the master on a connection of its own (pooled).
-    pub(super) async fn blocking(&self, cmd: &Cmd) -> RedisResult<()> {
+    pub(super) async fn blocking(self: &Arc<Self>, cmd: &Cmd) -> RedisResult<()> {
         let master = self.master().await?;
         let pooled = {
             let mut waiters = self
