@@ -73,6 +73,24 @@ fn spawn_sentinel(port: u16, master: u16, dir: &Path) -> Child {
         .expect("redis-server --sentinel starts")
 }
 
+/// Whether a write on the master at `port` reaches a replica within 200 ms (`WAIT`).
+fn replicated(port: u16) -> bool {
+    let confirmed = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .and_then(|c| c.get_connection())
+        .and_then(|mut con| {
+            redis::pipe()
+                .cmd("SET")
+                .arg("sentinel-harness:replicated")
+                .arg(1)
+                .ignore()
+                .cmd("WAIT")
+                .arg(1)
+                .arg(200)
+                .query::<(u64,)>(&mut con)
+        });
+    matches!(confirmed, Ok((1,)))
+}
+
 impl TestSentinel {
     /// A deployment for one test, or `None` (after printing why) when `redis-server` and
     /// `redis-cli` are missing and `JOBS_REQUIRE_REDIS` is not `1`.
@@ -101,6 +119,9 @@ impl TestSentinel {
             nodes.last_mut().expect("a node").assert_alive();
         }
         let (master, replica) = (ports[0], ports[1]);
+        // The first sync at once (Redis waits 5 s by default for more replicas to share it).
+        cli(master, &["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+            .expect("the master takes the setting");
         cli(replica, &["REPLICAOF", "127.0.0.1", &master.to_string()])
             .expect("the replica follows the master");
         let sentinels = ports[2..]
@@ -150,10 +171,13 @@ impl TestSentinel {
         let Some(master) = self.master() else {
             return false;
         };
+        // Online is not enough: after its first sync a replica is sent the writes that followed
+        // only once it acknowledged an offset (it does every second, or when asked by `WAIT`).
+        // Until then a failover loses them, acknowledged or not.
         let synced = cli(master, &["INFO", "replication"]).is_some_and(|info| {
             field(&info, "role") == Some("master")
                 && field(&info, "slave0").is_some_and(|s| s.contains("state=online"))
-        });
+        }) && replicated(master);
         let live: Vec<u16> = self.live_sentinels().collect();
         synced
             && live.iter().all(|&port| {
