@@ -456,3 +456,15 @@ async fn with_replicas_ack_a_switch_over_loses_no_acknowledged_job() {
         "acknowledged enqueues lost in the switch-over"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_replicas_ack_a_worker_drains_through_a_switch_over() {
+    // The old master takes writes until the storage leaves it (about a second after the
+    // sentinels name the new one), and they are gone once it resyncs as a replica: see the
+    // figures printed. The worker finishes whatever the new master has.
+    let Some(outcome) = drain_through_failover("sentinel-switch-async", 0, Fault::SwitchOver).await
+    else {
+        return;
+    };
+    assert!(outcome.acknowledged >= 2_000);
+}

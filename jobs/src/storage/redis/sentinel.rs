@@ -14,8 +14,8 @@
 //! requests fail as unreachable until the replica is promoted, and callers retry on their own
 //! terms (the worker probes every 25 ms), as after any loss of Redis. A master that the
 //! sentinels replaced while it is still up (a `SENTINEL FAILOVER`) keeps its clients until they
-//! demote it, seconds later: so while requests flow, the link also asks the sentinels every
-//! second which master they name, and leaves one they no longer name.
+//! demote it, seconds later: so while requests flow, the link also asks a sentinel every
+//! second which master it names, and leaves one it no longer names.
 //!
 //! The enqueue connection of one Redis (`direct.rs`) is not used: enqueue transactions go
 //! through the shared connection.
@@ -40,6 +40,10 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 pub(super) struct SentinelLink {
     /// Asks the sentinels; one question at a time (it caches its connections to them).
     sentinel: tokio::sync::Mutex<SentinelClient>,
+    /// The name the sentinels know the master by.
+    name: String,
+    /// A connection to one sentinel, for the check of `check_if_due` (made when needed).
+    watch: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     /// The master found last, until a connection to it fails.
     current: Mutex<Option<Master>>,
     /// Numbers the masters found, so a failure on an old one does not forget a newer one.
@@ -51,6 +55,8 @@ pub(super) struct SentinelLink {
     waiters: Mutex<Vec<(u64, MultiplexedConnection)>>,
     /// When the sentinels were last asked whether the master is still theirs.
     checked: Mutex<Instant>,
+    /// Wakes the blocking waits when the link leaves a master.
+    left: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -175,7 +181,7 @@ impl SentinelLink {
         }
         let client = SentinelClient::build(
             sentinels.to_vec(),
-            name,
+            name.clone(),
             Some(node),
             SentinelServerType::Master,
         )
@@ -184,12 +190,15 @@ impl SentinelLink {
         })?;
         Ok(SentinelLink {
             sentinel: tokio::sync::Mutex::new(client),
+            name,
+            watch: tokio::sync::Mutex::new(None),
             current: Mutex::new(None),
             found: AtomicU64::new(0),
             db,
             response_timeout: b.response_timeout,
             waiters: Mutex::new(Vec::new()),
             checked: Mutex::new(Instant::now()),
+            left: tokio::sync::Notify::new(),
         })
     }
 
@@ -240,11 +249,14 @@ impl SentinelLink {
         Ok(master)
     }
 
-    /// At most every `CHECK_EVERY`, asks the sentinels in the background which master they
-    /// name, and forgets `master` when it is another. A master that is still up does not drop
-    /// its clients when the sentinels promote a replica in its place (a `SENTINEL FAILOVER`, or
-    /// a partition that left it on the other side): only when they demote it, up to seconds
-    /// later. Until then it would go on taking writes that the new master never sees.
+    /// At most every `CHECK_EVERY`, asks a sentinel in the background which master it names
+    /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`, one command on a connection kept for it), and
+    /// forgets `master` when it is another: the next request asks the sentinels again, with
+    /// redis-rs's checks. A master that is still up does not drop its clients when the sentinels
+    /// promote a replica in its place (a `SENTINEL FAILOVER`, or a partition that left it on the
+    /// other side), only when they demote it, seconds later (measured: about 11 s after a
+    /// `SENTINEL FAILOVER`). Until then it would go on taking writes that the new master never
+    /// sees, and that are gone once it resyncs as a replica.
     fn check_if_due(self: &Arc<Self>, master: &Master) {
         {
             let mut checked = self
@@ -257,17 +269,54 @@ impl SentinelLink {
             *checked = Instant::now();
         }
         let (link, number) = (self.clone(), master.number);
-        let addr = master.client.get_connection_info().addr().to_string();
+        let used = match master.client.get_connection_info().addr() {
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                (host.clone(), *port)
+            }
+            _ => return,
+        };
         tokio::spawn(async move {
-            let named = link.sentinel.lock().await.async_get_client().await;
-            // No answer, or no master up (a failover under way): requests tell.
-            if let Ok(client) = named {
-                let now = client.get_connection_info().addr().to_string();
-                if now != addr {
-                    link.forget(number, &format!("the sentinels now name {now}"));
+            // No answer (the check goes to another sentinel next time): requests tell.
+            if let Ok(Some(named)) = link.named_master().await {
+                if named != used {
+                    let why = format!("a sentinel now names {}:{}", named.0, named.1);
+                    link.forget(number, &why);
                 }
             }
         });
+    }
+
+    /// The address of the master as the watched sentinel names it.
+    async fn named_master(&self) -> RedisResult<Option<(String, u16)>> {
+        let mut watch = self.watch.lock().await;
+        let conn = match &mut *watch {
+            Some(conn) => conn,
+            None => {
+                let client = self
+                    .sentinel
+                    .lock()
+                    .await
+                    .async_get_sentinel_client()
+                    .await?;
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(CONNECT_TIMEOUT));
+                watch.insert(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                )
+            }
+        };
+        let named = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(&self.name)
+            .query_async(conn)
+            .await;
+        if named.is_err() {
+            *watch = None;
+        }
+        named
     }
 
     /// Forgets master `number` after `e` showed it is gone or no longer a master.
@@ -287,6 +336,7 @@ impl SentinelLink {
         if current.as_ref().is_some_and(|m| m.number == number) {
             tracing::debug!(reason = %why, "left the Sentinel master; asking the sentinels again");
             *current = None;
+            self.left.notify_waiters();
         }
     }
 
@@ -358,8 +408,17 @@ impl SentinelLink {
             }
         };
         // Dropped while it waits, the connection is dropped with it (never reused with a reply
-        // outstanding).
-        match cmd.query_async::<Value>(&mut conn).await {
+        // outstanding). A wait on a master the link left (one still up, that the sentinels
+        // replaced) ends at once: the enqueues that would wake it go to the new one.
+        let left = self.left.notified();
+        if !matches!(self.current(), Some(m) if m.number == master.number) {
+            return Ok(());
+        }
+        let reply = tokio::select! {
+            reply = cmd.query_async::<Value>(&mut conn) => reply,
+            () = left => return Ok(()),
+        };
+        match reply {
             Ok(_) => {
                 self.waiters
                     .lock()
