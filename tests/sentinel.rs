@@ -269,9 +269,11 @@ impl TestSentinel {
         cli(port, &["REPLICAOF", "127.0.0.1", &master.to_string()])
             .expect("the node follows the master");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !cli(port, &["INFO", "replication"])
-            .is_some_and(|info| field(&info, "master_link_status") == Some("up"))
-        {
+        loop {
+            let info = cli(port, &["INFO", "replication"]).unwrap_or_default();
+            if field(&info, "master_link_status") == Some("up") {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the node on port {port} did not sync with {master} within 30 s"
