@@ -32,7 +32,7 @@ struct Node {
 }
 
 /// `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released).
-fn free_ports(n: usize) -> Vec<u16> {
+pub(crate) fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free local port"))
         .collect();
@@ -54,15 +54,15 @@ fn tools_available() -> bool {
     })
 }
 
-/// Whether a cluster can be started; `false` after printing why when the tools are missing and
-/// `JOBS_REQUIRE_REDIS` is not `1`.
-fn available(test: &str) -> bool {
+/// Whether a cluster (or a Sentinel deployment) can be started; `false` after printing why when
+/// the tools are missing and `JOBS_REQUIRE_REDIS` is not `1`.
+pub(crate) fn available(test: &str) -> bool {
     if tools_available() {
         return true;
     }
     crate::skip_unless_required(
         "JOBS_REQUIRE_REDIS",
-        &format!("test `{test}`: no `redis-server` and `redis-cli` on PATH for a cluster"),
+        &format!("test `{test}`: no `redis-server` and `redis-cli` on PATH"),
     );
     false
 }
@@ -97,7 +97,7 @@ fn spawn_node(port: u16, bus_port: u16, dir: &Path) -> Child {
 }
 
 /// `redis-cli -p port args…`, its output; `None` when it fails.
-fn cli(port: u16, args: &[&str]) -> Option<String> {
+pub(crate) fn cli(port: u16, args: &[&str]) -> Option<String> {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p"])
         .arg(port.to_string())
@@ -111,7 +111,7 @@ fn cli(port: u16, args: &[&str]) -> Option<String> {
 }
 
 /// The value of `field` in an `INFO`-style `field:value` reply.
-fn field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
     info.lines()
         .find_map(|l| l.trim().strip_prefix(field)?.strip_prefix(':'))
 }

@@ -19,6 +19,7 @@ pub mod jobs_for_tests;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod private_postgres;
+pub mod sentinel;
 pub mod suite;
 
 /// A Redis the tests can use: a private server, or the one at `REDIS_URL`.

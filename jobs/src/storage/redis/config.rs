@@ -39,6 +39,11 @@ pub(super) enum Target {
     Node(String),
     /// A Redis Cluster, from the URLs of some of its nodes.
     Cluster(Vec<String>),
+    /// The master a Sentinel deployment monitors under a name (see `sentinel.rs`).
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+    },
 }
 
 /// The durable acknowledgement (`replicas_ack`): writes that acknowledge a job (enqueues, completions) wait until

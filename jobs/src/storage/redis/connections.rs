@@ -4,11 +4,14 @@
 //!   which routes each request to the primary of its slot and follows failovers;
 //! - on one Redis, the enqueue connection (`direct.rs`), which carries enqueue transactions when
 //!   it is free;
-//! - the blocking connections of idle fetches (`idle_wait.rs`).
+//! - the blocking connections of idle fetches (`idle_wait.rs`);
+//! - behind Sentinel, the same connections to the master the sentinels name (`sentinel.rs`),
+//!   without the enqueue connection.
 
 use super::cluster::ClusterLink;
 #[cfg(unix)]
 use super::direct::DirectConnection;
+use super::sentinel::SentinelLink;
 use super::RedisStorage;
 use crate::error::Result;
 use futures::FutureExt;
@@ -22,6 +25,8 @@ pub(super) enum Link {
     Node(Box<NodeLink>),
     /// A Redis Cluster.
     Cluster(Arc<ClusterLink>),
+    /// The master of a Sentinel deployment.
+    Sentinel(Arc<SentinelLink>),
 }
 
 /// The connections to one Redis.
@@ -41,6 +46,7 @@ pub(super) struct NodeLink {
 pub(super) enum SharedConnection {
     Node(ConnectionManager),
     Cluster(Arc<ClusterLink>),
+    Sentinel(Arc<SentinelLink>),
 }
 
 impl ConnectionLike for SharedConnection {
@@ -52,6 +58,7 @@ impl ConnectionLike for SharedConnection {
                 conn.req_packed_command(cmd).await
             }
             .boxed(),
+            SharedConnection::Sentinel(link) => async move { link.request(cmd).await }.boxed(),
         }
     }
 
@@ -68,6 +75,9 @@ impl ConnectionLike for SharedConnection {
                 conn.req_packed_commands(pipeline, offset, count).await
             }
             .boxed(),
+            SharedConnection::Sentinel(link) => {
+                async move { link.request_pipeline(pipeline, offset, count).await }.boxed()
+            }
         }
     }
 
@@ -75,6 +85,7 @@ impl ConnectionLike for SharedConnection {
         match self {
             SharedConnection::Node(conn) => conn.get_db(),
             SharedConnection::Cluster(_) => 0,
+            SharedConnection::Sentinel(link) => link.db(),
         }
     }
 }
@@ -85,6 +96,7 @@ impl RedisStorage {
         match &self.inner.link {
             Link::Node(node) => SharedConnection::Node(node.conn.clone()),
             Link::Cluster(cluster) => SharedConnection::Cluster(cluster.clone()),
+            Link::Sentinel(sentinel) => SharedConnection::Sentinel(sentinel.clone()),
         }
     }
 

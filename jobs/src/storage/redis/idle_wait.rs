@@ -23,6 +23,10 @@ impl RedisStorage {
         match &self.inner.link {
             Link::Node(node) => self.wait_on_node(node, &keys, timeout).await,
             Link::Cluster(link) => self.wait_on_cluster(link, keys, timeout).await,
+            Link::Sentinel(link) => link
+                .blocking(&blpop(&keys, timeout))
+                .await
+                .map_err(self.err(WHAT)),
         }
     }
 

@@ -24,7 +24,9 @@
 //!
 //! Requests share one connection: on one Redis, redis-rs's connection manager, which pipelines
 //! concurrent requests and reconnects; on a Redis Cluster, redis-rs's cluster connection, which
-//! routes each request to the primary of its slot (`cluster.rs`). The connection manager
+//! routes each request to the primary of its slot (`cluster.rs`); behind Sentinel, one
+//! multiplexed connection to the master the sentinels name, asked again after a connection to
+//! it fails (`sentinel.rs`). The connection manager
 //! notices that Redis closed the connection only when a request fails on it, so requests safe
 //! to send twice go once more after such a failure (`connections.rs`). On one Redis, enqueue
 //! transactions have a connection of their own, which the caller writes and reads without a
@@ -64,6 +66,7 @@ pub(crate) mod record;
 mod recurring;
 pub(crate) mod replies;
 mod scripts;
+mod sentinel;
 mod servers;
 
 pub use config::RedisStorageBuilder;
@@ -297,6 +300,12 @@ impl RedisStorage {
                     .map_err(|e| cluster::config_error(&display_url, e))?;
                 (Link::Cluster(Arc::new(link)), display_url)
             }
+            Target::Sentinel { sentinels, master } => (
+                Link::Sentinel(Arc::new(sentinel::SentinelLink::new(
+                    sentinels, master, &b,
+                )?)),
+                sentinel::display(sentinels, master),
+            ),
         };
         Ok(RedisStorage {
             inner: Arc::new(Inner {
@@ -494,18 +503,22 @@ impl RedisStorage {
             let unreachable = e.is_connection_refusal() || e.is_io_error() || e.is_timeout();
             // A cluster without a primary for some slot (until a replica takes over).
             let failing_over = matches!(e.kind(), redis::ErrorKind::Server(ClusterDown | TryAgain));
+            // No sentinel names a master of that name that is up (failing over, or a wrong name).
+            let no_master = e.kind() == redis::ErrorKind::MasterNameNotFoundBySentinel;
             let problem = if unreachable {
                 "Redis is unreachable"
             } else if loading {
                 "Redis is loading its data"
             } else if failing_over {
                 "the Redis Cluster has no primary for the slot (failing over?)"
+            } else if no_master {
+                "no sentinel knows a master of that name that is up (failing over, or a wrong name?)"
             } else {
                 "Redis failed"
             };
             let err = Error::storage(format!("{what}: {problem} at {}", self.inner.display_url))
                 .with_source(e);
-            if unreachable || loading || failing_over {
+            if unreachable || loading || failing_over || no_master {
                 err.unreachable()
             } else {
                 err
