@@ -1,5 +1,6 @@
 //! [`RedisStorageBuilder`]: where the Redis backend connects and how it keeps jobs.
 
+use super::tls::TlsOptions;
 use super::RedisStorage;
 use crate::error::{Error, Result};
 use crate::storage::{PayloadLimit, Retention};
@@ -30,6 +31,8 @@ pub struct RedisStorageBuilder {
     pub(super) payload: PayloadLimit,
     pub(super) replicas_ack: u32,
     pub(super) replicas_ack_timeout: Duration,
+    /// The certificates of `rediss://` connections (`tls.rs`).
+    pub(super) tls: TlsOptions,
 }
 
 /// Where the storage connects.
@@ -68,6 +71,7 @@ impl RedisStorageBuilder {
             payload: PayloadLimit::default(),
             replicas_ack: 0,
             replicas_ack_timeout: REPLICAS_ACK_TIMEOUT,
+            tls: TlsOptions::default(),
         }
     }
 
