@@ -216,3 +216,45 @@ async fn a_tls_url_to_a_plain_port_fails_at_connect_without_hanging() {
     let err = connect_error(&url, Some(r.ca_pem())).await;
     assert!(err.to_string().contains("use a `redis://` URL"), "{err}");
 }
+
+/// The storage touches only keys that start with `{<prefix>`: a user limited to those runs
+/// jobs (its worker registers itself, fetches, completes, waits idle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_limited_to_the_prefix_keys_runs_jobs() {
+    let Some(r) = TlsRedis::start("acl-prefix-keys", false) else {
+        return;
+    };
+    let prefix = unique_prefix("acl-prefix-keys");
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("narrow")
+        .arg("on")
+        .arg(">narrowpw")
+        .arg(format!("~{{{prefix}*"))
+        .arg("+@all")
+        .query(&mut r.raw())
+        .unwrap();
+    let storage = jobs::RedisStorage::builder(&r.tls_url_as("narrow", "narrowpw"))
+        .prefix(prefix)
+        .tls_ca_pem(r.ca_pem())
+        .connect()
+        .await
+        .unwrap();
+    enqueue_and_perform(&storage, 10).await;
+    let log: Vec<redis::Value> = redis::cmd("ACL").arg("LOG").query(&mut r.raw()).unwrap();
+    assert!(log.is_empty(), "no command was refused: {log:?}");
+
+    // Under another prefix, every key is out of bounds: the error says what is missing.
+    let other = jobs::RedisStorage::builder(&r.tls_url_as("narrow", "narrowpw"))
+        .prefix(unique_prefix("elsewhere"))
+        .tls_ca_pem(r.ca_pem())
+        .connect()
+        .await
+        .unwrap();
+    let err = jobs::Client::new(other)
+        .enqueue(jobs::job!(noop(1)))
+        .await
+        .unwrap_err();
+    eprintln!("{err}");
+    assert!(err.to_string().contains("lacks a permission"), "{err}");
+}

@@ -29,8 +29,8 @@ pub(super) fn problem(e: &RedisError) -> Option<(&'static str, &'static str)> {
         Some("NOPERM") => {
             return Some((
                 "the Redis user lacks a permission",
-                "the storage runs scripts, transactions and blocking pops on the keys under its \
-                 prefix: grant them (e.g. `~<prefix>:* +@all`, or `~* &* +@all`)",
+                "the storage runs scripts, transactions and blocking pops on the keys that \
+                 start with `{<prefix>`: grant them, e.g. `~{<prefix>* +@all`",
             ))
         }
         _ => {}

@@ -217,7 +217,7 @@ fn lua_millis(d: Duration) -> u64 {
 
 impl RedisStorage {
     /// A builder for a storage at `url` (e.g. `redis://127.0.0.1:6379`, `rediss://` for TLS
-    /// when redis-rs is built with a TLS feature). For a Redis Cluster, see
+    /// with the `tls` feature). For a Redis Cluster, see
     /// [`cluster_builder`](Self::cluster_builder).
     pub fn builder(url: &str) -> RedisStorageBuilder {
         RedisStorageBuilder::new(Target::Node(url.to_owned()))
