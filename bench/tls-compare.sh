@@ -3,7 +3,7 @@
 # TLS port, with a throw-away CA and server certificate made here with `openssl`; nothing kept
 # on disk, flushed before every run; never a shared Redis). Prints the bare round trip on each
 # port, then runs each scenario N rounds, plain and TLS alternated, and prints each run's rate
-# and the medians.
+# with the Redis CPU it used (`INFO cpu`), and the medians.
 #
 #   bench/tls-compare.sh 3                       # enqueue and e2e, 200,000 jobs, 3 rounds
 #   BENCH_BIN=/tmp/jobs-bench bench/tls-compare.sh 5 e2e
@@ -43,6 +43,10 @@ median() {
   sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+redis_cpu() {
+  redis-cli -p "$PORT" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'
+}
+
 round_trip() {
   local label=$1
   shift
@@ -67,10 +71,12 @@ for scenario in "${SCENARIOS[@]}"; do
         target=(--redis-url "rediss://127.0.0.1:$TLS_PORT" --redis-ca "$DIR/ca.crt")
       fi
       redis-cli -p "$PORT" flushall >/dev/null
+      before=$(redis_cpu)
       # shellcheck disable=SC2086
       line=$("$BIN" "$scenario" ${flags[$scenario]:-} "${target[@]}")
+      after=$(redis_cpu)
       rate=$(sed -n 's/.* jobs_per_s=\([0-9]*\).*/\1/p' <<<"$line")
-      echo "$scenario $mode jobs_per_s=$rate"
+      echo "$scenario $mode jobs_per_s=$rate redis_cpu_s=$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.3f", b - a }')"
       rates[$mode]="${rates[$mode]:-} $rate"
     done
   done
