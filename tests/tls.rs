@@ -14,6 +14,12 @@ use rcgen::{
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// Whether the backend suite's Redis variant runs over TLS (`JOBS_REDIS_TLS=1`; see
+/// `backends.rs`).
+pub fn suite_over_tls() -> bool {
+    std::env::var("JOBS_REDIS_TLS").as_deref() == Ok("1")
+}
+
 /// The ACL user every [`TlsRedis`] has, with all permissions.
 pub const ACL_USER: &str = "jobsuser";
 /// Its password.
