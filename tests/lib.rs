@@ -22,6 +22,7 @@ pub mod private_postgres;
 pub mod sentinel;
 pub mod suite;
 pub mod tls;
+pub mod tls_cluster;
 
 /// A Redis the tests can use: a private server, or the one at `REDIS_URL`.
 pub struct TestRedis {

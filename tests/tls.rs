@@ -11,7 +11,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// Whether the backend suite's Redis variant runs over TLS (`JOBS_REDIS_TLS=1`; see
@@ -58,20 +58,84 @@ impl Ca {
         }
     }
 
-    /// A certificate signed by this CA, for `names` and `usage`, and its key (both PEM).
-    fn sign(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
+    /// A certificate signed by this CA, for `names` and the uses in `usage`, and its key (both PEM).
+    fn sign(&self, names: &[&str], usage: &[ExtendedKeyUsagePurpose]) -> (String, String) {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names).expect("certificate parameters");
         params
             .distinguished_name
             .push(DnType::CommonName, "jobs test");
-        params.extended_key_usages = vec![usage];
+        params.extended_key_usages = usage.to_vec();
         let key = KeyPair::generate().expect("a key");
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("a certificate signed by the CA");
         (cert.pem(), key.serialize_pem())
     }
+}
+
+/// A throw-away CA, a server certificate for `localhost` and `127.0.0.1` and a client
+/// certificate signed by it, with the CA and the server's certificate and key written to files.
+pub(crate) struct Certificates {
+    pub(crate) ca_pem: String,
+    pub(crate) client_cert_pem: String,
+    pub(crate) client_key_pem: String,
+    /// `ca.crt`, `redis.crt`, `redis.key`.
+    files: [PathBuf; 3],
+}
+
+impl Certificates {
+    /// Makes them, writing the files to `dir`.
+    pub(crate) fn write(dir: &Path) -> Certificates {
+        let ca = Ca::new("jobs test CA");
+        // The server's also serves as a client's: cluster nodes connect to each other with it.
+        let (server_pem, server_key) = ca.sign(
+            &["localhost", "127.0.0.1"],
+            &[
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        );
+        let (client_cert_pem, client_key_pem) =
+            ca.sign(&["jobs-client"], &[ExtendedKeyUsagePurpose::ClientAuth]);
+        let write = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("a certificate file");
+            path
+        };
+        let files = [
+            write("ca.crt", &ca.pem),
+            write("redis.crt", &server_pem),
+            write("redis.key", &server_key),
+        ];
+        Certificates {
+            ca_pem: ca.pem,
+            client_cert_pem,
+            client_key_pem,
+            files,
+        }
+    }
+}
+
+/// `child`, a `redis-server` just spawned in `dir` with TLS options, or `None` (after printing
+/// why) when it exited at once, as one built without TLS does, and `JOBS_REQUIRE_REDIS` is not
+/// `1`.
+///
+/// # Panics
+///
+/// When it exited and `JOBS_REQUIRE_REDIS=1`.
+pub(crate) fn started(test: &str, mut child: Child, dir: &Path) -> Option<Child> {
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    if let Ok(Some(status)) = child.try_wait() {
+        let said = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+        let why = format!(
+            "test `{test}`: `redis-server` did not start with TLS options ({status}): {}",
+            said.trim()
+        );
+        skip_unless_required("JOBS_REQUIRE_REDIS", &why);
+        return None;
+    }
+    Some(child)
 }
 
 impl TlsRedis {
@@ -88,42 +152,16 @@ impl TlsRedis {
             return None;
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let ca = Ca::new("jobs test CA");
-        let (server_pem, server_key) = ca.sign(
-            &["localhost", "127.0.0.1"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_cert_pem, client_key_pem) =
-            ca.sign(&["jobs-client"], ExtendedKeyUsagePurpose::ClientAuth);
-        let write = |name: &str, pem: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, pem).expect("a certificate file");
-            path
-        };
-        let files = [
-            write("ca.crt", &ca.pem),
-            write("redis.crt", &server_pem),
-            write("redis.key", &server_key),
-        ];
+        let certs = Certificates::write(dir.path());
         let (plain_port, tls_port) = distinct_free_ports();
-        let mut child = spawn(dir.path(), plain_port, tls_port, &files, mutual);
-        // A `redis-server` built without TLS refuses the TLS options and exits at once.
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        if let Ok(Some(status)) = child.try_wait() {
-            let said = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
-            let why = format!(
-                "test `{test}`: `redis-server` did not start with TLS options ({status}): {}",
-                said.trim()
-            );
-            skip_unless_required("JOBS_REQUIRE_REDIS", &why);
-            return None;
-        }
+        let child = spawn(dir.path(), plain_port, tls_port, &certs, mutual, &[]);
+        let child = started(test, child, dir.path())?;
         let server = TlsRedis {
             plain_port,
             tls_port,
-            ca_pem: ca.pem,
-            client_cert_pem,
-            client_key_pem,
+            ca_pem: certs.ca_pem,
+            client_cert_pem: certs.client_cert_pem,
+            client_key_pem: certs.client_key_pem,
             child,
             dir,
         };
@@ -228,16 +266,17 @@ fn distinct_free_ports() -> (u16, u16) {
     }
 }
 
-/// Starts `redis-server` on `plain_port` and, with the certificate `files` (CA, certificate,
-/// key), on `tls_port`.
-fn spawn(
+/// Starts `redis-server` in `dir` on `plain_port` and, with `certs`, on `tls_port` (asking
+/// clients for a certificate when `mutual`), with `extra` options.
+pub(crate) fn spawn(
     dir: &Path,
     plain_port: u16,
     tls_port: u16,
-    files: &[std::path::PathBuf; 3],
+    certs: &Certificates,
     mutual: bool,
+    extra: &[String],
 ) -> Child {
-    let [ca, cert, key] = files;
+    let [ca, cert, key] = &certs.files;
     Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port"])
         .arg(plain_port.to_string())
@@ -257,6 +296,7 @@ fn spawn(
         .args(["--maxmemory-policy", "noeviction", "--daemonize", "no"])
         .arg("--logfile")
         .arg(dir.join("redis.log"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("stderr")).expect("a file for stderr"))
         .spawn()

@@ -10,6 +10,7 @@
 use jobs::storage::Monitoring;
 use jobs_tests::jobs_for_tests::noop;
 use jobs_tests::tls::{TlsRedis, ACL_PASSWORD, ACL_USER};
+use jobs_tests::tls_cluster::TlsCluster;
 use jobs_tests::{eventually, unique_prefix};
 use std::time::Duration;
 
@@ -257,4 +258,53 @@ async fn a_user_limited_to_the_prefix_keys_runs_jobs() {
         .unwrap_err();
     eprintln!("{err}");
     assert!(err.to_string().contains("lacks a permission"), "{err}");
+}
+
+/// On a cluster, the CA applies to every node, and the blocking connections of idle fetches
+/// (one per primary, made from the first URL's settings) use TLS too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_run_on_a_cluster_over_tls() {
+    let Some(cluster) = TlsCluster::start("tls-cluster") else {
+        return;
+    };
+    let storage = jobs::RedisStorage::cluster_builder(cluster.tls_urls())
+        .prefix(unique_prefix("tls-cluster"))
+        .tls_ca_pem(cluster.ca_pem())
+        .connect()
+        .await
+        .unwrap();
+    enqueue_and_perform(&storage, 20).await;
+    // An idle fetch blocks over TLS on the queue's primary, and an enqueue wakes it.
+    let waiting = {
+        let storage = storage.clone();
+        tokio::spawn(async move {
+            let queues = jobs_tests::suite::queues(&["idle"]);
+            let request = jobs::storage::FetchRequest::new(
+                &queues,
+                1,
+                Duration::from_secs(30),
+                Duration::from_secs(20),
+            );
+            jobs::storage::Delivery::fetch(&storage, request)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    jobs::storage::Delivery::enqueue(&storage, vec![jobs_tests::suite::job("idle", 1)])
+        .await
+        .unwrap();
+    let fetched = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting fetch is woken")
+        .unwrap();
+    assert_eq!(fetched.len(), 1);
+
+    // Without the CA, the first node's certificate is not trusted.
+    let err = jobs::RedisStorage::cluster_builder(cluster.tls_urls())
+        .prefix(unique_prefix("tls-cluster"))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not trusted"), "{err}");
 }

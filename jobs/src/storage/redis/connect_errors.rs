@@ -48,18 +48,30 @@ fn io_error(e: &RedisError) -> Option<&io::Error> {
     }
 }
 
+/// A certificate signed by a CA the storage does not trust.
+#[cfg(feature = "tls")]
+const UNTRUSTED: (&str, &str) = (
+    "the TLS certificate of Redis is not trusted",
+    "it is signed by a CA that is neither among the system's root certificates nor given to \
+     `RedisStorageBuilder::tls_ca_pem`",
+);
+
 /// What a failed TLS handshake means, from the rustls error inside `e`.
 #[cfg(feature = "tls")]
 fn tls_problem(e: &RedisError) -> Option<(&'static str, &'static str)> {
     use rustls::{CertificateError, Error as Tls};
-    let io = io_error(e)?;
-    let tls = io.get_ref()?.downcast_ref::<Tls>()?;
+    let Some(tls) = io_error(e)
+        .and_then(io::Error::get_ref)
+        .and_then(|inner| inner.downcast_ref::<Tls>())
+    else {
+        // The cluster client reports its first connections' failure as text only.
+        return e
+            .to_string()
+            .contains("invalid peer certificate: UnknownIssuer")
+            .then_some(UNTRUSTED);
+    };
     Some(match tls {
-        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => (
-            "the TLS certificate of Redis is not trusted",
-            "it is signed by a CA that is neither among the system's root certificates nor \
-             given to `RedisStorageBuilder::tls_ca_pem`",
-        ),
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => UNTRUSTED,
         Tls::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         ) => (
