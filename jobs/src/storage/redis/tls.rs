@@ -19,6 +19,22 @@ pub(super) struct TlsOptions {
     certificates: Option<redis::TlsCertificates>,
 }
 
+impl TlsOptions {
+    /// Refuses certificates given for a storage that does not apply them (behind Sentinel,
+    /// whose connections redis-rs's `SentinelClient` makes; a `rediss://` master URL uses the
+    /// system's root certificates there).
+    pub(super) fn refuse_for_sentinel(&self) -> Result<()> {
+        #[cfg(feature = "tls")]
+        if self.certificates.is_some() {
+            return Err(Error::config(
+                "`tls_ca_pem` and `tls_client_cert_pem` do not apply behind Sentinel yet: a \
+                 `rediss://` master URL trusts the system's root certificates",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(feature = "tls")]
 impl TlsOptions {
     /// The certificates given, if any.
@@ -218,6 +234,16 @@ mod tests {
             err.to_string().contains("holds no PEM certificate"),
             "{err}"
         );
+    }
+
+    #[cfg(feature = "tls")]
+    #[tokio::test]
+    async fn certificates_are_refused_behind_sentinel() {
+        let err = crate::RedisStorage::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster")
+            .tls_ca_pem("-----BEGIN CERTIFICATE-----")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("behind Sentinel"), "{err}");
     }
 
     #[cfg(not(feature = "tls"))]
