@@ -2,6 +2,9 @@
 //! `async fn test_a(kind: Kind)` on `MemoryStorage`, on a private Redis, on a local Redis
 //! Cluster of 3 primaries and 3 replicas (one per test process, a prefix per test) and on a
 //! schema of its own in the local PostgreSQL. The suite is the contract a backend fulfils.
+//!
+//! With `JOBS_REDIS_TLS=1`, the Redis variant runs over TLS instead (`rediss://`, on a private
+//! server of [`crate::tls`]): `JOBS_REDIS_TLS=1 cargo test -p jobs-tests redis::`.
 
 use crate::cluster::TestCluster;
 use crate::postgres::TestPostgres;
@@ -46,6 +49,8 @@ pub struct Backend {
     another: Box<dyn Fn() -> Arc<dyn Storage> + Send + Sync>,
     _redis: Option<TestRedis>,
     _postgres: Option<TestPostgres>,
+    /// The TLS server of the Redis variant under `JOBS_REDIS_TLS=1`.
+    _tls_redis: Option<crate::tls::TlsRedis>,
 }
 
 impl Backend {
@@ -81,6 +86,27 @@ pub fn backend_with_payload_limit(
                 another: Box::new(move || Arc::new(storage.clone())),
                 _redis: None,
                 _postgres: None,
+                _tls_redis: None,
+            })
+        }
+        Kind::Redis if crate::tls::suite_over_tls() => {
+            let redis = crate::tls::TlsRedis::start(test, false)?;
+            let open = {
+                let builder = jobs::RedisStorage::builder(&redis.tls_url())
+                    .prefix(crate::unique_prefix(test))
+                    .retention(retention)
+                    .max_payload(max_payload)
+                    .tls_ca_pem(redis.ca_pem());
+                move || -> Arc<dyn Storage> {
+                    Arc::new(builder.clone().build().expect("a valid Redis URL"))
+                }
+            };
+            Some(Backend {
+                storage: open(),
+                another: Box::new(open),
+                _redis: None,
+                _postgres: None,
+                _tls_redis: Some(redis),
             })
         }
         Kind::Redis => {
@@ -105,6 +131,7 @@ pub fn backend_with_payload_limit(
                 }),
                 _redis: Some(redis),
                 _postgres: None,
+                _tls_redis: None,
             })
         }
         Kind::RedisCluster => {
@@ -129,6 +156,7 @@ pub fn backend_with_payload_limit(
                 }),
                 _redis: None,
                 _postgres: None,
+                _tls_redis: None,
             })
         }
         Kind::Postgres => {
@@ -144,6 +172,7 @@ pub fn backend_with_payload_limit(
                 another: Box::new(open),
                 _redis: None,
                 _postgres: Some(postgres),
+                _tls_redis: None,
             })
         }
     }

@@ -21,6 +21,8 @@ pub mod postgres;
 pub mod private_postgres;
 pub mod sentinel;
 pub mod suite;
+pub mod tls;
+pub mod tls_cluster;
 
 /// A Redis the tests can use: a private server, or the one at `REDIS_URL`.
 pub struct TestRedis {
@@ -53,7 +55,7 @@ impl Listen {
 }
 
 /// Whether `redis-server` is on `PATH`.
-fn redis_server_available() -> bool {
+pub(crate) fn redis_server_available() -> bool {
     Command::new("redis-server")
         .arg("--version")
         .stdout(Stdio::null())
@@ -115,7 +117,7 @@ fn spawn_server(listen: &Listen, dir: &Path, aof: bool) -> Child {
         .expect("redis-server starts")
 }
 
-fn wait_ready(url: &str) {
+pub(crate) fn wait_ready(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let ok = redis::Client::open(url)

@@ -13,6 +13,11 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<()> {
         if args.cluster {
             anyhow::bail!("--cluster is for a Redis Cluster: it needs --backend redis, not {name}");
         }
+        if args.redis_ca.is_some() {
+            anyhow::bail!(
+                "--redis-ca is for a rediss:// Redis: it needs --backend redis, not {name}"
+            );
+        }
         if args.replicas_ack.is_some() {
             anyhow::bail!(
                 "--replicas-ack is Redis's durable acknowledgement: it needs --backend redis, \
@@ -51,6 +56,12 @@ pub(crate) async fn open(
                 (jobs::RedisStorage::cluster_builder(nodes), "redis-cluster")
             } else {
                 (jobs::RedisStorage::builder(&args.redis_url), "redis")
+            };
+            let builder = match &args.redis_ca {
+                Some(file) => builder.tls_ca_pem(std::fs::read(file).map_err(|e| {
+                    anyhow::anyhow!("cannot read the --redis-ca file {}: {e}", file.display())
+                })?),
+                None => builder,
             };
             let storage = builder
                 .prefix(prefix)

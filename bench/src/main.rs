@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --bin jobs-bench -- <scenario> [--backend redis|postgres|memory]
-//!     [--redis-url URL[,URL...]] [--cluster] [--replicas-ack N] [--postgres-url URL]
+//!     [--redis-url URL[,URL...]] [--redis-ca FILE] [--cluster] [--replicas-ack N] [--postgres-url URL]
 //!     [--queues K] [--prefix P] [--jobs N] [--concurrency C] [--producers P] [--batch B] [--rate R]
 //!     [--job-us U] [--lease-ms L] [--threads T] [--minutes M] [--seconds S] [--metrics]
 //! ```
@@ -12,6 +12,7 @@
 //! enqueue and completion). With `--queues K`, `enqueue`, `enqueue-bulk`, `e2e`, `drain` and
 //! `latency` spread jobs round-robin over the queues `bench0..benchK-1`, and `work` and `stats`
 //! cover all K (`stats` prints their sums); without it every job goes to `bench`.
+//! `--redis-ca FILE` trusts the CA certificate in that PEM file for a `rediss://` URL (TLS).
 //!
 //! `--metrics` needs a build with `--features metrics`: it installs a Prometheus recorder
 //! (`metrics-exporter-prometheus`, histograms with buckets) before the run, as a production
@@ -78,6 +79,10 @@ struct Args {
     /// The Redis server; with `--cluster`, a comma-separated list of cluster nodes.
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
+    /// Trust the CA certificate (or certificates) in this PEM file for a `rediss://`
+    /// `--redis-url` (TLS), instead of the system's root certificates.
+    #[arg(long, value_name = "FILE")]
+    redis_ca: Option<std::path::PathBuf>,
     /// Connect to a Redis Cluster from the `--redis-url` nodes.
     #[arg(long)]
     cluster: bool,

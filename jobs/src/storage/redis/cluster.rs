@@ -13,7 +13,8 @@
 //! spread over slots by their names: in practice one per queue), each on a connection of its
 //! own to the primary of that slot, found with `CLUSTER SLOTS`.
 
-use crate::error::Error;
+use super::tls::{self, TlsOptions};
+use crate::error::{Error, Result};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -51,23 +52,38 @@ const MIN_RETRY_WAIT_MS: u64 = 50;
 const MAX_RETRY_WAIT_MS: u64 = 1_000;
 
 impl ClusterLink {
-    /// The link to the cluster that `nodes` belong to; connects on first use.
-    pub(super) fn new(nodes: &[String], response_timeout: Duration) -> redis::RedisResult<Self> {
+    /// The link to the cluster that `nodes` belong to, with the builder's TLS certificates;
+    /// connects on first use.
+    pub(super) fn new(
+        nodes: &[String],
+        response_timeout: Duration,
+        tls: &TlsOptions,
+        display: &str,
+    ) -> Result<Self> {
         let infos = nodes
             .iter()
             .map(|n| redis::IntoConnectionInfo::into_connection_info(n.as_str()))
-            .collect::<redis::RedisResult<Vec<ConnectionInfo>>>()?;
-        let template = infos.first().cloned().ok_or((
-            redis::ErrorKind::InvalidClientConfig,
-            "a cluster needs the URL of at least one of its nodes",
-        ))?;
+            .collect::<redis::RedisResult<Vec<ConnectionInfo>>>()
+            .map_err(|e| config_error(display, e))?;
+        let infos = infos
+            .into_iter()
+            .map(|info| tls::with_certificates(info, display, tls))
+            .collect::<Result<Vec<ConnectionInfo>>>()?;
+        let template = infos.first().cloned().ok_or_else(|| {
+            Error::config("a Redis Cluster storage needs the URL of at least one node")
+        })?;
         let client = ClusterClient::builder(infos)
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(response_timeout)
             .retries(RETRIES)
             .min_retry_wait(MIN_RETRY_WAIT_MS)
-            .max_retry_wait(MAX_RETRY_WAIT_MS)
-            .build()?;
+            .max_retry_wait(MAX_RETRY_WAIT_MS);
+        #[cfg(feature = "tls")]
+        let client = match tls.certificates() {
+            Some(certificates) => client.certs(certificates.clone()),
+            None => client,
+        };
+        let client = client.build().map_err(|e| config_error(display, e))?;
         Ok(ClusterLink {
             client,
             conn: OnceCell::new(),
@@ -228,7 +244,7 @@ pub(super) fn slot(key: &str) -> u16 {
 }
 
 /// The error of a cluster that could not be set up from the given node URLs.
-pub(super) fn config_error(display: &str, e: redis::RedisError) -> Error {
+fn config_error(display: &str, e: redis::RedisError) -> Error {
     Error::config(format!(
         "cannot set up a connection to the Redis Cluster at {display}"
     ))

@@ -1,5 +1,6 @@
 //! [`RedisStorageBuilder`]: where the Redis backend connects and how it keeps jobs.
 
+use super::tls::TlsOptions;
 use super::RedisStorage;
 use crate::error::{Error, Result};
 use crate::storage::{PayloadLimit, Retention};
@@ -20,6 +21,15 @@ use std::time::Duration;
 ///     .await?;
 /// # drop(storage); Ok(()) }
 /// ```
+///
+/// # TLS and ACL users
+///
+/// A `rediss://` URL connects over TLS (feature `tls`; a private CA and a client certificate
+/// are given with `tls_ca_pem` and `tls_client_cert_pem`), and the user and password of a URL
+/// (`redis://user:password@host`) log every connection of the storage in as that ACL user.
+/// Under TLS, enqueue transactions go through the shared connection: the enqueue connection of
+/// plain TCP, which the caller reads itself (faster enqueues), does not speak TLS. The README's
+/// TLS section says what that costs.
 #[derive(Debug, Clone)]
 pub struct RedisStorageBuilder {
     pub(super) target: Target,
@@ -30,6 +40,8 @@ pub struct RedisStorageBuilder {
     pub(super) payload: PayloadLimit,
     pub(super) replicas_ack: u32,
     pub(super) replicas_ack_timeout: Duration,
+    /// The certificates of `rediss://` connections (`tls.rs`).
+    pub(super) tls: TlsOptions,
 }
 
 /// Where the storage connects.
@@ -68,6 +80,7 @@ impl RedisStorageBuilder {
             payload: PayloadLimit::default(),
             replicas_ack: 0,
             replicas_ack_timeout: REPLICAS_ACK_TIMEOUT,
+            tls: TlsOptions::default(),
         }
     }
 

@@ -50,6 +50,7 @@ mod cancellation;
 mod cluster;
 mod complete;
 mod config;
+mod connect_errors;
 mod connections;
 #[cfg(unix)]
 mod direct;
@@ -68,6 +69,7 @@ pub(crate) mod replies;
 mod scripts;
 mod sentinel;
 mod servers;
+mod tls;
 
 pub use config::RedisStorageBuilder;
 
@@ -170,9 +172,7 @@ fn node_link(url: &str, display_url: &str, b: &RedisStorageBuilder) -> Result<No
              `RedisStorage::cluster_builder` with one URL per node"
         )));
     }
-    let client = redis::Client::open(url).map_err(|e| {
-        Error::config(format!("`{display_url}` is not a valid Redis URL")).with_source(e)
-    })?;
+    let client = tls::client(url, display_url, &b.tls)?;
     // One connection attempt per reconnect, no retries with sleeps in between: a worker
     // waiting on a reconnect that sleeps would take a job only when the sleep ends (up to
     // 0.4 s after Redis is back, measured); each caller retries on its own terms instead
@@ -217,7 +217,7 @@ fn lua_millis(d: Duration) -> u64 {
 
 impl RedisStorage {
     /// A builder for a storage at `url` (e.g. `redis://127.0.0.1:6379`, `rediss://` for TLS
-    /// when redis-rs is built with a TLS feature). For a Redis Cluster, see
+    /// with the `tls` feature). For a Redis Cluster, see
     /// [`cluster_builder`](Self::cluster_builder).
     pub fn builder(url: &str) -> RedisStorageBuilder {
         RedisStorageBuilder::new(Target::Node(url.to_owned()))
@@ -296,16 +296,19 @@ impl RedisStorage {
                         "a Redis Cluster storage needs the URL of at least one node",
                     ));
                 }
-                let link = cluster::ClusterLink::new(nodes, b.response_timeout)
-                    .map_err(|e| cluster::config_error(&display_url, e))?;
+                let link =
+                    cluster::ClusterLink::new(nodes, b.response_timeout, &b.tls, &display_url)?;
                 (Link::Cluster(Arc::new(link)), display_url)
             }
-            Target::Sentinel { sentinels, master } => (
-                Link::Sentinel(Arc::new(sentinel::SentinelLink::new(
-                    sentinels, master, &b,
-                )?)),
-                sentinel::display(sentinels, master),
-            ),
+            Target::Sentinel { sentinels, master } => {
+                b.tls.refuse_for_sentinel()?;
+                (
+                    Link::Sentinel(Arc::new(sentinel::SentinelLink::new(
+                        sentinels, master, &b,
+                    )?)),
+                    sentinel::display(sentinels, master),
+                )
+            }
         };
         Ok(RedisStorage {
             inner: Arc::new(Inner {
@@ -362,9 +365,11 @@ impl RedisStorage {
     ///
     /// When it does not.
     pub async fn ping(&self) -> Result<()> {
+        let what = "checking the connection (PING)";
         let _: String = self
-            .idempotent("checking the connection (PING)", &mut redis::cmd("PING"))
-            .await?;
+            .idempotent(what, &mut redis::cmd("PING"))
+            .await
+            .map_err(|e| self.ping_error(what, e))?;
         Ok(())
     }
 
@@ -516,8 +521,16 @@ impl RedisStorage {
             } else {
                 "Redis failed"
             };
-            let err = Error::storage(format!("{what}: {problem} at {}", self.inner.display_url))
-                .with_source(e);
+            // A refused login or a failed TLS handshake, said in words that tell what to fix.
+            let (problem, advice) = match connect_errors::problem(&e) {
+                Some((problem, advice)) => (problem, format!(" ({advice})")),
+                None => (problem, String::new()),
+            };
+            let err = Error::storage(format!(
+                "{what}: {problem} at {}{advice}",
+                self.inner.display_url
+            ))
+            .with_source(e);
             if unreachable || loading || failing_over || no_master {
                 err.unreachable()
             } else {
