@@ -174,6 +174,10 @@ async fn an_operator_finds_retries_pauses_and_triggers() {
                      "--window-size=1280,860"]
         }),
     );
+    // With more than one crypto provider compiled into rustls (a workspace build: `ring` from
+    // the `jobs` crate's `tls` feature, `aws-lc-rs` from fantoccini) it has no default, and
+    // fantoccini's client would panic: name one. Fails only if one is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let give_up = Instant::now() + Duration::from_secs(20);
     let c = loop {
         match ClientBuilder::rustls()
