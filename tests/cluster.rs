@@ -371,12 +371,7 @@ impl TestCluster {
             .and_then(|n| n.child.as_ref())
             .expect("a live node of this cluster")
             .id();
-        let sent = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill -{signal} {pid}");
+        send_signal(pid, signal);
     }
 
     /// The port of a replica of the primary on `port`, as the primary lists them.
@@ -443,4 +438,18 @@ impl Drop for TestCluster {
             let _ = watchdog.wait();
         }
     }
+}
+
+/// Sends `signal` (`STOP`, `CONT`, `KILL`, ...) to process `pid`.
+///
+/// # Panics
+///
+/// When `kill` fails.
+pub(crate) fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -{signal} {pid}");
 }

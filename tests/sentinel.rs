@@ -310,12 +310,7 @@ impl TestSentinel {
             .and_then(|n| n.child.as_ref())
             .expect("a live data node of this deployment")
             .id();
-        let sent = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "kill -{signal} {pid}");
+        crate::cluster::send_signal(pid, signal);
     }
 
     /// Waits until the node on `port` is a master, as it says itself, and a sentinel names it
