@@ -113,7 +113,7 @@ impl RedisStorage {
 pub(super) fn display(sentinels: &[String], master: &str) -> String {
     let sentinels = sentinels
         .iter()
-        .map(|s| super::redact(s))
+        .map(|s| super::open::redact(s))
         .collect::<Vec<_>>()
         .join(",");
     format!(
@@ -145,7 +145,7 @@ impl SentinelLink {
             let info = redis::IntoConnectionInfo::into_connection_info(master).map_err(|e| {
                 Error::config(format!(
                     "`{}` is not a valid URL of a Sentinel master (`redis://user:password@name/db`)",
-                    super::redact(master)
+                    super::open::redact(master)
                 ))
                 .with_source(e)
             })?;
@@ -155,7 +155,7 @@ impl SentinelLink {
                 _ => {
                     return Err(Error::config(format!(
                         "`{}`: a Sentinel master is named by the host of a `redis://` URL",
-                        super::redact(master)
+                        super::open::redact(master)
                     )))
                 }
             };
@@ -163,7 +163,7 @@ impl SentinelLink {
                 return Err(Error::config(format!(
                     "`{}`: a Sentinel master URL names the master, not its address: leave \
                      out the port",
-                    super::redact(master)
+                    super::open::redact(master)
                 )));
             }
             (name, info.redis_settings().clone(), tls)
