@@ -114,6 +114,20 @@ impl Headers {
         serde_json::from_str(json).ok()
     }
 
+    /// The stored headers of recurring job `id`. Undecodable ones (written behind the
+    /// storage's back) are dropped with a warning rather than hiding the entry: its ticks still
+    /// run.
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
+    pub(crate) fn of_recurring(id: &str, stored: &str) -> Headers {
+        Headers::from_json(stored).unwrap_or_else(|| {
+            tracing::warn!(
+                recurring = id,
+                "ignoring the recurring job's undecodable headers"
+            );
+            Headers::new()
+        })
+    }
+
     /// Refuses headers over [`MAX_HEADERS`] or with an empty key, for job `name`.
     ///
     /// # Errors

@@ -30,11 +30,7 @@ type Row = (
 fn entry(row: Row) -> Result<RecurringEntry> {
     let (id, cron, time_zone, misfire, grace, queue, name, args, next, last, revision, headers) =
         row;
-    let headers = crate::Headers::from_json(headers.as_deref().unwrap_or("")).ok_or_else(|| {
-        Error::serialization(format!(
-            "the stored headers of the recurring job `{id}` do not decode"
-        ))
-    })?;
+    let headers = crate::Headers::of_recurring(&id, headers.as_deref().unwrap_or(""));
     let misfire = Misfire::from_name(&misfire).ok_or_else(|| {
         Error::serialization(format!(
             "the recurring job `{id}` has a misfire policy `{misfire}` this version does not know"

@@ -97,7 +97,7 @@ fn decode(id: &str, queue: &Arc<str>, rec: &str) -> Option<RecurringEntry> {
     };
     e.misfire_grace = meta.grace_ms.map(std::time::Duration::from_millis);
     e.revision = revision;
-    e.headers = crate::Headers::from_json(&meta.headers)?;
+    e.headers = crate::Headers::of_recurring(id, &meta.headers);
     Some(e)
 }
 
