@@ -20,6 +20,7 @@ jobs_tests::on_every_backend!(
     dropping_a_waiting_fetch_loses_nothing,
     queues_are_taken_in_priority_order,
     a_batch_mixing_now_and_later_keeps_each_id_with_its_job,
+    a_fetch_returns_its_jobs_in_queue_order,
 );
 
 async fn enqueue_fetch_complete(kind: Kind) {
@@ -392,4 +393,29 @@ async fn a_batch_mixing_now_and_later_keeps_each_id_with_its_job(kind: Kind) {
     let mut want = vec![ids[0].clone(), ids[2].clone(), ids[4].clone()];
     want.sort_by_key(jobs::JobId::seq);
     assert_eq!(got, want);
+}
+
+/// One fetch of several jobs returns them in queue order, released jobs (back at the front)
+/// first, newest release first, then the rest oldest first.
+async fn a_fetch_returns_its_jobs_in_queue_order(kind: Kind) {
+    let Some(b) = backend(kind, "order", Retention::default()) else {
+        return;
+    };
+    let s = &*b.storage;
+    let ids = s
+        .enqueue((0..6).map(|n| job("q", n)).collect())
+        .await
+        .unwrap();
+    let q = queues(&["q"]);
+    let first = fetch(s, &q, 2, LEASE).await;
+    let leases: Vec<_> = first.iter().map(|j| j.lease()).collect();
+    s.release(&leases[..1]).await.unwrap();
+    s.release(&leases[1..]).await.unwrap();
+    let got: Vec<_> = fetch(s, &q, 10, LEASE)
+        .await
+        .iter()
+        .map(|j| j.id.clone())
+        .collect();
+    let want = [&ids[1], &ids[0], &ids[2], &ids[3], &ids[4], &ids[5]];
+    assert_eq!(got.iter().collect::<Vec<_>>(), want);
 }

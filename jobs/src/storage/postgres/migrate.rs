@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("migrations/0009_recurring_headers.sql"),
     ),
     (10, "no jit", include_str!("migrations/0010_no_jit.sql")),
+    (
+        11,
+        "lean hot path",
+        include_str!("migrations/0011_lean_hot_path.sql"),
+    ),
 ];
 
 /// The schema version this code needs.
