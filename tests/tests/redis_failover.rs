@@ -99,13 +99,24 @@ async fn a_worker_drains_through_the_failover_of_a_primary() {
 
     // Every job ends Succeeded on the promoted replica: the ones whose completion it never saw
     // run again once their lease runs out.
+    // What the last check saw, for the message if the worker does not finish.
+    let seen = Mutex::new(String::new());
     let all_done = eventually(Duration::from_secs(90), || async {
         let mut done = 0;
+        let mut saw = format!("{} performed;", DONE.load(Ordering::Relaxed));
         for queue in [&doomed, &safe] {
-            if let Ok(s) = storage.stats(queue).await {
-                done += s.succeeded_total;
+            match storage.stats(queue).await {
+                Ok(s) => {
+                    done += s.succeeded_total;
+                    saw += &format!(
+                        " {queue}: {} enqueued, {} processing, {} scheduled, {} succeeded;",
+                        s.enqueued, s.processing, s.scheduled, s.succeeded_total
+                    );
+                }
+                Err(e) => saw += &format!(" {queue}: {e};"),
             }
         }
+        *seen.lock().unwrap() = saw;
         done >= 2 * per_queue
     })
     .await;
@@ -113,7 +124,8 @@ async fn a_worker_drains_through_the_failover_of_a_primary() {
     running.await.unwrap().unwrap();
     assert!(
         all_done,
-        "the worker finished both queues after the failover"
+        "the worker finished both queues after the failover; last seen: {}",
+        seen.lock().unwrap()
     );
     for id in &ids {
         let info = storage.job(id).await.unwrap().expect("the job is kept");
