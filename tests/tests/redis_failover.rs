@@ -94,6 +94,11 @@ async fn a_worker_drains_through_the_failover_of_a_primary() {
         .await,
         "the worker started"
     );
+    let roles_at_kill = format!(
+        "at the kill, {doomed_primary} primary: {}, {replica} primary: {}",
+        cluster.is_primary(doomed_primary),
+        cluster.is_primary(replica)
+    );
     cluster.kill(doomed_primary);
     cluster.wait_primary(replica, Duration::from_secs(30));
 
@@ -124,7 +129,7 @@ async fn a_worker_drains_through_the_failover_of_a_primary() {
     running.await.unwrap().unwrap();
     assert!(
         all_done,
-        "the worker finished both queues after the failover; last seen: {}",
+        "the worker finished both queues after the failover; {roles_at_kill}; last seen: {}",
         seen.lock().unwrap()
     );
     for id in &ids {
