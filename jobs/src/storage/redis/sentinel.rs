@@ -17,6 +17,9 @@
 //! demote it, seconds later: so while requests flow, the link also asks a sentinel every
 //! second which master it names, and leaves one it no longer names.
 //!
+//! Over TLS (feature `tls`), the certificates of the builder apply to the connections to the
+//! sentinels and to the master they name, which redis-rs makes (`sentinel_client.rs`).
+//!
 //! The enqueue connection of one Redis (`direct.rs`) is not used: enqueue transactions go
 //! through the shared connection.
 
@@ -78,6 +81,13 @@ impl RedisStorage {
     /// (`redis://:secret@10.0.0.1:26379`). `master` is the name alone (`mymaster`) or, to log in
     /// to the master (and select a database), a URL whose host is the name:
     /// `redis://app:password@mymaster/2` (ACL user `app`, database 2).
+    ///
+    /// Over TLS (feature `tls`), `rediss://` sentinel URLs reach the sentinels over TLS, and a
+    /// `rediss://` master URL (`rediss://app:password@mymaster`) the master, and the one that
+    /// replaces it after a failover. The builder's `tls_ca_pem` and `tls_client_cert_pem` apply
+    /// to each of them that is `rediss://`; with them, the sentinels share one login (redis-rs takes one for
+    /// all), so their URLs must carry the same user and password, if any. The README's Redis
+    /// Sentinel section has an example.
     ///
     /// # Examples
     ///

@@ -71,24 +71,20 @@ pub(super) fn sentinel_client(
     tls: &TlsOptions,
     display: &str,
 ) -> Result<SentinelClient> {
-    let cannot =
-        |e| Error::config(format!("cannot set up a connection to {display}")).with_source(e);
     #[cfg(feature = "tls")]
     if let Some(certificates) = tls.checked_certificates()? {
         return with_certificates(sentinels, master, certificates, display);
     }
     #[cfg(not(feature = "tls"))]
     let _ = tls;
+    #[cfg(feature = "tls")]
+    if master.tls || sentinels.iter().any(|s| super::tls::is_tls_url(s)) {
+        super::tls::install_crypto_provider();
+    }
     let mut node =
         SentinelNodeConnectionInfo::default().set_redis_connection_info(master.login.clone());
     if master.tls {
-        #[cfg(feature = "tls")]
-        super::tls::install_crypto_provider();
         node = node.set_tls_mode(TlsMode::Secure);
-    }
-    #[cfg(feature = "tls")]
-    if sentinels.iter().any(|s| super::tls::is_tls_url(s)) {
-        super::tls::install_crypto_provider();
     }
     SentinelClient::build(
         sentinels.to_vec(),
@@ -96,7 +92,7 @@ pub(super) fn sentinel_client(
         Some(node),
         SentinelServerType::Master,
     )
-    .map_err(cannot)
+    .map_err(|e| Error::config(format!("cannot set up a connection to {display}")).with_source(e))
 }
 
 /// The client of [`sentinel_client`] when certificates were given: they apply to the

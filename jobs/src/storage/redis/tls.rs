@@ -2,7 +2,9 @@
 //! the redis-rs client made from a URL with them.
 //!
 //! redis-rs does the TLS (rustls, through `tokio-rustls`) on every connection it opens: the
-//! shared one, the blocking ones of idle fetches, a cluster's. The enqueue connection
+//! shared one, the blocking ones of idle fetches, a cluster's, and behind Sentinel those to the
+//! sentinels and to the master (`sentinel_client.rs` hands it the certificates there). The
+//! enqueue connection
 //! (`direct.rs`) reads its socket itself and does not speak TLS: under TLS there is none, and
 //! enqueue transactions go through the shared connection (see the README's TLS section for
 //! what that costs).
@@ -55,7 +57,8 @@ impl RedisStorageBuilder {
     /// Trusts the certificate authority (or authorities) in `pem`, PEM-encoded, to sign the
     /// certificate of Redis, instead of the system's root certificates: for a Redis whose
     /// certificate comes from a private CA. Needs a `rediss://` URL (on a cluster, every
-    /// node's). Feature `tls`.
+    /// node's; behind Sentinel, it applies to the sentinels whose URLs are `rediss://` and to
+    /// the master when its URL is). Feature `tls`.
     ///
     /// An untrusted certificate fails [`connect`](Self::connect) with an error that says so.
     ///
@@ -79,7 +82,9 @@ impl RedisStorageBuilder {
 
     /// Shows Redis this client certificate (its chain, PEM-encoded) and proves it with `key`
     /// (a PEM-encoded PKCS#8, PKCS#1 or SEC1 private key): mutual TLS, for a Redis started
-    /// with `tls-auth-clients yes`. Needs a `rediss://` URL. Feature `tls`.
+    /// with `tls-auth-clients yes`. Needs a `rediss://` URL (behind Sentinel, it is shown to the
+    /// sentinels and to the master, as [`tls_ca_pem`](Self::tls_ca_pem) applies). Feature
+    /// `tls`.
     ///
     /// # Examples
     ///
