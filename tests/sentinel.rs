@@ -1,8 +1,15 @@
 //! A local Redis Sentinel deployment for tests: one master, one replica (`REPLICAOF`) and three
 //! sentinels (`redis-server sentinel.conf --sentinel`, quorum 2, `down-after-milliseconds` 1 s),
 //! each on a free port in a directory of its own, all killed when it is dropped.
+//!
+//! Over TLS ([`TestSentinel::start_tls`]), every process also has a TLS port, with the
+//! certificates of `tls.rs` (one throw-away CA): the sentinels monitor the master at its TLS
+//! port and talk to it, to its replica and to each other over TLS (`tls-replication yes`, which
+//! also makes the replica follow its master and announce itself on TLS ports), so the addresses
+//! they hand out are TLS ports. The plain ports serve the harness's own `redis-cli` checks.
 
 use crate::cluster::{cli, field, free_ports};
+use crate::tls::{started, Certificates};
 use crate::{spawn_server, unique_prefix, wait_ready, Listen};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -20,11 +27,22 @@ pub struct TestSentinel {
     /// The data nodes: the first master first, then its replica.
     nodes: Vec<Process>,
     sentinels: Vec<Process>,
+    tls: Option<Tls>,
     dir: tempfile::TempDir,
 }
 
+/// The TLS of a deployment started with [`TestSentinel::start_tls`].
+struct Tls {
+    certs: Certificates,
+    /// Whether the servers ask clients for a certificate (`tls-auth-clients yes`).
+    mutual: bool,
+}
+
 struct Process {
+    /// The port the sentinels name and clients use: the TLS port under TLS.
     port: u16,
+    /// The plain port, for `redis-cli` (the same as `port` without TLS).
+    plain: u16,
     child: Option<Child>,
 }
 
@@ -38,7 +56,7 @@ impl Process {
             matches!(exited, Some(Ok(None))),
             "the redis-server on port {} exited right after it started ({exited:?}): was the \
              port taken?",
-            self.port
+            self.plain
         );
     }
 
@@ -50,27 +68,53 @@ impl Process {
     }
 }
 
-fn spawn_sentinel(port: u16, master: u16, dir: &Path) -> Child {
+/// The sentinel `s` (its ports) in `dir`, monitoring the master at `master` (with `tls`, its
+/// TLS port).
+fn spawn_sentinel(s: &Process, master: u16, dir: &Path, tls: Option<&Tls>) -> Child {
     std::fs::create_dir_all(dir).expect("a sentinel directory");
     // Sentinel rewrites its configuration file (what it learned, its id): it must be writable.
     let conf = dir.join("sentinel.conf");
-    let text = format!(
+    let mut text = format!(
         "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\nlogfile {log}\n\
          sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 2\n\
          sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n\
          sentinel failover-timeout {MASTER_NAME} 5000\n\
          sentinel parallel-syncs {MASTER_NAME} 1\n",
+        port = s.plain,
         dir = dir.display(),
         log = dir.join("sentinel.log").display(),
     );
+    if let Some(tls) = tls {
+        let [ca, cert, key] = &tls.certs.files;
+        text.push_str(&format!(
+            "tls-port {port}\ntls-cert-file {cert}\ntls-key-file {key}\n\
+             tls-ca-cert-file {ca}\ntls-replication yes\ntls-auth-clients {auth}\n",
+            port = s.port,
+            cert = cert.display(),
+            key = key.display(),
+            ca = ca.display(),
+            auth = if tls.mutual { "yes" } else { "no" },
+        ));
+    }
     std::fs::write(&conf, text).expect("a sentinel configuration");
     Command::new("redis-server")
         .arg(&conf)
         .arg("--sentinel")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr")).expect("a file for stderr"))
         .spawn()
         .expect("redis-server --sentinel starts")
+}
+
+/// The data node `node` (its ports) in `dir`; under `tls`, one that replicates over TLS.
+fn spawn_node(node: &Process, dir: &Path, tls: Option<&Tls>) -> Child {
+    match tls {
+        None => spawn_server(&Listen::Port(node.port), dir, false),
+        Some(tls) => {
+            let extra = ["--tls-replication".to_owned(), "yes".to_owned()];
+            crate::tls::spawn(dir, node.plain, node.port, &tls.certs, tls.mutual, &extra)
+        }
+    }
 }
 
 /// Whether a write on the master at `port` reaches a replica within 200 ms (`WAIT`).
@@ -105,44 +149,76 @@ impl TestSentinel {
             return None;
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let ports = free_ports(5);
-        let mut nodes = Vec::new();
-        for (i, &port) in ports[..2].iter().enumerate() {
-            let node_dir = dir.path().join(format!("node-{i}"));
-            std::fs::create_dir_all(&node_dir).expect("a node directory");
-            let child = spawn_server(&Listen::Port(port), &node_dir, false);
-            nodes.push(Process {
-                port,
-                child: Some(child),
-            });
-            wait_ready(&Listen::Port(port).url());
-            nodes.last_mut().expect("a node").assert_alive();
+        TestSentinel::spawn(test, dir, None)
+    }
+
+    /// A deployment over TLS (see the module's docs), with the CA of
+    /// [`ca_pem`](Self::ca_pem), whose servers ask clients for a certificate when `mutual`
+    /// ([`client_cert_pem`](Self::client_cert_pem) is one); or `None` as for
+    /// [`start`](Self::start), or when `redis-server` has no TLS.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_tls(test: &str, mutual: bool) -> Option<TestSentinel> {
+        if !crate::cluster::available(test) {
+            return None;
         }
-        let (master, replica) = (ports[0], ports[1]);
-        // The first sync at once (Redis waits 5 s by default for more replicas to share it).
-        cli(master, &["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
-            .expect("the master takes the setting");
-        cli(replica, &["REPLICAOF", "127.0.0.1", &master.to_string()])
-            .expect("the replica follows the master");
-        let sentinels = ports[2..]
-            .iter()
-            .enumerate()
-            .map(|(i, &port)| Process {
-                port,
-                child: Some(spawn_sentinel(
-                    port,
-                    master,
-                    &dir.path().join(format!("sentinel-{i}")),
-                )),
-            })
-            .collect();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let certs = Certificates::write(dir.path());
+        TestSentinel::spawn(test, dir, Some(Tls { certs, mutual }))
+    }
+
+    fn spawn(test: &str, dir: tempfile::TempDir, tls: Option<Tls>) -> Option<TestSentinel> {
+        let over_tls = tls.is_some();
+        let ports = free_ports(if over_tls { 10 } else { 5 });
+        // Under TLS, each process's TLS port is in the second half.
+        let process = |i: usize| Process {
+            port: ports[if over_tls { i + 5 } else { i }],
+            plain: ports[i],
+            child: None,
+        };
+        // Built first, so that processes started before a failure are stopped with it.
         let mut deployment = TestSentinel {
-            nodes,
-            sentinels,
+            nodes: (0..2).map(process).collect(),
+            sentinels: (2..5).map(process).collect(),
+            tls,
             dir,
         };
+        for i in 0..2 {
+            let node_dir = deployment.dir.path().join(format!("node-{i}"));
+            std::fs::create_dir_all(&node_dir).expect("a node directory");
+            let child = spawn_node(&deployment.nodes[i], &node_dir, deployment.tls.as_ref());
+            let child = match deployment.tls {
+                Some(_) => started(test, child, &node_dir)?,
+                None => child,
+            };
+            let node = &mut deployment.nodes[i];
+            node.child = Some(child);
+            wait_ready(&Listen::Port(node.plain).url());
+            node.assert_alive();
+        }
+        let (master, replica) = (&deployment.nodes[0], &deployment.nodes[1]);
+        // The first sync at once (Redis waits 5 s by default for more replicas to share it).
+        cli(
+            master.plain,
+            &["CONFIG", "SET", "repl-diskless-sync-delay", "0"],
+        )
+        .expect("the master takes the setting");
+        cli(
+            replica.plain,
+            &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+        )
+        .expect("the replica follows the master");
+        let master = master.port;
+        for i in 0..3 {
+            let dir = deployment.dir.path().join(format!("sentinel-{i}"));
+            let s = &deployment.sentinels[i];
+            let child = spawn_sentinel(s, master, &dir, deployment.tls.as_ref());
+            deployment.sentinels[i].child = Some(child);
+        }
         for s in &mut deployment.sentinels {
-            wait_ready(&format!("redis://127.0.0.1:{}/", s.port));
+            wait_ready(&format!("redis://127.0.0.1:{}/", s.plain));
             s.assert_alive();
         }
         deployment.wait_healthy(Duration::from_secs(30));
@@ -168,7 +244,7 @@ impl TestSentinel {
     }
 
     fn is_healthy(&self) -> bool {
-        let Some(master) = self.master() else {
+        let Some(master) = self.master().map(|port| self.plain(port)) else {
             return false;
         };
         // Online is not enough: after its first sync a replica is sent the writes that followed
@@ -196,33 +272,84 @@ impl TestSentinel {
             })
     }
 
+    /// The plain ports of the live sentinels, for `redis-cli`.
     fn live_sentinels(&self) -> impl Iterator<Item = u16> + '_ {
         self.sentinels
             .iter()
             .filter(|s| s.child.is_some())
-            .map(|s| s.port)
+            .map(|s| s.plain)
     }
 
-    /// The URLs of the sentinels.
+    /// The plain port of the process whose port (as the sentinels name it) is `port`.
+    fn plain(&self, port: u16) -> u16 {
+        self.nodes
+            .iter()
+            .chain(&self.sentinels)
+            .find(|p| p.port == port)
+            .map_or(port, |p| p.plain)
+    }
+
+    /// The URLs of the sentinels (`rediss://` ones under TLS).
     pub fn sentinel_urls(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         self.sentinels
             .iter()
-            .map(|s| format!("redis://127.0.0.1:{}/", s.port))
+            .map(|s| format!("{scheme}://127.0.0.1:{}/", s.port))
             .collect()
     }
 
-    /// A builder of a storage on this deployment's master under a fresh unique prefix.
+    /// How a storage names the master: [`MASTER_NAME`], or under TLS `rediss://mymaster` (its
+    /// connections are TLS too).
+    pub fn master_url(&self) -> String {
+        match self.tls {
+            Some(_) => format!("rediss://{MASTER_NAME}"),
+            None => MASTER_NAME.to_owned(),
+        }
+    }
+
+    /// A builder of a storage on this deployment's master under a fresh unique prefix (under
+    /// TLS, without certificates: the caller gives them).
     pub fn storage_builder(
         &self,
         test: &str,
         retention: jobs::storage::Retention,
     ) -> jobs::RedisStorageBuilder {
-        jobs::RedisStorage::sentinel_builder(self.sentinel_urls(), MASTER_NAME)
+        jobs::RedisStorage::sentinel_builder(self.sentinel_urls(), &self.master_url())
             .prefix(unique_prefix(test))
             .retention(retention)
     }
 
-    /// The port of the master as the first live sentinel that answers names it.
+    /// Under TLS, the CA that signed every server's certificate (PEM).
+    ///
+    /// # Panics
+    ///
+    /// When the deployment is not over TLS.
+    pub fn ca_pem(&self) -> &str {
+        &self
+            .tls
+            .as_ref()
+            .expect("a deployment over TLS")
+            .certs
+            .ca_pem
+    }
+
+    /// Under TLS, a client certificate signed by the CA and its key (PEM), for a `mutual`
+    /// deployment.
+    ///
+    /// # Panics
+    ///
+    /// When the deployment is not over TLS.
+    pub fn client_cert_pem(&self) -> (&str, &str) {
+        let certs = &self.tls.as_ref().expect("a deployment over TLS").certs;
+        (&certs.client_cert_pem, &certs.client_key_pem)
+    }
+
+    /// The port of the master as the first live sentinel that answers names it (its TLS port
+    /// under TLS).
     pub fn master(&self) -> Option<u16> {
         self.live_sentinels().find_map(|port| {
             let reply = cli(port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME])?;
@@ -230,7 +357,8 @@ impl TestSentinel {
         })
     }
 
-    /// The ports of the data nodes (the first master, then its replica).
+    /// The ports of the data nodes (the first master, then its replica), as the sentinels name
+    /// them.
     pub fn data_ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|n| n.port).collect()
     }
@@ -263,14 +391,15 @@ impl TestSentinel {
             .expect("a data node of this deployment");
         self.nodes[i].stop();
         let dir = self.dir.path().join(format!("node-{i}"));
-        self.nodes[i].child = Some(spawn_server(&Listen::Port(port), &dir, false));
-        wait_ready(&Listen::Port(port).url());
+        self.nodes[i].child = Some(spawn_node(&self.nodes[i], &dir, self.tls.as_ref()));
+        let plain = self.nodes[i].plain;
+        wait_ready(&Listen::Port(plain).url());
         self.nodes[i].assert_alive();
-        cli(port, &["REPLICAOF", "127.0.0.1", &master.to_string()])
+        cli(plain, &["REPLICAOF", "127.0.0.1", &master.to_string()])
             .expect("the node follows the master");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let info = cli(port, &["INFO", "replication"]).unwrap_or_default();
+            let info = cli(plain, &["INFO", "replication"]).unwrap_or_default();
             if field(&info, "master_link_status") == Some("up") {
                 return;
             }
@@ -322,7 +451,7 @@ impl TestSentinel {
     pub fn wait_master(&self, port: u16, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
-            let is_master = cli(port, &["INFO", "replication"])
+            let is_master = cli(self.plain(port), &["INFO", "replication"])
                 .is_some_and(|info| field(&info, "role") == Some("master"));
             if is_master && self.master() == Some(port) {
                 return;
@@ -358,9 +487,10 @@ impl TestSentinel {
         out
     }
 
-    /// `redis-cli` on the node at `port`, its output (`None` when it fails).
+    /// `redis-cli` on the node at `port` (on its plain port under TLS), its output (`None`
+    /// when it fails).
     pub fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
-        cli(port, args)
+        cli(self.plain(port), args)
     }
 }
 

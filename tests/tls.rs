@@ -5,14 +5,24 @@
 //!
 //! With `mutual`, the server asks for a client certificate signed by the same CA
 //! (`tls-auth-clients yes`); [`TlsRedis::client_cert_pem`] is one.
+//!
+//! Also what the TLS tests share (one Redis, a cluster, Sentinel): a run of jobs end to end
+//! ([`enqueue_and_perform`]) and a `connect()` that must fail without hanging
+//! ([`connect_error`]).
 
-use crate::{free_port, redis_server_available, skip_unless_required, wait_ready};
+// `job!(noop(n))` reads as a call; clippy sees the one-argument constructor it expands to.
+#![allow(clippy::redundant_closure)]
+
+use crate::jobs_for_tests::noop;
+use crate::{eventually, free_port, redis_server_available, skip_unless_required, wait_ready};
+use jobs::storage::Monitoring;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// Whether the backend suite's Redis variant runs over TLS (`JOBS_REDIS_TLS=1`; see
 /// `backends.rs`).
@@ -74,6 +84,65 @@ impl Ca {
     }
 }
 
+/// Longer than any connection attempt of a storage (2 s) plus its one retry: a `connect()`
+/// still running by then hangs.
+pub const NO_HANG: Duration = Duration::from_secs(15);
+
+/// Enqueues `n` jobs through a client of `storage` and `n` more in one batch, and has a worker
+/// perform them; returns once all succeeded.
+///
+/// # Panics
+///
+/// When a call fails, or they do not all succeed within 30 s.
+pub async fn enqueue_and_perform(storage: &jobs::RedisStorage, n: u64) {
+    let client = jobs::Client::new(storage.clone());
+    for i in 0..n {
+        jobs::enqueue!(&client, noop(i)).await.unwrap();
+    }
+    client
+        .enqueue_many((n..2 * n).map(|i| jobs::job!(noop(i))))
+        .await
+        .unwrap();
+    let worker = jobs::Worker::builder(storage.clone())
+        .queues(["bulk"])
+        .build()
+        .unwrap();
+    let watch = storage.clone();
+    worker
+        .run_until(async move {
+            eventually(Duration::from_secs(30), || async {
+                watch.stats("bulk").await.unwrap().succeeded_total >= 2 * n
+            })
+            .await;
+        })
+        .await
+        .unwrap();
+    let stats = storage.stats("bulk").await.unwrap();
+    assert_eq!(stats.succeeded_total, 2 * n, "{stats:?}");
+}
+
+/// The error of `builder.connect()`, which must fail within [`NO_HANG`]; `what` names the
+/// target in messages.
+///
+/// # Panics
+///
+/// When it succeeds, or still runs after [`NO_HANG`].
+pub async fn connect_error(builder: jobs::RedisStorageBuilder, what: &str) -> jobs::Error {
+    match tokio::time::timeout(NO_HANG, builder.connect()).await {
+        Ok(Ok(_)) => panic!("connect() to {what} succeeded"),
+        Ok(Err(e)) => {
+            eprintln!("connect() to {what}: {e}");
+            e
+        }
+        Err(_) => panic!("connect() to {what} still runs after {NO_HANG:?}"),
+    }
+}
+
+/// The certificate (PEM) of a throw-away CA that signed nothing any test server shows.
+pub fn unrelated_ca_pem() -> String {
+    Ca::new("unrelated test CA").pem
+}
+
 /// A throw-away CA, a server certificate for `localhost` and `127.0.0.1` and a client
 /// certificate signed by it, with the CA and the server's certificate and key written to files.
 pub(crate) struct Certificates {
@@ -81,7 +150,7 @@ pub(crate) struct Certificates {
     pub(crate) client_cert_pem: String,
     pub(crate) client_key_pem: String,
     /// `ca.crt`, `redis.crt`, `redis.key`.
-    files: [PathBuf; 3],
+    pub(crate) files: [PathBuf; 3],
 }
 
 impl Certificates {

@@ -7,45 +7,11 @@
 // `job!(noop(n))` reads as a call; clippy sees the one-argument constructor it expands to.
 #![allow(clippy::redundant_closure)]
 
-use jobs::storage::Monitoring;
 use jobs_tests::jobs_for_tests::noop;
-use jobs_tests::tls::{TlsRedis, ACL_PASSWORD, ACL_USER};
+use jobs_tests::tls::{self, enqueue_and_perform, TlsRedis, ACL_PASSWORD, ACL_USER};
 use jobs_tests::tls_cluster::TlsCluster;
-use jobs_tests::{eventually, unique_prefix};
+use jobs_tests::unique_prefix;
 use std::time::Duration;
-
-/// Longer than any connection attempt of the storage (2 s) plus its one retry: a `connect()`
-/// still running by then hangs.
-const NO_HANG: Duration = Duration::from_secs(15);
-
-/// Enqueues `n` jobs through a client of `storage` and has a worker perform them; returns once
-/// all succeeded.
-async fn enqueue_and_perform(storage: &jobs::RedisStorage, n: u64) {
-    let client = jobs::Client::new(storage.clone());
-    for i in 0..n {
-        jobs::enqueue!(&client, noop(i)).await.unwrap();
-    }
-    client
-        .enqueue_many((n..2 * n).map(|i| jobs::job!(noop(i))))
-        .await
-        .unwrap();
-    let worker = jobs::Worker::builder(storage.clone())
-        .queues(["bulk"])
-        .build()
-        .unwrap();
-    let watch = storage.clone();
-    worker
-        .run_until(async move {
-            eventually(Duration::from_secs(30), || async {
-                watch.stats("bulk").await.unwrap().succeeded_total >= 2 * n
-            })
-            .await;
-        })
-        .await
-        .unwrap();
-    let stats = storage.stats("bulk").await.unwrap();
-    assert_eq!(stats.succeeded_total, 2 * n, "{stats:?}");
-}
 
 /// `connect()` of a storage at `url` (with `ca` trusted if given), which must fail, and not
 /// hang; returns its error.
@@ -54,14 +20,7 @@ async fn connect_error(url: &str, ca: Option<&str>) -> jobs::Error {
     if let Some(ca) = ca {
         builder = builder.tls_ca_pem(ca);
     }
-    match tokio::time::timeout(NO_HANG, builder.connect()).await {
-        Ok(Ok(_)) => panic!("connect() to {url} succeeded"),
-        Ok(Err(e)) => {
-            eprintln!("connect() to {url}: {e}");
-            e
-        }
-        Err(_) => panic!("connect() to {url} still runs after {NO_HANG:?}"),
-    }
+    tls::connect_error(builder, url).await
 }
 
 /// Of `clients` (`CLIENT LIST` lines), those whose last command was `EXEC`.

@@ -25,7 +25,8 @@ use std::time::Duration;
 /// # TLS and ACL users
 ///
 /// A `rediss://` URL connects over TLS (feature `tls`; a private CA and a client certificate
-/// are given with `tls_ca_pem` and `tls_client_cert_pem`), and the user and password of a URL
+/// are given with `tls_ca_pem` and `tls_client_cert_pem`; they apply to one Redis, to every
+/// node of a cluster, and behind Sentinel to the sentinels and the master), and the user and password of a URL
 /// (`redis://user:password@host`) log every connection of the storage in as that ACL user.
 /// Under TLS, enqueue transactions go through the shared connection: the enqueue connection of
 /// plain TCP, which the caller reads itself (faster enqueues), does not speak TLS. The README's

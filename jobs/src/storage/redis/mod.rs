@@ -69,6 +69,7 @@ mod recurring;
 pub(crate) mod replies;
 mod scripts;
 mod sentinel;
+mod sentinel_client;
 mod servers;
 mod tls;
 

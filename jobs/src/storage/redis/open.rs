@@ -141,15 +141,12 @@ impl RedisStorage {
                     cluster::ClusterLink::new(nodes, b.response_timeout, &b.tls, &display_url)?;
                 (Link::Cluster(Arc::new(link)), display_url)
             }
-            Target::Sentinel { sentinels, master } => {
-                b.tls.refuse_for_sentinel()?;
-                (
-                    Link::Sentinel(Arc::new(sentinel::SentinelLink::new(
-                        sentinels, master, &b,
-                    )?)),
-                    sentinel::display(sentinels, master),
-                )
-            }
+            Target::Sentinel { sentinels, master } => (
+                Link::Sentinel(Arc::new(sentinel::SentinelLink::new(
+                    sentinels, master, &b,
+                )?)),
+                sentinel::display(sentinels, master),
+            ),
         };
         Ok(RedisStorage {
             inner: Arc::new(Inner {

@@ -17,6 +17,9 @@
 //! demote it, seconds later: so while requests flow, the link also asks a sentinel every
 //! second which master it names, and leaves one it no longer names.
 //!
+//! Over TLS (feature `tls`), the certificates of the builder apply to the connections to the
+//! sentinels and to the master they name, which redis-rs makes (`sentinel_client.rs`).
+//!
 //! The enqueue connection of one Redis (`direct.rs`) is not used: enqueue transactions go
 //! through the shared connection.
 
@@ -24,7 +27,7 @@ use super::config::{RedisStorageBuilder, Target};
 use super::RedisStorage;
 use crate::error::{Error, Result};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::sentinel::SentinelClient;
 use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, RedisResult, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,6 +82,13 @@ impl RedisStorage {
     /// to the master (and select a database), a URL whose host is the name:
     /// `redis://app:password@mymaster/2` (ACL user `app`, database 2).
     ///
+    /// Over TLS (feature `tls`), `rediss://` sentinel URLs reach the sentinels over TLS, and a
+    /// `rediss://` master URL (`rediss://app:password@mymaster`) the master, and the one that
+    /// replaces it after a failover. The builder's `tls_ca_pem` and `tls_client_cert_pem` apply
+    /// to each of them that is `rediss://`; with them, the sentinels share one login (redis-rs takes one for
+    /// all), so their URLs must carry the same user and password, if any. The README's Redis
+    /// Sentinel section has an example.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -123,7 +133,7 @@ pub(super) fn display(sentinels: &[String], master: &str) -> String {
 }
 
 /// The master's name: `master` itself, or the host of a `redis://…@name/db` URL.
-fn master_name(master: &str) -> &str {
+pub(super) fn master_name(master: &str) -> &str {
     let Some((_, rest)) = master.split_once("://") else {
         return master;
     };
@@ -141,53 +151,9 @@ impl SentinelLink {
                 "a Redis Sentinel storage needs the URL of at least one sentinel",
             ));
         }
-        let (name, login, tls) = if master.contains("://") {
-            let info = redis::IntoConnectionInfo::into_connection_info(master).map_err(|e| {
-                Error::config(format!(
-                    "`{}` is not a valid URL of a Sentinel master (`redis://user:password@name/db`)",
-                    super::open::redact(master)
-                ))
-                .with_source(e)
-            })?;
-            let (name, tls) = match info.addr() {
-                ConnectionAddr::Tcp(host, _) => (host.clone(), None),
-                ConnectionAddr::TcpTls { host, .. } => (host.clone(), Some(redis::TlsMode::Secure)),
-                _ => {
-                    return Err(Error::config(format!(
-                        "`{}`: a Sentinel master is named by the host of a `redis://` URL",
-                        super::open::redact(master)
-                    )))
-                }
-            };
-            if master_name(master).contains(':') {
-                return Err(Error::config(format!(
-                    "`{}`: a Sentinel master URL names the master, not its address: leave \
-                     out the port",
-                    super::open::redact(master)
-                )));
-            }
-            (name, info.redis_settings().clone(), tls)
-        } else {
-            (
-                master.to_owned(),
-                redis::RedisConnectionInfo::default(),
-                None,
-            )
-        };
-        let db = login.db();
-        let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(login);
-        if let Some(tls) = tls {
-            node = node.set_tls_mode(tls);
-        }
-        let client = SentinelClient::build(
-            sentinels.to_vec(),
-            name.clone(),
-            Some(node),
-            SentinelServerType::Master,
-        )
-        .map_err(|e| {
-            Error::config(format!("cannot set up a connection to {display}")).with_source(e)
-        })?;
+        let spec = super::sentinel_client::MasterSpec::parse(master)?;
+        let client = super::sentinel_client::sentinel_client(sentinels, &spec, &b.tls, &display)?;
+        let (name, db) = (spec.name, spec.login.db());
         Ok(SentinelLink {
             sentinel: tokio::sync::Mutex::new(client),
             name,

@@ -2,7 +2,9 @@
 //! the redis-rs client made from a URL with them.
 //!
 //! redis-rs does the TLS (rustls, through `tokio-rustls`) on every connection it opens: the
-//! shared one, the blocking ones of idle fetches, a cluster's. The enqueue connection
+//! shared one, the blocking ones of idle fetches, a cluster's, and behind Sentinel those to the
+//! sentinels and to the master (`sentinel_client.rs` hands it the certificates there). The
+//! enqueue connection
 //! (`direct.rs`) reads its socket itself and does not speak TLS: under TLS there is none, and
 //! enqueue transactions go through the shared connection (see the README's TLS section for
 //! what that costs).
@@ -19,27 +21,27 @@ pub(super) struct TlsOptions {
     certificates: Option<redis::TlsCertificates>,
 }
 
-impl TlsOptions {
-    /// Refuses certificates given for a storage that does not apply them (behind Sentinel,
-    /// whose connections redis-rs's `SentinelClient` makes; a `rediss://` master URL uses the
-    /// system's root certificates there).
-    pub(super) fn refuse_for_sentinel(&self) -> Result<()> {
-        #[cfg(feature = "tls")]
-        if self.certificates.is_some() {
-            return Err(Error::config(
-                "`tls_ca_pem` and `tls_client_cert_pem` do not apply behind Sentinel yet: a \
-                 `rediss://` master URL trusts the system's root certificates",
-            ));
-        }
-        Ok(())
-    }
-}
-
 #[cfg(feature = "tls")]
 impl TlsOptions {
     /// The certificates given, if any.
     pub(super) fn certificates(&self) -> Option<&redis::TlsCertificates> {
         self.certificates.as_ref()
+    }
+
+    /// The certificates given, if any, once checked: a CA given holds a PEM certificate.
+    pub(super) fn checked_certificates(&self) -> Result<Option<&redis::TlsCertificates>> {
+        let Some(certificates) = &self.certificates else {
+            return Ok(None);
+        };
+        if let Some(ca) = &certificates.root_cert {
+            if !contains_certificate(ca) {
+                return Err(Error::config(
+                    "the CA given to `tls_ca_pem` holds no PEM certificate \
+                     (`-----BEGIN CERTIFICATE-----`)",
+                ));
+            }
+        }
+        Ok(Some(certificates))
     }
 
     fn certificates_mut(&mut self) -> &mut redis::TlsCertificates {
@@ -55,7 +57,8 @@ impl RedisStorageBuilder {
     /// Trusts the certificate authority (or authorities) in `pem`, PEM-encoded, to sign the
     /// certificate of Redis, instead of the system's root certificates: for a Redis whose
     /// certificate comes from a private CA. Needs a `rediss://` URL (on a cluster, every
-    /// node's). Feature `tls`.
+    /// node's; behind Sentinel, it applies to the sentinels whose URLs are `rediss://` and to
+    /// the master when its URL is). Feature `tls`.
     ///
     /// An untrusted certificate fails [`connect`](Self::connect) with an error that says so.
     ///
@@ -79,7 +82,9 @@ impl RedisStorageBuilder {
 
     /// Shows Redis this client certificate (its chain, PEM-encoded) and proves it with `key`
     /// (a PEM-encoded PKCS#8, PKCS#1 or SEC1 private key): mutual TLS, for a Redis started
-    /// with `tls-auth-clients yes`. Needs a `rediss://` URL. Feature `tls`.
+    /// with `tls-auth-clients yes`. Needs a `rediss://` URL (behind Sentinel, it is shown to the
+    /// sentinels and to the master, as [`tls_ca_pem`](Self::tls_ca_pem) applies). Feature
+    /// `tls`.
     ///
     /// # Examples
     ///
@@ -147,22 +152,14 @@ pub(super) fn with_certificates(
     if is_tls {
         install_crypto_provider();
     }
-    let Some(certificates) = &tls.certificates else {
-        return Ok(info);
-    };
-    if !is_tls {
+    if tls.certificates.is_some() && !is_tls {
         return Err(Error::config(format!(
             "TLS certificates were given for `{display_url}`, which is not a `rediss://` URL"
         )));
     }
-    if let Some(ca) = &certificates.root_cert {
-        if !contains_certificate(ca) {
-            return Err(Error::config(
-                "the CA given to `tls_ca_pem` holds no PEM certificate \
-                 (`-----BEGIN CERTIFICATE-----`)",
-            ));
-        }
-    }
+    let Some(certificates) = tls.checked_certificates()? else {
+        return Ok(info);
+    };
     let client = redis::Client::build_with_tls(info, certificates.clone()).map_err(|e| {
         Error::config(format!(
             "the TLS certificates given for `{display_url}` cannot be used"
@@ -196,7 +193,7 @@ fn contains_certificate(pem: &[u8]) -> bool {
 /// `aws-lc-rs`, through another crate, would otherwise panic at the first `rediss://`
 /// connection). An application that installed a provider keeps it.
 #[cfg(feature = "tls")]
-fn install_crypto_provider() {
+pub(super) fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Fails only when another thread installed one in between: that one serves.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -234,16 +231,6 @@ mod tests {
             err.to_string().contains("holds no PEM certificate"),
             "{err}"
         );
-    }
-
-    #[cfg(feature = "tls")]
-    #[tokio::test]
-    async fn certificates_are_refused_behind_sentinel() {
-        let err = crate::RedisStorage::sentinel_builder(["redis://127.0.0.1:26379"], "mymaster")
-            .tls_ca_pem("-----BEGIN CERTIFICATE-----")
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("behind Sentinel"), "{err}");
     }
 
     #[cfg(not(feature = "tls"))]
