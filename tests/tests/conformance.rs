@@ -20,6 +20,7 @@ jobs_tests::on_every_backend!(
     dropping_a_waiting_fetch_loses_nothing,
     queues_are_taken_in_priority_order,
     a_batch_mixing_now_and_later_keeps_each_id_with_its_job,
+    a_large_mixed_batch_keeps_each_id_with_its_job,
     a_fetch_returns_its_jobs_in_queue_order,
 );
 
@@ -357,41 +358,63 @@ async fn queues_are_taken_in_priority_order(kind: Kind) {
 /// One enqueue call holding jobs to run now and delayed ones, interleaved: every id names its
 /// own job, and each is in the state its due time says.
 async fn a_batch_mixing_now_and_later_keeps_each_id_with_its_job(kind: Kind) {
-    let Some(b) = backend(kind, "mixed", Retention::default()) else {
+    mixed_batch(kind, "mixed", 5).await;
+}
+
+/// The same with a batch large enough for a storage's bulk path (PostgreSQL's from 64 jobs),
+/// some of its jobs with headers.
+async fn a_large_mixed_batch_keeps_each_id_with_its_job(kind: Kind) {
+    mixed_batch(kind, "mixed-large", 150).await;
+}
+
+/// Enqueues `n` jobs in one call: odd ones an hour from now, even ones now (the last one
+/// due a second ago), every third with a header naming it.
+async fn mixed_batch(kind: Kind, name: &str, n: u64) {
+    let Some(b) = backend(kind, name, Retention::default()) else {
         return;
     };
     let s = &*b.storage;
     let later = now_ms() + 3_600_000;
-    let batch = vec![
-        job("q", 0),
-        job("q", 1).run_at_ms(later),
-        job("q", 2),
-        job("q", 3).run_at_ms(later),
-        job("q", 4).run_at_ms(now_ms().saturating_sub(1_000)),
-    ];
+    let batch = (0..n)
+        .map(|i| {
+            let mut j = job("q", i);
+            if i % 2 == 1 {
+                j = j.run_at_ms(later);
+            } else if i == n - 1 {
+                j = j.run_at_ms(now_ms().saturating_sub(1_000));
+            }
+            if i % 3 == 0 {
+                let mut h = jobs::Headers::new();
+                h.insert("n", i.to_string());
+                j = j.headers(h);
+            }
+            j
+        })
+        .collect();
     let ids = s.enqueue(batch).await.unwrap();
-    assert_eq!(ids.len(), 5);
-    for (n, id) in ids.iter().enumerate() {
+    assert_eq!(ids.len(), usize::try_from(n).unwrap());
+    for (i, id) in (0..n).zip(&ids) {
         let info = s.job(id).await.unwrap().unwrap();
         assert_eq!(
             info.args,
-            format!("{{\"n\":{n}}}"),
+            format!("{{\"n\":{i}}}"),
             "id {id} holds another job"
         );
-        let want = if n % 2 == 1 {
+        let want = if i % 2 == 1 {
             JobState::Scheduled
         } else {
             JobState::Enqueued
         };
-        assert_eq!(info.state, want, "job {n}");
+        assert_eq!(info.state, want, "job {i}");
+        let header = (i % 3 == 0).then(|| i.to_string());
+        assert_eq!(info.headers.get("n").map(str::to_owned), header, "job {i}");
     }
     let st = s.stats("q").await.unwrap();
-    assert_eq!((st.enqueued, st.scheduled), (3, 2));
-    let got = fetch(s, &queues(&["q"]), 10, LEASE).await;
-    let mut got: Vec<_> = got.iter().map(|j| j.id.clone()).collect();
-    got.sort_by_key(jobs::JobId::seq);
-    let mut want = vec![ids[0].clone(), ids[2].clone(), ids[4].clone()];
-    want.sort_by_key(jobs::JobId::seq);
+    assert_eq!((st.enqueued, st.scheduled), (n.div_ceil(2), n / 2));
+    let got = fetch(s, &queues(&["q"]), 1_000, LEASE).await;
+    let got: Vec<_> = got.iter().map(|j| j.id.clone()).collect();
+    // Enqueued in input order: fetched in the same order.
+    let want: Vec<_> = ids.iter().step_by(2).cloned().collect();
     assert_eq!(got, want);
 }
 

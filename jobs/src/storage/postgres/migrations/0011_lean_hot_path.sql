@@ -1,10 +1,13 @@
 -- A leaner hot path, the same results.
 --
--- `enqueue` without unique keys: the ids are drawn first, then each table gets one insert
--- straight from the arrays, where version 6 materialized a CTE of every job and sorted it back
--- into input order, and the one-entry history is built once per call instead of once per job.
--- The server-side cost of 1,000-job calls from 4 sessions (pgbench): 135-147 calls/s before,
--- 160-185 after. The path with unique keys is version 6's.
+-- `enqueue` of 64 or more jobs without unique keys: the ids are drawn first, then each table
+-- gets one insert straight from the arrays, where version 6 materialized a CTE of every job and
+-- sorted it back into input order, and the one-entry history is built once per call instead of
+-- once per job. Server side, 1,000-job calls from 4 sessions (pgbench): 135-147 calls/s before,
+-- 160-185 after. Smaller calls (a lone `enqueue!`, group commit's batches of ~16) keep version
+-- 6's single statement: three statements cost them more than they save (1-job calls about a
+-- quarter slower, `jobs-bench e2e` 9.4-10.2k -> 6.6-8.0k jobs/s, 3 alternated runs). The path
+-- with unique keys is version 6's.
 --
 -- `fetch` returns its claims in queue order by their lease tokens, drawn in that order, where
 -- version 8 looked each job up in the id array (`array_position`, quadratic in the batch: 6 %
@@ -20,11 +23,13 @@ DECLARE
     v_ids bigint[];
     v_id bigint;
     v_state smallint;
-    v_enqueued jsonb := jsonb_build_array({s}.entry(0::smallint, v_now, NULL));
-    v_scheduled jsonb := jsonb_build_array({s}.entry(1::smallint, v_now, NULL));
+    v_enqueued jsonb;
+    v_scheduled jsonb;
     i integer;
 BEGIN
-    IF p_keys IS NULL THEN
+    IF p_keys IS NULL AND cardinality(p_queues) >= 64 THEN
+        v_enqueued := jsonb_build_array({s}.entry(0::smallint, v_now, NULL));
+        v_scheduled := jsonb_build_array({s}.entry(1::smallint, v_now, NULL));
         v_ids := ARRAY(SELECT nextval('{s}.ids') FROM generate_series(1, cardinality(p_queues)));
         INSERT INTO {s}.jobs (id, queue, name, args, headers, state, enqueued_at, run_at, history)
         SELECT u.id, u.q, u.n, u.a, u.h, CASE WHEN u.r > v_now THEN 1 ELSE 0 END, v_now,
@@ -35,6 +40,23 @@ BEGIN
         INSERT INTO {s}.ready (id, queue, pos)
         SELECT u.id, u.q, u.id FROM unnest(v_ids, p_queues, p_run_at) AS u(id, q, r)
         WHERE u.r <= v_now;
+    ELSIF p_keys IS NULL THEN
+        WITH src AS (
+            SELECT nextval('{s}.ids') AS id, u.q, u.n, u.a, u.h,
+                   CASE WHEN u.r > v_now THEN 1 ELSE 0 END::smallint AS st,
+                   CASE WHEN u.r > v_now THEN u.r ELSE 0 END AS due, u.ord
+            FROM unnest(p_queues, p_names, p_args, p_run_at, p_headers) WITH ORDINALITY
+                AS u(q, n, a, r, h, ord)
+        ), ins AS (
+            INSERT INTO {s}.jobs (id, queue, name, args, headers, state, enqueued_at, run_at,
+                                  history)
+            SELECT id, q, n, a, h, st, v_now, due, jsonb_build_array(jsonb_build_object(
+                's', CASE st WHEN 1 THEN 'scheduled' ELSE 'enqueued' END, 't', v_now))
+            FROM src
+        ), rd AS (
+            INSERT INTO {s}.ready (id, queue, pos) SELECT id, q, id FROM src WHERE st = 0
+        )
+        SELECT array_agg(id ORDER BY ord) INTO v_ids FROM src;
     ELSE
         v_ids := array_fill(NULL::bigint, ARRAY[coalesce(array_length(p_queues, 1), 0)]);
         FOR i IN 1 .. coalesce(array_length(p_queues, 1), 0) LOOP
