@@ -81,8 +81,6 @@ fn queue_on(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent under a loaded 2-core machine: once in two full runs the worker did not \
-            finish within 90 s of the failover; under investigation (issue 18), run with --ignored"]
 async fn a_worker_drains_through_the_failover_of_a_primary() {
     let _one = ONE_AT_A_TIME.lock().await;
     let Some(mut cluster) = TestCluster::start("failover-drain") else {
