@@ -377,53 +377,6 @@ impl TestCluster {
         send_signal(pid, signal);
     }
 
-    /// Waits until the replica of the primary on `port` has read everything the primary wrote
-    /// (a write of its own included). A replica whose link is up can still read nothing: seen
-    /// here about once in twenty clusters under load, a replica that had synced at offset 0 and
-    /// stayed there while its primary went on, so a failover promoted an empty node. A replica
-    /// that stays behind for 3 s has its link to the primary dropped (`CLIENT KILL TYPE
-    /// master`), and resumes from where it stopped.
-    ///
-    /// # Panics
-    ///
-    /// When the primary has no replica, or the replica has not caught up within `limit`.
-    pub fn wait_replicated(&self, port: u16, limit: Duration) {
-        let replica = self.replica_of(port).expect("the primary has a replica");
-        let probe = (0..)
-            .map(|n| format!("{{replication-probe-{n}}}"))
-            .find(|k| self.primary_of(k) == port)
-            .expect("a key of the primary's slots");
-        cli(port, &["INCR", &probe]).expect("the primary takes a write");
-        let offset = |node: u16, name: &str| -> u64 {
-            cli(node, &["INFO", "replication"])
-                .and_then(|info| field(&info, name).and_then(|v| v.parse().ok()))
-                .unwrap_or(0)
-        };
-        let target = offset(port, "master_repl_offset");
-        let started = Instant::now();
-        let mut kicked = false;
-        loop {
-            let got = offset(replica, "slave_repl_offset");
-            if got >= target {
-                return;
-            }
-            if !kicked && started.elapsed() > Duration::from_secs(3) {
-                eprintln!(
-                    "cluster: the replica on port {replica} read up to offset {got} of its \
-                     primary's {target} in 3 s; dropping its link to the primary"
-                );
-                let _ = cli(replica, &["CLIENT", "KILL", "TYPE", "master"]);
-                kicked = true;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "the replica on port {replica} read up to offset {got} of its primary's {target} \
-                 within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// The port of a replica of the primary on `port`, as the primary lists them.
     pub fn replica_of(&self, port: u16) -> Option<u16> {
         let info = cli(port, &["INFO", "replication"])?;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub mod backends;
 pub mod cluster;
+mod cluster_replication;
 pub mod downtime;
 pub mod fault_proxy;
 pub mod jobs_for_tests;

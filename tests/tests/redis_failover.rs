@@ -31,39 +31,6 @@ async fn work(n: u64) {
     DONE.fetch_add(1, Ordering::Relaxed);
 }
 
-/// What a node says of its replication and keys, for a failure message.
-fn node_state(port: u16) -> String {
-    let Ok(mut con) =
-        redis::Client::open(format!("redis://127.0.0.1:{port}/")).and_then(|c| c.get_connection())
-    else {
-        return format!("{port}: unreachable");
-    };
-    let mut out = format!("{port}:");
-    for section in ["replication", "stats", "keyspace"] {
-        let info: String = redis::cmd("INFO")
-            .arg(section)
-            .query(&mut con)
-            .unwrap_or_default();
-        for line in info.lines() {
-            let keep = [
-                "role",
-                "master_link_status",
-                "master_repl_offset",
-                "slave_repl_offset",
-                "sync_full",
-                "sync_partial_ok",
-                "db0",
-                "slave0",
-                "master_sync_in_progress",
-            ];
-            if keep.iter().any(|k| line.starts_with(&format!("{k}:"))) {
-                out += &format!(" {}", line.trim());
-            }
-        }
-    }
-    out
-}
-
 /// A queue whose slot the primary on `primary` serves, or (with `avoid`) one it does not.
 fn queue_on(
     cluster: &TestCluster,
@@ -128,12 +95,10 @@ async fn a_worker_drains_through_the_failover_of_a_primary() {
     // A replica that read what its primary wrote (its link can be up while it reads nothing):
     // what it has not read yet when the primary dies is Redis's loss, not the worker's.
     cluster.wait_replicated(doomed_primary, Duration::from_secs(30));
-    let roles_at_kill = format!(
-        "at the kill, {doomed_primary} primary: {}, {replica} primary: {}; {}; {}",
-        cluster.is_primary(doomed_primary),
-        cluster.is_primary(replica),
-        node_state(doomed_primary),
-        node_state(replica)
+    let at_kill = format!(
+        "at the kill: {}; {}",
+        cluster.replication_state(doomed_primary),
+        cluster.replication_state(replica)
     );
     cluster.kill(doomed_primary);
     cluster.wait_primary(replica, Duration::from_secs(30));
@@ -165,9 +130,9 @@ async fn a_worker_drains_through_the_failover_of_a_primary() {
     running.await.unwrap().unwrap();
     assert!(
         all_done,
-        "the worker finished both queues after the failover; {roles_at_kill}; after: {}; last \
-         seen: {}",
-        node_state(replica),
+        "the worker finished both queues after the failover; {at_kill}; after: {}; last seen: \
+         {}",
+        cluster.replication_state(replica),
         seen.lock().unwrap()
     );
     for id in &ids {
