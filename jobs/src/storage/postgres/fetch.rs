@@ -159,9 +159,10 @@ impl PostgresStorage {
                 });
             }
             if !out.is_empty() || !refused.is_empty() {
-                self.inner
-                    .churn
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.inner.churn.fetch_add(
+                    (out.len() + refused.len()) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
             }
             if !refused.is_empty() {
                 tracing::warn!(

@@ -27,9 +27,10 @@ fn held(leases: &[Lease], returned: &[i64]) -> Vec<bool> {
 
 impl PostgresStorage {
     pub(super) async fn complete_now(&self, completions: &[Completion]) -> Result<Vec<bool>> {
-        self.inner
-            .churn
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.churn.fetch_add(
+            completions.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if completions.is_empty() {
             return Ok(Vec::new());
         }

@@ -14,17 +14,24 @@ use super::Names;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How often the hot tables are vacuumed.
-const HOT_EVERY: Duration = Duration::from_secs(5);
+/// How often the loop looks at the churn.
+const TICK: Duration = Duration::from_millis(250);
 
-/// Every this many hot passes, the `jobs` table too (every 30 s).
-const JOBS_EVERY: u32 = 6;
+/// Claims and completions (counted per job, so about two per job) after which a pass runs:
+/// every ~5,000 jobs. At 10,000 jobs/s that is a pass every half second; the dead rows of
+/// 5,000 jobs are what the tables carry at most between passes.
+const CHURN_PER_PASS: u64 = 10_000;
 
-/// Vacuums the schema's tables until `alive` has no strong reference left. A pass runs only
-/// when `churn` (claims and completions of this process) moved since the same pass last ran:
-/// an idle worker sends no vacuum, and the processes doing the work vacuum after it.
+/// With less churn than that, a pass still runs this long after the last one (if anything
+/// moved at all), so a slow queue's dead rows do not wait for the 5,000th job.
+const SLOW_PASS_EVERY: Duration = Duration::from_secs(5);
+
+/// Vacuums the schema's tables until `alive` has no strong reference left. A pass runs when
+/// `churn` (the jobs this process claimed and completed) moved by [`CHURN_PER_PASS`] since it
+/// last ran, or moved at all and [`SLOW_PASS_EVERY`] has passed: an idle worker sends no
+/// vacuum, and the processes doing the work vacuum after it.
 pub(crate) async fn run<T>(alive: Weak<T>, churn: Arc<AtomicU64>, pool: PgPool, names: Names) {
     let s = &names.quoted;
     let hot = format!(
@@ -34,26 +41,23 @@ pub(crate) async fn run<T>(alive: Weak<T>, churn: Arc<AtomicU64>, pool: PgPool, 
     let all = format!(
         "VACUUM (SKIP_LOCKED, TRUNCATE false) {s}.jobs, {s}.uniques, {s}.batches, {s}.servers"
     );
-    let mut passes: u32 = 0;
-    let (mut hot_seen, mut all_seen) = (0, 0);
+    let mut passes = [(hot, 0u64, Instant::now()), (all, 0u64, Instant::now())];
     loop {
-        tokio::time::sleep(HOT_EVERY).await;
+        tokio::time::sleep(TICK).await;
         if alive.strong_count() == 0 {
             return;
         }
-        passes = passes.wrapping_add(1);
         let now = churn.load(Ordering::Relaxed);
-        let (sql, seen) = if passes % JOBS_EVERY == 0 {
-            (&all, &mut all_seen)
-        } else {
-            (&hot, &mut hot_seen)
-        };
-        if *seen == now {
-            continue;
-        }
-        *seen = now;
-        if let Err(e) = sqlx::query(sql).execute(&pool).await {
-            tracing::debug!(error = %e, "jobs: vacuuming the PostgreSQL tables failed");
+        for (sql, seen, at) in passes.iter_mut() {
+            let moved = now.wrapping_sub(*seen);
+            if moved == 0 || (moved < CHURN_PER_PASS && at.elapsed() < SLOW_PASS_EVERY) {
+                continue;
+            }
+            *seen = now;
+            if let Err(e) = sqlx::query(sql.as_str()).execute(&pool).await {
+                tracing::debug!(error = %e, "jobs: vacuuming the PostgreSQL tables failed");
+            }
+            *at = Instant::now();
         }
     }
 }
