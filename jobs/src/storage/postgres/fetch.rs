@@ -158,12 +158,10 @@ impl PostgresStorage {
                     orphaned: u32::try_from(orphaned.unwrap_or(0)).unwrap_or(0),
                 });
             }
-            if !out.is_empty() || !refused.is_empty() {
-                self.inner.churn.fetch_add(
-                    (out.len() + refused.len()) as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-            }
+            self.inner.churn.fetch_add(
+                (out.len() + refused.len()) as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
             if !refused.is_empty() {
                 tracing::warn!(
                     jobs = refused.len(),

@@ -93,7 +93,8 @@ struct Inner {
     session: Arc<Session>,
     /// Whether this handle's vacuum task runs (started by its first fetch).
     vacuuming: AtomicBool,
-    /// Claims and completions made through this handle, so its vacuum skips passes while idle.
+    /// Jobs claimed and completed through this handle (one count each), which paces its vacuum
+    /// and lets it skip passes while idle.
     churn: Arc<AtomicU64>,
     /// Whether the schema was found at the version this code needs.
     schema_ok: AtomicBool,
