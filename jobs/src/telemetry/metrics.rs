@@ -71,10 +71,19 @@ pub(crate) fn describe() {
     });
 }
 
+/// The `jobs_enqueued_total` handles of one thread (no lock on the enqueue path).
+struct EnqueuedHandles {
+    /// The queue, job and counter of the last count: an application mostly enqueues the same
+    /// few jobs, and a match costs two string comparisons instead of building a key and a
+    /// hash lookup (230 instructions per job under callgrind before).
+    last: Option<(Box<str>, Box<str>, Counter)>,
+    /// Every counter this thread used, by `queue\0job`.
+    by_key: Option<HashMap<Box<str>, Counter>>,
+}
+
 thread_local! {
-    /// `jobs_enqueued_total` handles by `queue\0job`, per thread (no lock on the enqueue path).
-    static ENQUEUED_HANDLES: RefCell<(HashMap<Box<str>, Counter>, String)> =
-        RefCell::new((HashMap::default(), String::new()));
+    static ENQUEUED_HANDLES: RefCell<EnqueuedHandles> =
+        const { RefCell::new(EnqueuedHandles { last: None, by_key: None }) };
 }
 
 /// Counts stored jobs, given as `(queue, job)` pairs (runs of equal pairs are counted at once).
@@ -100,20 +109,30 @@ pub(crate) fn enqueued<'a>(jobs: impl IntoIterator<Item = (&'a str, &'a str)>) {
 
 fn count_enqueued((queue, job): (&str, &str), n: u64) {
     ENQUEUED_HANDLES.with(|cell| {
-        let (handles, key) = &mut *cell.borrow_mut();
-        key.clear();
-        key.push_str(queue);
-        key.push('\0');
-        key.push_str(job);
-        if let Some(counter) = handles.get(key.as_str()) {
-            counter.increment(n);
-            return;
+        let handles = &mut *cell.borrow_mut();
+        if let Some((q, j, counter)) = &handles.last {
+            if **q == *queue && **j == *job {
+                counter.increment(n);
+                return;
+            }
         }
-        describe();
-        let counter =
-            metrics::counter!(ENQUEUED, "queue" => queue.to_owned(), "job" => job.to_owned());
+        let key = format!("{queue}\0{job}");
+        let by_key = handles.by_key.get_or_insert_with(HashMap::default);
+        let counter = match by_key.get(key.as_str()) {
+            Some(counter) => counter.clone(),
+            None => {
+                describe();
+                let counter = metrics::counter!(
+                    ENQUEUED,
+                    "queue" => queue.to_owned(),
+                    "job" => job.to_owned()
+                );
+                by_key.insert(key.into_boxed_str(), counter.clone());
+                counter
+            }
+        };
         counter.increment(n);
-        handles.insert(key.as_str().into(), counter);
+        handles.last = Some((queue.into(), job.into(), counter));
     });
 }
 
