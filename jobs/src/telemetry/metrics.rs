@@ -88,9 +88,6 @@ thread_local! {
 
 /// Counts stored jobs, given as `(queue, job)` pairs (runs of equal pairs are counted at once).
 pub(crate) fn enqueued<'a>(jobs: impl IntoIterator<Item = (&'a str, &'a str)>) {
-    // The jobs of one call mostly share their queue and name strings: compared by address
-    // first, by content only when the addresses differ.
-    let same = |a: &str, b: &str| (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b;
     let mut run: Option<((&str, &str), u64)> = None;
     for job in jobs {
         match &mut run {
@@ -105,6 +102,12 @@ pub(crate) fn enqueued<'a>(jobs: impl IntoIterator<Item = (&'a str, &'a str)>) {
     if let Some((at, n)) = run {
         count_enqueued(at, n);
     }
+}
+
+/// Whether two strings are equal, compared by address first (the jobs of one call mostly
+/// share their queue and name strings), by content only when the addresses differ.
+fn same(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 fn count_enqueued((queue, job): (&str, &str), n: u64) {
@@ -213,8 +216,9 @@ pub(crate) struct AttemptMetrics {
     /// The handles with counts.
     dirty: Vec<usize>,
     by_queue: HashMap<Box<str>, HashMap<Box<str>, usize>>,
-    /// The queue, job and handle of the last attempt recorded.
-    last: Option<(Box<str>, Box<str>, usize)>,
+    /// The queue, job and handle of the last attempt recorded (kept shared: the next job's
+    /// strings are mostly the same allocations, which compare by address).
+    last: Option<(Arc<str>, Arc<str>, usize)>,
 }
 
 impl AttemptMetrics {
@@ -232,27 +236,27 @@ impl AttemptMetrics {
     }
 
     /// The index of the handles of `job` on `queue`, made on first use.
-    fn handles(&mut self, queue: &str, job: &str) -> usize {
+    fn handles(&mut self, queue: &Arc<str>, job: &Arc<str>) -> usize {
         if let Some((q, j, at)) = &self.last {
-            if **q == *queue && **j == *job {
+            if same(q, queue) && same(j, job) {
                 return *at;
             }
         }
-        let by_job = match self.by_queue.get_mut(queue) {
+        let by_job = match self.by_queue.get_mut(&**queue) {
             Some(by_job) => by_job,
-            None => self.by_queue.entry(queue.into()).or_default(),
+            None => self.by_queue.entry((&**queue).into()).or_default(),
         };
-        let at = match by_job.get(job) {
+        let at = match by_job.get(&**job) {
             Some(&at) => at,
             None => {
                 let at = self.handles.len();
                 self.handles.push(JobHandles::new(queue, job));
                 self.counts.push([0; 6]);
-                by_job.insert(job.into(), at);
+                by_job.insert((&**job).into(), at);
                 at
             }
         };
-        self.last = Some((queue.into(), job.into(), at));
+        self.last = Some((queue.clone(), job.clone(), at));
         at
     }
 
@@ -272,8 +276,8 @@ impl AttemptMetrics {
     /// storage took the completion (the lease was still held).
     pub(crate) fn ended(
         &mut self,
-        queue: &str,
-        job: &str,
+        queue: &Arc<str>,
+        job: &Arc<str>,
         outcome: &Outcome,
         applied: bool,
         report: &AttemptReport,

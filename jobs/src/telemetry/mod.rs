@@ -94,8 +94,8 @@ mod no_metrics {
 
         pub(crate) fn ended(
             &mut self,
-            _queue: &str,
-            _job: &str,
+            _queue: &std::sync::Arc<str>,
+            _job: &std::sync::Arc<str>,
             _outcome: &Outcome,
             _applied: bool,
             _report: &AttemptReport,

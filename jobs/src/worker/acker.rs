@@ -105,7 +105,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: AckReceiver) -> Result<()> 
                 .zip(applied)
                 .zip(reports.drain(..))
             {
-                metrics.ended(c.lease.id.queue(), &name, &c.outcome, held, &report);
+                metrics.ended(c.lease.id.queue_arc(), &name, &c.outcome, held, &report);
                 if held {
                     filters.state_change(|| event(&c, name));
                 } else {
