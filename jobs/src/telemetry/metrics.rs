@@ -5,8 +5,8 @@
 //! an attempt costs a map lookup by name and a few atomic additions, not a registration with
 //! the recorder per job.
 
+use super::by_job::{same, ByJob};
 use crate::storage::{now_ms, FetchedJob, Outcome, Storage};
-use foldhash::HashMap;
 use metrics::{Counter, Histogram, Unit};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -71,19 +71,9 @@ pub(crate) fn describe() {
     });
 }
 
-/// The `jobs_enqueued_total` handles of one thread (no lock on the enqueue path).
-struct EnqueuedHandles {
-    /// The queue, job and counter of the last count: an application mostly enqueues the same
-    /// few jobs, and a match costs two string comparisons instead of building a key and a
-    /// hash lookup (230 instructions per job under callgrind before).
-    last: Option<(Box<str>, Box<str>, Counter)>,
-    /// Every counter this thread used, by `queue\0job`.
-    by_key: Option<HashMap<Box<str>, Counter>>,
-}
-
 thread_local! {
-    static ENQUEUED_HANDLES: RefCell<EnqueuedHandles> =
-        const { RefCell::new(EnqueuedHandles { last: None, by_key: None }) };
+    /// The `jobs_enqueued_total` handles of one thread (no lock on the enqueue path).
+    static ENQUEUED_HANDLES: RefCell<ByJob<Counter>> = const { RefCell::new(ByJob::new()) };
 }
 
 /// Counts stored jobs, given as `(queue, job)` pairs (runs of equal pairs are counted at once).
@@ -104,38 +94,18 @@ pub(crate) fn enqueued<'a>(jobs: impl IntoIterator<Item = (&'a str, &'a str)>) {
     }
 }
 
-/// Whether two strings are equal, compared by address first (the jobs of one call mostly
-/// share their queue and name strings), by content only when the addresses differ.
-fn same(a: &str, b: &str) -> bool {
-    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
-}
-
 fn count_enqueued((queue, job): (&str, &str), n: u64) {
     ENQUEUED_HANDLES.with(|cell| {
-        let handles = &mut *cell.borrow_mut();
-        if let Some((q, j, counter)) = &handles.last {
-            if **q == *queue && **j == *job {
-                counter.increment(n);
-                return;
-            }
-        }
-        let key = format!("{queue}\0{job}");
-        let by_key = handles.by_key.get_or_insert_with(HashMap::default);
-        let counter = match by_key.get(key.as_str()) {
-            Some(counter) => counter.clone(),
-            None => {
+        cell.borrow_mut()
+            .get(&queue, &job, || {
                 describe();
-                let counter = metrics::counter!(
+                metrics::counter!(
                     ENQUEUED,
                     "queue" => queue.to_owned(),
                     "job" => job.to_owned()
-                );
-                by_key.insert(key.into_boxed_str(), counter.clone());
-                counter
-            }
-        };
-        counter.increment(n);
-        handles.last = Some((queue.into(), job.into(), counter));
+                )
+            })
+            .increment(n);
     });
 }
 
@@ -215,10 +185,8 @@ pub(crate) struct AttemptMetrics {
     counts: Vec<[u64; 6]>,
     /// The handles with counts.
     dirty: Vec<usize>,
-    by_queue: HashMap<Box<str>, HashMap<Box<str>, usize>>,
-    /// The queue, job and handle of the last attempt recorded (kept shared: the next job's
-    /// strings are mostly the same allocations, which compare by address).
-    last: Option<(Arc<str>, Arc<str>, usize)>,
+    /// The index in `handles` by queue and job.
+    index: ByJob<usize>,
 }
 
 impl AttemptMetrics {
@@ -230,34 +198,18 @@ impl AttemptMetrics {
             handles: Vec::new(),
             counts: Vec::new(),
             dirty: Vec::new(),
-            by_queue: HashMap::default(),
-            last: None,
+            index: ByJob::new(),
         }
     }
 
     /// The index of the handles of `job` on `queue`, made on first use.
     fn handles(&mut self, queue: &Arc<str>, job: &Arc<str>) -> usize {
-        if let Some((q, j, at)) = &self.last {
-            if same(q, queue) && same(j, job) {
-                return *at;
-            }
-        }
-        let by_job = match self.by_queue.get_mut(&**queue) {
-            Some(by_job) => by_job,
-            None => self.by_queue.entry((&**queue).into()).or_default(),
-        };
-        let at = match by_job.get(&**job) {
-            Some(&at) => at,
-            None => {
-                let at = self.handles.len();
-                self.handles.push(JobHandles::new(queue, job));
-                self.counts.push([0; 6]);
-                by_job.insert((&**job).into(), at);
-                at
-            }
-        };
-        self.last = Some((queue.clone(), job.clone(), at));
-        at
+        let (handles, counts) = (&mut self.handles, &mut self.counts);
+        *self.index.get(queue, job, || {
+            handles.push(JobHandles::new(queue, job));
+            counts.push([0; 6]);
+            handles.len() - 1
+        })
     }
 
     /// Adds the counts of the attempts recorded since the last flush to the counters.

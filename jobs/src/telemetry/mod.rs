@@ -45,6 +45,8 @@
 //! queue), `messaging.message.id` (the job id), and `jobs.attempt`.
 
 #[cfg(feature = "metrics")]
+mod by_job;
+#[cfg(feature = "metrics")]
 pub(crate) mod metrics;
 #[cfg(feature = "opentelemetry")]
 mod trace;
